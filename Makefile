@@ -1,0 +1,46 @@
+# canary-analyzer: the two set-up commands (`make demo`, `make test`) and friends.
+# Works on a fresh Debian machine as root: installs Debian packages and a venv itself.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DEBS   := prometheus prometheus-alertmanager
+STAMP  := $(VENV)/.installed
+
+.PHONY: test lint demo bench debs venv clean
+
+debs:
+	@missing=""; \
+	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v prometheus-alertmanager >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
+	$(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "need root to install:$$missing" >&2; exit 1; fi; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: venv
+	$(BIN)/ruff check analyzer tests
+	$(BIN)/lint-imports
+
+test: debs venv lint
+	$(BIN)/pytest -q -p no:cacheprovider
+
+demo: debs venv
+	$(BIN)/canary-analyzer demo
+
+bench: debs venv
+	$(BIN)/canary-analyzer bench judge --scenarios 2000 --seed 1
+	$(BIN)/canary-analyzer bench scale --namespaces 500
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

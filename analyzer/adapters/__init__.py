@@ -1,0 +1,1 @@
+"""Adapters: Prometheus, Kubernetes, notifications, rule files, each behind a small Protocol."""

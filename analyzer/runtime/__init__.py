@@ -1,0 +1,1 @@
+"""The runtime: applies core's decisions through adapters; the service; reports."""

@@ -1,0 +1,1 @@
+"""The simulated mesh: a fake Kubernetes-with-Istio API and a traffic generator."""
