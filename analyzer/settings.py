@@ -28,12 +28,15 @@ class PrometheusSettings(BaseModel):
         timedelta(seconds=30), description="Timeout of one HTTP request. Default 30s."
     )
     retries: int = Field(
-        3, ge=0, le=10, description="Retries of a failed request (connection errors, 5xx). "
-        "Default 3."
+        3,
+        ge=0,
+        le=10,
+        description="Retries of a failed request (connection errors, 5xx). Default 3.",
     )
     retry_backoff: float = Field(
-        0.5, ge=0, description="Backoff factor in seconds between retries (doubles each try). "
-        "Default 0.5."
+        0.5,
+        ge=0,
+        description="Backoff factor in seconds between retries (doubles each try). Default 0.5.",
     )
     bearer_token_file: Path | None = Field(
         None, description="File holding a bearer token sent as Authorization. Default none."

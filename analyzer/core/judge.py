@@ -1,0 +1,659 @@
+"""The judge: one rule, one namespace, before vs after — PASS, FAIL or INCONCLUSIVE.
+
+Pure functions over observations (see ``observations``). Principles:
+
+- Counts, not averaged ratios: error rates by a two-proportion test on request counts,
+  latency by tail counts from histogram buckets, volume as a Poisson rate.
+- Controls: namespaces not yet upgraded, over the same windows, are the concurrent control;
+  the canary's change is judged net of theirs (difference in differences), which cancels
+  night-time drift that hits everyone.
+- A FAIL needs both statistical confidence (``confidence``) and a change larger than the
+  rule allows (``allowedChange``): significant-but-tiny is not a regression.
+- A PASS needs evidence that the change is within what is allowed (``passConfidence``);
+  too little evidence is INCONCLUSIVE, never a pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from scipy import stats
+
+from analyzer.core.observations import (
+    BucketCounts,
+    Observation,
+    RatioCounts,
+    ValueSeries,
+    VolumeCount,
+    bound_at_or_above,
+    exceedance,
+    histogram_quantile,
+)
+from analyzer.core.rules import Direction, Judging, Rule, RuleType
+from analyzer.core.verdicts import RuleResult, Verdict
+
+#: Tail events needed before a quantile is resolved at all (histogram rules).
+MIN_TAIL_EVENTS = 20
+
+
+@dataclass(frozen=True)
+class RuleInput:
+    """Everything the judge needs for one rule on one namespace."""
+
+    rule: Rule
+    namespace: str
+    before: Observation | None
+    after: Observation | None
+    controls_before: Mapping[str, Observation]
+    controls_after: Mapping[str, Observation]
+    queries: tuple[str, ...] = ()
+    alpha: float | None = None  # overrides 1 - confidence (e.g. after a multiplicity split)
+
+
+def judge_rule(data: RuleInput) -> RuleResult:
+    """Judge one rule on one namespace."""
+    spec = data.rule.spec
+    if data.before is None or data.after is None:
+        missing = [
+            name for name, obs in (("before", data.before), ("after", data.after)) if obs is None
+        ]
+        return _result(
+            data,
+            Verdict.INCONCLUSIVE,
+            f"no data for {data.namespace} in the {' and '.join(missing)} window "
+            "(empty query result: not evidence of health)",
+        )
+    judge = {
+        RuleType.RATIO: _judge_ratio,
+        RuleType.HISTOGRAM: _judge_histogram,
+        RuleType.VOLUME: _judge_volume,
+        RuleType.VALUE: _judge_values,
+    }[spec.type]
+    return judge(data)
+
+
+def error_result(
+    rule: Rule, namespace: str, message: str, queries: Sequence[str] = ()
+) -> RuleResult:
+    """The ERROR outcome: the data source failed; never a pass, never a rollback by itself."""
+    return RuleResult(
+        rule=rule.name,
+        namespace=namespace,
+        verdict=Verdict.ERROR,
+        reason=f"metrics query failed: {message}",
+        critical=rule.spec.critical,
+        dry_run=rule.spec.dry_run,
+        queries=tuple(queries),
+    )
+
+
+# --- shared pieces ------------------------------------------------------------------------
+
+
+def _alpha(data: RuleInput) -> float:
+    return data.alpha if data.alpha is not None else 1.0 - data.rule.spec.judge.confidence
+
+
+def _tolerance(judging: Judging, baseline: float) -> float:
+    """The allowed change: the larger of the absolute and relative allowances given."""
+    allowed = judging.allowed_change
+    candidates = [allowed.absolute or 0.0]
+    if allowed.relative is not None:
+        candidates.append(allowed.relative * abs(baseline))
+    return max(candidates)
+
+
+def _signed(direction: Direction, change: float) -> float:
+    """The change in the bad direction (positive = worse). ``both``: magnitude."""
+    if direction is Direction.DECREASE:
+        return -change
+    if direction is Direction.BOTH:
+        return abs(change)
+    return change
+
+
+def _p_value(direction: Direction, z: float) -> float:
+    if direction is Direction.BOTH:
+        return float(2 * stats.norm.sf(abs(z)))
+    if direction is Direction.DECREASE:
+        return float(stats.norm.cdf(z))
+    return float(stats.norm.sf(z))
+
+
+def _proportion_variance(events: float, total: float) -> float:
+    smoothed = (events + 0.5) / (total + 1.0)  # keeps zero-error windows from zero variance
+    return smoothed * (1 - smoothed) / max(total, 1.0)
+
+
+def _result(data: RuleInput, verdict: Verdict, reason: str, **fields) -> RuleResult:
+    spec = data.rule.spec
+    return RuleResult(
+        rule=data.rule.name,
+        namespace=data.namespace,
+        verdict=verdict,
+        reason=reason,
+        critical=spec.critical,
+        dry_run=spec.dry_run,
+        queries=data.queries,
+        **fields,
+    )
+
+
+def _usable_controls(
+    data: RuleInput, minimum: float, size
+) -> tuple[dict[str, Observation], dict[str, Observation]]:
+    """Controls with data in both windows and enough evidence in each."""
+    if not data.rule.spec.judge.use_controls:
+        return {}, {}
+    names = [
+        name
+        for name in sorted(set(data.controls_before) & set(data.controls_after))
+        if name != data.namespace
+        and size(data.controls_before[name]) >= max(minimum, 1)
+        and size(data.controls_after[name]) >= max(minimum, 1)
+    ]
+    return (
+        {n: data.controls_before[n] for n in names},
+        {n: data.controls_after[n] for n in names},
+    )
+
+
+def _too_little(
+    data: RuleInput, before: float, after: float, needed: float, what: str
+) -> RuleResult | None:
+    if before >= needed and after >= needed and after > 0 and before > 0:
+        return None
+    return _result(
+        data,
+        Verdict.INCONCLUSIVE,
+        f"too little evidence: {before:.0f} {what} before, {after:.0f} after "
+        f"(rule needs ≥ {needed:.0f} in each window)",
+        evidence={f"before_{what}": before, f"after_{what}": after, f"min_{what}": needed},
+    )
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if unit == "ratio":
+        return f"{value * 100:.2f}%"
+    if unit == "pp":
+        return f"{value * 100:+.2f} pp"
+    if unit == "ms":
+        return f"{value:.1f} ms"
+    if unit == "rps":
+        return f"{value:.2f} rps"
+    return f"{value:.4g}{(' ' + unit) if unit else ''}"
+
+
+# --- ratio: errors / requests ---------------------------------------------------------------
+
+
+def _judge_ratio(data: RuleInput) -> RuleResult:
+    judging = data.rule.spec.judge
+    before, after = data.before, data.after
+    assert isinstance(before, RatioCounts) and isinstance(after, RatioCounts)
+    needed = judging.min_evidence.requests
+    if (short := _too_little(data, before.total, after.total, needed, "requests")) is not None:
+        return short
+    p0, p1 = before.bad / before.total, after.bad / after.total
+    variance = _proportion_variance(before.bad, before.total) + _proportion_variance(
+        after.bad, after.total
+    )
+    controls_before, controls_after = _usable_controls(data, needed, lambda o: o.total)
+    control_info = None
+    drift = 0.0
+    if controls_before:
+        cb = RatioCounts(
+            sum(o.bad for o in controls_before.values()),
+            sum(o.total for o in controls_before.values()),
+        )
+        ca = RatioCounts(
+            sum(o.bad for o in controls_after.values()),
+            sum(o.total for o in controls_after.values()),
+        )
+        c0, c1 = cb.bad / cb.total, ca.bad / ca.total
+        drift = c1 - c0
+        variance += _proportion_variance(cb.bad, cb.total) + _proportion_variance(ca.bad, ca.total)
+        control_info = {
+            "namespaces": sorted(controls_before),
+            "before": c0,
+            "after": c1,
+            "change": drift,
+            "requests_before": cb.total,
+            "requests_after": ca.total,
+        }
+    change = (p1 - p0) - drift
+    return _decide(
+        data,
+        before_value=p0,
+        after_value=p1,
+        change=change,
+        standard_error=math.sqrt(variance),
+        tolerance=_tolerance(judging, p0),
+        unit_value="ratio",
+        unit_change="pp",
+        control_info=control_info,
+        evidence={
+            "before_requests": before.total,
+            "after_requests": after.total,
+            "before_bad": before.bad,
+            "after_bad": after.bad,
+        },
+        test="two-proportion z test on request counts"
+        + (", net of controls" if control_info else ""),
+        ceiling_check=lambda: _ratio_beyond_limit(judging, after, _alpha(data)),
+    )
+
+
+def _ratio_beyond_limit(judging: Judging, after: RatioCounts, alpha: float) -> str | None:
+    bad, total = round(after.bad), max(round(after.total), 1)
+    bad = min(bad, total)
+    if judging.ceiling is not None:
+        p = stats.binomtest(bad, total, judging.ceiling, alternative="greater").pvalue
+        if p < alpha:
+            return f"after value {_fmt(after.bad / after.total, 'ratio')} is above the ceiling {_fmt(judging.ceiling, 'ratio')} (p={p:.2g})"
+    if judging.floor is not None:
+        p = stats.binomtest(bad, total, judging.floor, alternative="less").pvalue
+        if p < alpha:
+            return f"after value {_fmt(after.bad / after.total, 'ratio')} is below the floor {_fmt(judging.floor, 'ratio')} (p={p:.2g})"
+    return None
+
+
+def _decide(
+    data: RuleInput,
+    *,
+    before_value: float,
+    after_value: float,
+    change: float,
+    standard_error: float,
+    tolerance: float,
+    unit_value: str,
+    unit_change: str,
+    control_info: dict | None,
+    evidence: dict,
+    test: str,
+    ceiling_check,
+) -> RuleResult:
+    """Shared decision for tests that give a change and its standard error."""
+    judging = data.rule.spec.judge
+    alpha = _alpha(data)
+    worse = _signed(judging.direction, change)
+    z = change / standard_error if standard_error > 0 else (math.inf if change else 0.0)
+    p_value = _p_value(judging.direction, z)
+    z_pass = float(stats.norm.ppf(judging.pass_confidence))
+    worst_plausible = worse + z_pass * standard_error
+    statistic = {
+        "test": test,
+        "z": z,
+        "p_value": p_value,
+        "alpha": alpha,
+        "change": change,
+        "standard_error": standard_error,
+        "worst_plausible_change": worst_plausible,
+    }
+    threshold = {
+        "allowed_change": tolerance,
+        "allowed_absolute": judging.allowed_change.absolute,
+        "allowed_relative": judging.allowed_change.relative,
+        "direction": judging.direction.value,
+        "ceiling": judging.ceiling,
+        "floor": judging.floor,
+        "confidence": judging.confidence,
+        "pass_confidence": judging.pass_confidence,
+    }
+    net = " net of controls" if control_info else ""
+    described = (
+        f"{_fmt(before_value, unit_value)} → {_fmt(after_value, unit_value)} "
+        f"(change{net} {_fmt(change, unit_change)}, allowed {_fmt(tolerance, unit_change).lstrip('+')}"
+        f", p={p_value:.2g})"
+    )
+    fields = {
+        "before": before_value,
+        "after": after_value,
+        "controls": control_info,
+        "evidence": evidence,
+        "threshold": threshold,
+        "statistic": statistic,
+    }
+    beyond = ceiling_check()
+    if beyond:
+        return _result(data, Verdict.FAIL, beyond, **fields)
+    if p_value < alpha and worse > tolerance:
+        return _result(data, Verdict.FAIL, f"regression: {described}", **fields)
+    if tolerance > 0 and worst_plausible > tolerance:
+        return _result(
+            data,
+            Verdict.INCONCLUSIVE,
+            f"cannot rule out a regression: {described}; up to "
+            f"{_fmt(worst_plausible if judging.direction is not Direction.DECREASE else -worst_plausible, unit_change)} "
+            f"is plausible at {judging.pass_confidence:.0%}",
+            **fields,
+        )
+    if tolerance == 0 and p_value < alpha:
+        return _result(data, Verdict.FAIL, f"regression: {described}", **fields)
+    return _result(data, Verdict.PASS, f"within allowed change: {described}", **fields)
+
+
+# --- histogram: latency quantile --------------------------------------------------------------
+
+
+def _judge_histogram(data: RuleInput) -> RuleResult:
+    judging = data.rule.spec.judge
+    quantile = judging.quantile or 0.99
+    before, after = data.before, data.after
+    assert isinstance(before, BucketCounts) and isinstance(after, BucketCounts)
+    needed = judging.min_evidence.requests
+    if (short := _too_little(data, before.total, after.total, needed, "requests")) is not None:
+        return short
+    q0 = histogram_quantile(quantile, before)
+    q1 = histogram_quantile(quantile, after)
+    bound = bound_at_or_above(before, q0 or 0.0)
+    evidence = {"before_requests": before.total, "after_requests": after.total}
+    if q0 is None or q1 is None or bound is None:
+        return _result(
+            data,
+            Verdict.INCONCLUSIVE,
+            f"p{quantile * 100:g} lies beyond the highest finite bucket; buckets cannot resolve it",
+            before=q0,
+            after=q1,
+            evidence=evidence,
+        )
+    tail_before, tail_after = exceedance(before, bound), exceedance(after, bound)
+    expected_tail = after.total * (1 - quantile)
+    evidence.update({"tail_bound_ms": bound, "before_tail": tail_before, "after_tail": tail_after})
+    if expected_tail < MIN_TAIL_EVENTS:
+        return _result(
+            data,
+            Verdict.INCONCLUSIVE,
+            f"too little evidence for p{quantile * 100:g}: {after.total:.0f} requests give "
+            f"~{expected_tail:.0f} tail requests (needs ≥ {MIN_TAIL_EVENTS})",
+            before=q0,
+            after=q1,
+            evidence=evidence,
+        )
+    # Test on tail counts at the before-quantile's bucket bound (counts, not averages).
+    variance = _proportion_variance(tail_before, before.total) + _proportion_variance(
+        tail_after, after.total
+    )
+    tail_change = tail_after / after.total - tail_before / before.total
+    controls_before, controls_after = _usable_controls(data, needed, lambda o: o.total)
+    control_info = None
+    relative_drift = 1.0
+    if controls_before:
+        tails0 = tails1 = totals0 = totals1 = 0.0
+        ratios = []
+        for name in controls_before:
+            cb, ca = controls_before[name], controls_after[name]
+            cq0, cq1 = histogram_quantile(quantile, cb), histogram_quantile(quantile, ca)
+            cbound = bound_at_or_above(cb, cq0 or 0.0)
+            if cq0 is None or cq1 is None or cbound is None or cq0 <= 0:
+                continue
+            ratios.append(cq1 / cq0)
+            tails0 += exceedance(cb, cbound)
+            tails1 += exceedance(ca, cbound)
+            totals0 += cb.total
+            totals1 += ca.total
+        if ratios and totals0 > 0 and totals1 > 0:
+            relative_drift = float(sorted(ratios)[len(ratios) // 2])
+            tail_change -= tails1 / totals1 - tails0 / totals0
+            variance += _proportion_variance(tails0, totals0) + _proportion_variance(
+                tails1, totals1
+            )
+            control_info = {
+                "namespaces": sorted(controls_before),
+                "quantile_change_relative": relative_drift - 1,
+                "tail_share_before": tails0 / totals0,
+                "tail_share_after": tails1 / totals1,
+            }
+    relative_change = (q1 / q0) / relative_drift - 1 if q0 > 0 else math.inf
+    absolute_change = q1 - q0 * relative_drift
+    tolerance_relative = judging.allowed_change.relative
+    tolerance_absolute = judging.allowed_change.absolute
+    alpha = _alpha(data)
+    standard_error = math.sqrt(variance)
+    z = tail_change / standard_error if standard_error > 0 else 0.0
+    direction = judging.direction
+    p_value = _p_value(direction, z)
+    worse_relative = _signed(direction, relative_change)
+    worse_absolute = _signed(direction, absolute_change)
+    beyond_allowance = (tolerance_relative is None or worse_relative > tolerance_relative) and (
+        tolerance_absolute is None or worse_absolute > tolerance_absolute
+    )
+    name = f"p{quantile * 100:g}"
+    net = " net of controls" if control_info else ""
+    allowed = []
+    if tolerance_relative is not None:
+        allowed.append(f"{tolerance_relative:+.0%}")
+    if tolerance_absolute is not None:
+        allowed.append(f"+{tolerance_absolute:g} ms")
+    described = (
+        f"{name} {_fmt(q0, 'ms')} → {_fmt(q1, 'ms')} ({relative_change:+.1%}{net}; allowed "
+        f"{' and '.join(allowed) or 'none'}); share above {bound:g} ms "
+        f"{tail_before / before.total:.2%} → {tail_after / after.total:.2%}, p={p_value:.2g}"
+    )
+    fields = {
+        "before": q0,
+        "after": q1,
+        "controls": control_info,
+        "evidence": evidence,
+        "threshold": {
+            "quantile": quantile,
+            "allowed_relative": tolerance_relative,
+            "allowed_absolute": tolerance_absolute,
+            "ceiling": judging.ceiling,
+            "direction": direction.value,
+            "confidence": judging.confidence,
+        },
+        "statistic": {
+            "test": f"two-proportion z test on requests slower than {bound:g} ms" + net,
+            "z": z,
+            "p_value": p_value,
+            "alpha": alpha,
+            "relative_change": relative_change,
+            "absolute_change_ms": absolute_change,
+        },
+    }
+    if judging.ceiling is not None and q1 > judging.ceiling:
+        return _result(
+            data,
+            Verdict.FAIL,
+            f"{name} {_fmt(q1, 'ms')} is above the ceiling {judging.ceiling:g} ms",
+            **fields,
+        )
+    if p_value < alpha and beyond_allowance:
+        return _result(data, Verdict.FAIL, f"regression: {described}", **fields)
+    if beyond_allowance:
+        return _result(
+            data,
+            Verdict.INCONCLUSIVE,
+            f"change beyond allowance but not significant: {described}",
+            **fields,
+        )
+    return _result(data, Verdict.PASS, f"within allowed change: {described}", **fields)
+
+
+# --- volume: request rate ------------------------------------------------------------------------
+
+
+def _judge_volume(data: RuleInput) -> RuleResult:
+    judging = data.rule.spec.judge
+    before, after = data.before, data.after
+    assert isinstance(before, VolumeCount) and isinstance(after, VolumeCount)
+    needed = judging.min_evidence.requests
+    if before.count < max(needed, 1):
+        return _result(
+            data,
+            Verdict.INCONCLUSIVE,
+            f"too little evidence: {before.count:.0f} requests before (rule needs ≥ {needed})",
+            evidence={"before_requests": before.count, "after_requests": after.count},
+        )
+    # log rate ratio, net of controls; Poisson variance 1/count per term
+    log_change = math.log((after.count + 0.5) / after.seconds) - math.log(
+        (before.count + 0.5) / before.seconds
+    )
+    variance = 1 / (before.count + 0.5) + 1 / (after.count + 0.5)
+    controls_before, controls_after = _usable_controls(data, needed, lambda o: o.count)
+    control_info = None
+    if controls_before:
+        c0 = sum(o.count for o in controls_before.values())
+        c1 = sum(o.count for o in controls_after.values())
+        drift = math.log((c1 + 0.5) / after.seconds) - math.log((c0 + 0.5) / before.seconds)
+        log_change -= drift
+        variance += 1 / (c0 + 0.5) + 1 / (c1 + 0.5)
+        control_info = {
+            "namespaces": sorted(controls_before),
+            "rate_before": c0 / before.seconds,
+            "rate_after": c1 / after.seconds,
+            "change_relative": math.exp(drift) - 1,
+        }
+    relative_change = math.exp(log_change) - 1
+    fields_evidence = {"before_requests": before.count, "after_requests": after.count}
+    # Judge on the log scale; allowances are translated to it.
+    tolerance = judging.allowed_change.relative
+    log_tolerance = (
+        (
+            -math.log(1 - min(tolerance, 0.999999))
+            if judging.direction is Direction.DECREASE
+            else math.log(1 + tolerance)
+        )
+        if tolerance is not None
+        else 0.0
+    )
+    result = _decide(
+        data,
+        before_value=before.rate,
+        after_value=after.rate,
+        change=log_change,
+        standard_error=math.sqrt(variance),
+        tolerance=log_tolerance,
+        unit_value="rps",
+        unit_change="log",
+        control_info=control_info,
+        evidence=fields_evidence,
+        test="Poisson rate ratio (log scale)" + (", net of controls" if control_info else ""),
+        ceiling_check=lambda: _volume_beyond_limit(judging, after),
+    )
+    net = " net of controls" if control_info else ""
+    described = (
+        f"request rate {_fmt(before.rate, 'rps')} → {_fmt(after.rate, 'rps')} "
+        f"({relative_change:+.1%}{net}; allowed {'-' if judging.direction is Direction.DECREASE else '+'}"
+        f"{(tolerance or 0):.0%}, p={result.statistic.get('p_value', float('nan')):.2g})"
+    )
+    prefix = {
+        Verdict.FAIL: "regression: ",
+        Verdict.PASS: "within allowed change: ",
+        Verdict.INCONCLUSIVE: "cannot rule out a regression: ",
+    }[result.verdict]
+    if result.verdict is Verdict.FAIL and result.reason.startswith(("after value", "request rate")):
+        return result
+    statistic = dict(result.statistic, relative_change=relative_change)
+    return RuleResult(**{**result.__dict__, "reason": prefix + described, "statistic": statistic})
+
+
+def _volume_beyond_limit(judging: Judging, after: VolumeCount) -> str | None:
+    if judging.floor is not None and after.rate < judging.floor:
+        return f"request rate {_fmt(after.rate, 'rps')} is below the floor {judging.floor:g} rps"
+    if judging.ceiling is not None and after.rate > judging.ceiling:
+        return (
+            f"request rate {_fmt(after.rate, 'rps')} is above the ceiling {judging.ceiling:g} rps"
+        )
+    return None
+
+
+# --- value: any series, rank test ------------------------------------------------------------------
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _judge_values(data: RuleInput) -> RuleResult:
+    judging = data.rule.spec.judge
+    before, after = data.before, data.after
+    assert isinstance(before, ValueSeries) and isinstance(after, ValueSeries)
+    needed = max(judging.min_evidence.points, 3)
+    if (
+        short := _too_little(data, len(before.values), len(after.values), needed, "points")
+    ) is not None:
+        return short
+    shift = 0.0
+    controls_before, controls_after = _usable_controls(data, needed, lambda o: len(o.values))
+    control_info = None
+    if controls_before:
+        changes = [
+            _median(controls_after[n].values) - _median(controls_before[n].values)
+            for n in controls_before
+        ]
+        shift = _median(changes)
+        control_info = {"namespaces": sorted(controls_before), "median_change": shift}
+    adjusted_after = [v - shift for v in after.values]
+    m0, m1 = _median(before.values), _median(after.values)
+    change = _median(adjusted_after) - m0
+    alternative = {
+        Direction.INCREASE: "greater",
+        Direction.DECREASE: "less",
+        Direction.BOTH: "two-sided",
+    }[judging.direction]
+    if len(set(before.values) | set(adjusted_after)) == 1:
+        p_value, u_statistic = 1.0, float("nan")
+    else:
+        test = stats.mannwhitneyu(adjusted_after, before.values, alternative=alternative)
+        p_value, u_statistic = float(test.pvalue), float(test.statistic)
+    tolerance = _tolerance(judging, m0)
+    worse = _signed(judging.direction, change)
+    alpha = _alpha(data)
+    unit = data.rule.spec.unit
+    net = " net of controls" if control_info else ""
+    described = (
+        f"median {_fmt(m0, unit)} → {_fmt(m1, unit)} (change{net} {change:+.4g}, allowed "
+        f"{tolerance:.4g}, Mann-Whitney p={p_value:.2g})"
+    )
+    fields = {
+        "before": m0,
+        "after": m1,
+        "controls": control_info,
+        "evidence": {"before_points": len(before.values), "after_points": len(after.values)},
+        "threshold": {
+            "allowed_change": tolerance,
+            "ceiling": judging.ceiling,
+            "floor": judging.floor,
+            "direction": judging.direction.value,
+            "confidence": judging.confidence,
+        },
+        "statistic": {
+            "test": "Mann-Whitney U" + net,
+            "u": u_statistic,
+            "p_value": p_value,
+            "alpha": alpha,
+            "change": change,
+        },
+    }
+    if judging.ceiling is not None and m1 > judging.ceiling:
+        return _result(
+            data,
+            Verdict.FAIL,
+            f"median {_fmt(m1, unit)} is above the ceiling {judging.ceiling:g}",
+            **fields,
+        )
+    if judging.floor is not None and m1 < judging.floor:
+        return _result(
+            data,
+            Verdict.FAIL,
+            f"median {_fmt(m1, unit)} is below the floor {judging.floor:g}",
+            **fields,
+        )
+    if p_value < alpha and worse > tolerance:
+        return _result(data, Verdict.FAIL, f"regression: {described}", **fields)
+    if worse > tolerance:
+        return _result(
+            data,
+            Verdict.INCONCLUSIVE,
+            f"change beyond allowance but not significant: {described}",
+            **fields,
+        )
+    return _result(data, Verdict.PASS, f"within allowed change: {described}", **fields)

@@ -1,0 +1,307 @@
+"""Rule files: the format rule authors write, validated with pydantic, errors with lines.
+
+A rule file holds one or more Kubernetes-style YAML documents::
+
+    apiVersion: canary-analyzer/v1
+    kind: Rule
+    metadata: {name: error-rate, description: ...}
+    spec: {type: ratio, numerator: ..., denominator: ..., judge: {...}}
+
+Parsing takes text, not paths (reading files is the caller's I/O), and reports every
+problem as ``RuleProblem(source, line, message)`` so ``rules lint`` can print
+``file:line: message``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from analyzer.core.templates import PLACEHOLDERS, placeholders_in
+
+API_VERSION = "canary-analyzer/v1"
+RULE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+class RuleType(StrEnum):
+    """How a rule measures: what its query returns and which test judges it."""
+
+    RATIO = "ratio"  # two counters: events / total, judged on counts
+    HISTOGRAM = "histogram"  # latency buckets, judged on a quantile and tail counts
+    VOLUME = "volume"  # one counter's total (request volume), judged as a Poisson rate
+    VALUE = "value"  # any gauge-like series, judged by rank test (Mann-Whitney)
+
+
+class Direction(StrEnum):
+    """Which way of change is bad."""
+
+    INCREASE = "increase"
+    DECREASE = "decrease"
+    BOTH = "both"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class AllowedChange(_Strict):
+    """Change tolerated before a significant change counts as a regression. When both are
+    given, a change is a regression only when it exceeds both (the larger one applies)."""
+
+    absolute: float | None = Field(
+        None, ge=0, description="In the metric's unit (ratio: 0.005 = 0.5 pp)."
+    )
+    relative: float | None = Field(
+        None, ge=0, description="Share of the before value (0.5 = 50 %)."
+    )
+
+
+class MinEvidence(_Strict):
+    """Below this much evidence in either window the rule is INCONCLUSIVE, never PASS."""
+
+    requests: int = Field(0, ge=0, description="Requests (denominator / histogram count).")
+    points: int = Field(0, ge=0, description="Data points per window (value rules).")
+
+
+class Judging(_Strict):
+    """How a rule's before/after change is judged."""
+
+    direction: Direction = Direction.INCREASE
+    allowed_change: AllowedChange = Field(default_factory=AllowedChange, alias="allowedChange")
+    ceiling: float | None = Field(None, description="After value above this fails outright.")
+    floor: float | None = Field(None, description="After value below this fails outright.")
+    min_evidence: MinEvidence = Field(default_factory=MinEvidence, alias="minEvidence")
+    confidence: float = Field(0.99, gt=0.5, lt=1.0, description="Confidence to call a FAIL.")
+    pass_confidence: float = Field(
+        0.9,
+        gt=0.5,
+        lt=1.0,
+        alias="passConfidence",
+        description="Confidence that the change stays within the allowed change, to call PASS; "
+        "less certainty is INCONCLUSIVE.",
+    )
+    quantile: float | None = Field(None, gt=0, lt=1, description="Histogram rules: the quantile.")
+    use_controls: bool = Field(
+        True,
+        alias="useControls",
+        description="Judge the change against namespaces not yet upgraded (difference in "
+        "differences).",
+    )
+
+
+class RuleSpec(_Strict):
+    """What a rule measures (queries by type) and how to judge it."""
+
+    type: RuleType
+    critical: bool = True
+    dry_run: bool = Field(False, alias="dryRun")
+    numerator: str | None = None
+    denominator: str | None = None
+    buckets: str | None = None
+    query: str | None = None
+    unit: str = ""
+    judge: Judging = Field(default_factory=Judging)
+
+    @model_validator(mode="after")
+    def _queries_fit_type(self) -> RuleSpec:
+        needed = {
+            RuleType.RATIO: ("numerator", "denominator"),
+            RuleType.HISTOGRAM: ("buckets",),
+            RuleType.VOLUME: ("query",),
+            RuleType.VALUE: ("query",),
+        }[self.type]
+        for name in needed:
+            if not getattr(self, name):
+                raise ValueError(f"missing query: a {self.type.value} rule needs spec.{name}")
+        for name in ("numerator", "denominator", "buckets", "query"):
+            if getattr(self, name) and name not in needed:
+                raise ValueError(f"spec.{name} does not belong to a {self.type.value} rule")
+        if self.type is RuleType.HISTOGRAM and self.judge.quantile is None:
+            raise ValueError("missing field: a histogram rule needs spec.judge.quantile")
+        return self
+
+    def queries(self) -> dict[str, str]:
+        """The rule's query templates by role (e.g. numerator, denominator)."""
+        names = ("numerator", "denominator", "buckets", "query")
+        return {name: getattr(self, name) for name in names if getattr(self, name)}
+
+
+class RuleMetadata(_Strict):
+    name: Annotated[str, Field(pattern=RULE_NAME.pattern, max_length=63)]
+    description: str = ""
+
+
+class Rule(_Strict):
+    """One rule document."""
+
+    api_version: Literal["canary-analyzer/v1"] = Field(alias="apiVersion")
+    kind: Literal["Rule"]
+    metadata: RuleMetadata
+    spec: RuleSpec
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+
+@dataclass(frozen=True)
+class RuleProblem:
+    """One problem found in a rule file, located for a person to fix."""
+
+    source: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}: {self.message}"
+
+
+class RuleFileError(ValueError):
+    """Rule files with problems; ``problems`` lists each one with file and line."""
+
+    def __init__(self, problems: Sequence[RuleProblem]):
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(problem) for problem in self.problems))
+
+
+@dataclass(frozen=True)
+class LoadedRule:
+    """A validated rule and where it was defined."""
+
+    rule: Rule
+    source: str
+    line: int
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The rules in force: validated, uniquely named, in file order."""
+
+    rules: tuple[LoadedRule, ...]
+
+    def __iter__(self):
+        return (loaded.rule for loaded in self.rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def names(self) -> list[str]:
+        return [loaded.rule.name for loaded in self.rules]
+
+
+def _line_of(node: Any, path: Sequence[str | int], fallback: int) -> int:
+    """1-based line of the deepest key of ``path`` that exists in the parsed YAML."""
+    line = fallback
+    for key in path:
+        if isinstance(node, CommentedMap) and key in node:
+            line = node.lc.key(key)[0] + 1
+            node = node[key]
+        elif isinstance(node, CommentedSeq) and isinstance(key, int) and key < len(node):
+            line = node.lc.item(key)[0] + 1
+            node = node[key]
+        else:
+            break
+    return line
+
+
+def _describe(error: dict[str, Any]) -> str:
+    location = ".".join(str(part) for part in error["loc"] if not str(part).startswith("function"))
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"unknown field {location}"
+    if kind == "missing":
+        return f"missing field {location}"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{location}: {message}" if location else message
+
+
+def _placeholder_problems(
+    source: str, document: CommentedMap, spec: RuleSpec, document_line: int
+) -> list[RuleProblem]:
+    problems = []
+    for role, template in spec.queries().items():
+        key_line = _line_of(document, ("spec", role), document_line)
+        for offset, text in enumerate(template.splitlines() or [""]):
+            for name in placeholders_in(text):
+                if name not in PLACEHOLDERS:
+                    known = ", ".join(sorted(PLACEHOLDERS))
+                    problems.append(
+                        RuleProblem(
+                            source,
+                            key_line + (offset + 1 if "\n" in template else 0),
+                            f"spec.{role}: unknown placeholder {{{{ {name} }}}} (known: {known})",
+                        )
+                    )
+    return problems
+
+
+def parse_rule_text(text: str, source: str) -> tuple[list[LoadedRule], list[RuleProblem]]:
+    """Parse and validate every document of one rule file. Returns rules and problems."""
+    yaml = YAML(typ="rt")
+    try:
+        documents = list(yaml.load_all(text))
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else 1
+        return [], [RuleProblem(source, line, f"invalid YAML: {error.problem or error}")]
+    rules: list[LoadedRule] = []
+    problems: list[RuleProblem] = []
+    for document in documents:
+        if document is None:
+            continue
+        if not isinstance(document, CommentedMap):
+            line = document.lc.line + 1 if hasattr(document, "lc") else 1
+            problems.append(RuleProblem(source, line, "a rule document must be a mapping"))
+            continue
+        document_line = document.lc.line + 1
+        try:
+            rule = Rule.model_validate(document)
+        except ValidationError as error:
+            for item in error.errors():
+                path = [p for p in item["loc"] if not str(p).startswith("function")]
+                line = _line_of(document, path, document_line)
+                problems.append(RuleProblem(source, line, _describe(item)))
+            continue
+        placeholder_problems = _placeholder_problems(source, document, rule.spec, document_line)
+        problems.extend(placeholder_problems)
+        if not placeholder_problems:
+            rules.append(LoadedRule(rule, source, _line_of(document, ("metadata", "name"), 1)))
+    return rules, problems
+
+
+def build_rule_set(files: Iterable[tuple[str, str]]) -> RuleSet:
+    """Validate ``(source, text)`` pairs into one rule set; raise ``RuleFileError`` listing
+    every problem (including duplicate names across files)."""
+    rules: list[LoadedRule] = []
+    problems: list[RuleProblem] = []
+    seen: dict[str, LoadedRule] = {}
+    for source, text in files:
+        parsed, found = parse_rule_text(text, source)
+        problems.extend(found)
+        for loaded in parsed:
+            first = seen.get(loaded.rule.name)
+            if first:
+                problems.append(
+                    RuleProblem(
+                        loaded.source,
+                        loaded.line,
+                        f"duplicate rule name {loaded.rule.name!r} "
+                        f"(first defined at {first.source}:{first.line})",
+                    )
+                )
+                continue
+            seen[loaded.rule.name] = loaded
+            rules.append(loaded)
+    if problems:
+        raise RuleFileError(problems)
+    if not rules:
+        raise RuleFileError([RuleProblem("<rules>", 0, "no rules found")])
+    return RuleSet(tuple(rules))

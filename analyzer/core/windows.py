@@ -1,0 +1,80 @@
+"""The before and after windows around a restart, computed from the restart time.
+
+Before is ``[t - before, t)``; after is ``[t + settle, t + settle + after)`` — the settle
+period after a restart (cold caches, connection churn) is never judged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+class WindowError(ValueError):
+    """Window lengths that cannot make sense (zero, negative, step larger than a window)."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open time interval ``[start, end)``."""
+
+    start: datetime
+    end: datetime
+
+    @property
+    def length(self) -> timedelta:
+        return self.end - self.start
+
+    def to_dict(self) -> dict[str, str]:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat()}
+
+
+@dataclass(frozen=True)
+class RestartWindows:
+    """The windows judged for one restart at ``restarted_at``."""
+
+    restarted_at: datetime
+    before: Window
+    after: Window
+    step: timedelta
+
+    @classmethod
+    def around(
+        cls,
+        restarted_at: datetime,
+        before: timedelta,
+        settle: timedelta,
+        after: timedelta,
+        step: timedelta,
+    ) -> RestartWindows:
+        """Build the windows; raises ``WindowError`` when the lengths do not fit together."""
+        if restarted_at.tzinfo is None:
+            raise WindowError("restart time must carry a timezone (e.g. 2026-11-27T01:00:00Z)")
+        for name, value in (("before", before), ("after", after), ("step", step)):
+            if value <= timedelta(0):
+                raise WindowError(f"{name} window must be longer than zero, got {value}")
+        if settle < timedelta(0):
+            raise WindowError(f"settle must not be negative, got {settle}")
+        if step > before or step > after:
+            raise WindowError(
+                f"step {step} is longer than a window (before {before}, after {after})"
+            )
+        after_start = restarted_at + settle
+        return cls(
+            restarted_at=restarted_at,
+            before=Window(restarted_at - before, restarted_at),
+            after=Window(after_start, after_start + after),
+            step=step,
+        )
+
+    def ready_at(self) -> datetime:
+        """When the after window has closed and the restart can be judged."""
+        return self.after.end
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "restarted_at": self.restarted_at.isoformat(),
+            "before": self.before.to_dict(),
+            "after": self.after.to_dict(),
+            "step_seconds": self.step.total_seconds(),
+        }
