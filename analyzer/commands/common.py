@@ -1,0 +1,126 @@
+"""Flags shared by ``analyze``, ``upgrade`` and ``serve``, and how they override settings.
+
+Precedence: command-line flag > ``CANARY_*`` environment variable > default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from analyzer.adapters.rule_files import default_rules_path, load_rules
+from analyzer.core.durations import DurationError, parse_duration
+from analyzer.core.rules import RuleFileError, RuleSet
+from analyzer.errors import BadInputError
+from analyzer.settings import Settings
+
+
+def _duration(text: str):
+    try:
+        return parse_duration(text)
+    except DurationError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_window_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("windows (durations like 30s, 10m, 1h)")
+    group.add_argument("--before", type=_duration, help="window before the restart (default 10m)")
+    group.add_argument(
+        "--settle", type=_duration, help="time skipped after the restart (default 2m)"
+    )
+    group.add_argument("--after", type=_duration, help="window after settling (default 10m)")
+    group.add_argument("--step", type=_duration, help="query resolution (default 1m)")
+
+
+def add_source_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data and rules")
+    group.add_argument(
+        "--prometheus-url", metavar="URL", help="PromQL API base URL (with any path prefix)"
+    )
+    group.add_argument(
+        "--rules",
+        metavar="DIR",
+        type=Path,
+        help="rule files directory (default ./rules, else the packaged defaults)",
+    )
+
+
+def add_kubeconfig_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kubeconfig",
+        metavar="PATH",
+        type=Path,
+        help="kubeconfig file (default $KUBECONFIG, else in-cluster)",
+    )
+
+
+def add_common_flags(parser: argparse.ArgumentParser, kubernetes: bool = True) -> None:
+    """The flags design.md promises on analyze, upgrade and serve."""
+    add_window_flags(parser)
+    add_source_flags(parser)
+    if kubernetes:
+        add_kubeconfig_flag(parser)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, overridden by whichever flags were given."""
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"CANARY_{'__'.join(str(p).upper() for p in item['loc'])}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise BadInputError(f"invalid settings from the environment: {problems}") from None
+    windows = settings.windows.model_copy(
+        update={
+            name: getattr(args, name)
+            for name in ("before", "settle", "after", "step")
+            if getattr(args, name, None) is not None
+        }
+    )
+    prometheus = settings.prometheus
+    if getattr(args, "prometheus_url", None):
+        prometheus = prometheus.model_copy(update={"url": args.prometheus_url})
+    rules = settings.rules
+    if getattr(args, "rules", None):
+        rules = rules.model_copy(update={"directory": args.rules})
+    kubernetes = settings.kubernetes
+    kubeconfig = getattr(args, "kubeconfig", None) or (
+        Path(os.environ["KUBECONFIG"])
+        if os.environ.get("KUBECONFIG") and not kubernetes.kubeconfig
+        else None
+    )
+    if kubeconfig:
+        kubernetes = kubernetes.model_copy(update={"kubeconfig": kubeconfig})
+    return settings.model_copy(
+        update={
+            "windows": windows,
+            "prometheus": prometheus,
+            "rules": rules,
+            "kubernetes": kubernetes,
+        }
+    )
+
+
+def load_rule_set(settings: Settings) -> RuleSet:
+    """The rules in force, or ``BadInputError`` listing every problem with file and line."""
+    try:
+        return load_rules([default_rules_path(settings.rules.directory)])
+    except RuleFileError as error:
+        raise BadInputError(f"invalid rules:\n{error}") from None
+
+
+def parse_time(text: str) -> datetime:
+    """ISO 8601 with a timezone (``Z`` accepted); naive times are refused as ambiguous."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise BadInputError(f"not an ISO 8601 time: {text!r} (e.g. 2026-11-27T01:30:00Z)") from None
+    if moment.tzinfo is None:
+        raise BadInputError(f"time {text!r} has no timezone; add Z or an offset such as +01:00")
+    return moment

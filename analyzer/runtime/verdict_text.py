@@ -1,0 +1,37 @@
+"""Verdicts as text a person reads at 3 a.m.: one line per rule with values and the reason."""
+
+from __future__ import annotations
+
+from analyzer.core.verdicts import NamespaceVerdict, RuleResult, Verdict
+from analyzer.core.windows import RestartWindows
+
+_MARK = {
+    Verdict.PASS: "PASS",
+    Verdict.FAIL: "FAIL",
+    Verdict.INCONCLUSIVE: "INCONCLUSIVE",
+    Verdict.ERROR: "ERROR",
+}
+
+
+def rule_line(result: RuleResult) -> str:
+    """``FAIL  error-rate  regression: 1.00% → 5.00% …`` with dry-run/non-critical marks."""
+    marks = []
+    if result.dry_run:
+        marks.append("dry-run")
+    if not result.critical:
+        marks.append("non-critical")
+    tag = f" [{', '.join(marks)}]" if marks else ""
+    return f"  {_MARK[result.verdict]:<12} {result.rule}{tag}: {result.reason}"
+
+
+def namespace_text(verdict: NamespaceVerdict, windows: RestartWindows | None = None) -> str:
+    """The namespace verdict, its windows and one line per rule."""
+    lines = [f"{verdict.namespace}: {_MARK[verdict.verdict]} — {verdict.reason}"]
+    if windows is not None:
+        lines.append(
+            f"  windows: before {windows.before.start:%Y-%m-%d %H:%M:%S}–{windows.before.end:%H:%M:%S}, "
+            f"after {windows.after.start:%H:%M:%S}–{windows.after.end:%H:%M:%S} UTC "
+            f"(restart {windows.restarted_at:%H:%M:%S}, step {windows.step.total_seconds():g}s)"
+        )
+    lines.extend(rule_line(result) for result in verdict.rules)
+    return "\n".join(lines)
