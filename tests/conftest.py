@@ -1,0 +1,1 @@
+"""Test-wide configuration: the repository root on sys.path so ``tests.fixtures`` imports."""
