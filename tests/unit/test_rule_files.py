@@ -1,0 +1,121 @@
+"""Rule files: valid files load; every kind of mistake is reported with file and line."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from analyzer.cli import main
+from analyzer.core.rules import RuleFileError, build_rule_set, parse_rule_text
+
+VALID = textwrap.dedent(
+    """\
+    apiVersion: canary-analyzer/v1
+    kind: Rule
+    metadata:
+      name: error-rate
+    spec:
+      type: ratio
+      numerator: |
+        sum by ({{ namespace_label }}) (increase(x_total{code=~"5..",
+          {{ namespace_label }}=~"{{ namespaces }}"}[{{ step }}]))
+      denominator: sum by ({{ namespace_label }}) (increase(x_total[{{ step }}]))
+      judge:
+        allowedChange: {absolute: 0.005}
+        minEvidence: {requests: 100}
+    """
+)
+
+
+def problems_of(text: str, source: str = "r.yaml") -> list[str]:
+    _, problems = parse_rule_text(text, source)
+    return [str(p) for p in problems]
+
+
+def test_valid_rule_loads_with_its_line():
+    rules, problems = parse_rule_text(VALID, "r.yaml")
+    assert problems == []
+    assert rules[0].rule.name == "error-rate" and rules[0].line == 4
+    assert rules[0].rule.spec.judge.allowed_change.absolute == 0.005
+
+
+@pytest.mark.parametrize(
+    ("broken", "expected"),
+    [
+        (
+            VALID.replace("  judge:\n", "  judge:\n    maxIncrese: 3\n"),
+            "r.yaml:12: unknown field spec.judge.maxIncrese",
+        ),
+        (
+            VALID.replace("  denominator: sum", "  denominatr: sum"),
+            "r.yaml:10: unknown field spec.denominatr",
+        ),
+        (
+            VALID.replace(
+                "    minEvidence: {requests: 100}\n", "    minEvidence: {requests: many}\n"
+            ),
+            "r.yaml:13: spec.judge.minEvidence.requests",
+        ),
+        (
+            VALID.replace("{{ step }}]))\n", "{{ stepp }}]))\n", 1),
+            "r.yaml:9: spec.numerator: unknown placeholder {{ stepp }}",
+        ),
+        (VALID.replace("type: ratio", "type: ratios"), "r.yaml:6: spec.type"),
+        (VALID.replace("name: error-rate", "name: Error_Rate"), "r.yaml:4: metadata.name"),
+        (VALID.replace("apiVersion: canary-analyzer/v1", "apiVersion: v2"), "r.yaml:1: apiVersion"),
+    ],
+)
+def test_each_problem_names_file_line_and_field(broken, expected):
+    found = problems_of(broken)
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_missing_query_is_named():
+    text = "\n".join(line for line in VALID.splitlines() if "denominator" not in line) + "\n"
+    found = problems_of(text)
+    assert found and "missing query" in found[0] and "spec.denominator" in found[0]
+
+
+def test_bad_yaml_names_the_line():
+    found = problems_of("apiVersion: canary-analyzer/v1\nkind: Rule\nmetadata: [unclosed\n")
+    assert found and found[0].startswith("r.yaml:") and "invalid YAML" in found[0]
+
+
+def test_duplicate_names_across_files_point_at_both():
+    with pytest.raises(RuleFileError) as caught:
+        build_rule_set([("a.yaml", VALID), ("b.yaml", VALID)])
+    (problem,) = caught.value.problems
+    assert str(problem) == "b.yaml:4: duplicate rule name 'error-rate' (first defined at a.yaml:4)"
+
+
+def test_histogram_without_quantile_is_refused():
+    text = textwrap.dedent(
+        """\
+        apiVersion: canary-analyzer/v1
+        kind: Rule
+        metadata: {name: p99}
+        spec:
+          type: histogram
+          buckets: sum by (le) (increase(h_bucket[{{ step }}]))
+        """
+    )
+    assert any("quantile" in p for p in problems_of(text))
+
+
+def test_shipped_rules_lint_clean(capsys):
+    assert main(["rules", "lint", "rules/"]) == 0
+    assert "error-rate" in capsys.readouterr().out
+
+
+def test_lint_exits_2_with_file_and_line(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(VALID.replace("type: ratio", "type: ratio\n  bogus: 1"))
+    assert main(["rules", "lint", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:7: unknown field spec.bogus" in err
+
+
+def test_lint_of_missing_path_exits_2(tmp_path, capsys):
+    assert main(["rules", "lint", str(tmp_path / "nope")]) == 2
+    assert "no such file or directory" in capsys.readouterr().err
