@@ -1,0 +1,66 @@
+"""Alerts for on-call, as plain data, and the Protocol every notification sink implements.
+
+The engine and the service decide WHAT to tell (rollback started, hold, done, heartbeat);
+adapters decide HOW (Alertmanager v2 API, Slack-compatible webhook). An alert is resolved
+by sending it again with ``ends_at`` set; its identity is its name plus labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+
+class Severity(StrEnum):
+    """How urgently on-call must look: critical pages, warning tickets, info informs."""
+
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class AlertName(StrEnum):
+    """Every alert the product sends (docs/oncall.md explains each)."""
+
+    ROLLBACK_STARTED = "CanaryAnalyzerRollbackStarted"
+    ROLLBACK_FINISHED = "CanaryAnalyzerRollbackFinished"
+    HELD = "CanaryAnalyzerUpgradeHeld"
+    DATA_SOURCE_ERRORS = "CanaryAnalyzerDataSourceErrors"
+    UPGRADE_DONE = "CanaryAnalyzerUpgradeDone"
+    RULES_INVALID = "CanaryAnalyzerRulesInvalid"
+    HEARTBEAT = "CanaryAnalyzerHeartbeat"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert: what happened, how bad, where, and the explained verdict."""
+
+    name: AlertName
+    severity: Severity
+    summary: str
+    description: str
+    starts_at: datetime
+    labels: Mapping[str, str] = field(default_factory=dict)
+    ends_at: datetime | None = None
+    link: str | None = None
+
+    def identity(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """What makes two alerts the same alert (for resolving)."""
+        return (self.name.value, tuple(sorted(self.labels.items())))
+
+    def all_labels(self) -> dict[str, str]:
+        """Labels as sent: alertname and severity first, then the alert's own."""
+        return {"alertname": self.name.value, "severity": self.severity.value, **self.labels}
+
+
+class NotificationError(Exception):
+    """A notification sink did not accept an alert (unreachable, rejected)."""
+
+
+class Notifier(Protocol):
+    """Delivers alerts; raises ``NotificationError`` when it could not."""
+
+    def send(self, alerts: Sequence[Alert]) -> None: ...
