@@ -1,0 +1,73 @@
+"""Leader election for the service: renew the Lease on a schedule, act only while leading.
+
+A replica that cannot reach the API server stops acting once its own lease would have
+expired (it cannot know whether another replica took over).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+
+from analyzer.adapters.lease import KubernetesLease, LeaseConflictError, LeaseError
+from analyzer.core.leadership import LeaseMove, decide_lease, released
+
+log = logging.getLogger("canary_analyzer.leadership")
+
+
+class LeaderElector:
+    """Keeps or waits for the lease; ``is_leader(now)`` says whether this replica may act."""
+
+    def __init__(self, lease: KubernetesLease, identity: str, duration: timedelta):
+        self.lease = lease
+        self.identity = identity
+        self.duration = duration
+        self._valid_until: datetime | None = None
+        self._lock = threading.Lock()
+        self.holder: str | None = None
+
+    def is_leader(self, now: datetime) -> bool:
+        with self._lock:
+            return self._valid_until is not None and now < self._valid_until
+
+    def tick(self, now: datetime) -> bool:
+        """Try to acquire or renew; returns whether this replica leads after the attempt."""
+        try:
+            current = self.lease.read()
+            decision = decide_lease(current, self.identity, now, self.duration)
+            if decision.move is LeaseMove.CREATE:
+                self.lease.create(decision.record)
+            elif decision.move in (LeaseMove.RENEW, LeaseMove.TAKE):
+                self.lease.replace(decision.record)
+            self.holder = (
+                decision.record.holder if decision.record else current.holder if current else None
+            )
+        except LeaseConflictError:
+            return self.is_leader(now)  # someone wrote first; keep what we had until it lapses
+        except LeaseError as error:
+            log.warning("lease not renewed", extra={"fields": {"error": str(error)}})
+            return self.is_leader(now)
+        was_leader = self.is_leader(now)
+        with self._lock:
+            self._valid_until = now + self.duration if decision.leads else None
+        if decision.leads and not was_leader:
+            log.info(
+                "became leader",
+                extra={"fields": {"identity": self.identity, "move": decision.move.value}},
+            )
+        if not decision.leads and was_leader:
+            log.warning("lost leadership", extra={"fields": {"holder": self.holder}})
+        return decision.leads
+
+    def release(self) -> None:
+        """Give the lease up on graceful shutdown so another replica takes over at once."""
+        with self._lock:
+            self._valid_until = None
+        try:
+            current = self.lease.read()
+            if current is not None and current.holder == self.identity:
+                self.lease.replace(released(current))
+                log.info("lease released", extra={"fields": {"identity": self.identity}})
+        except LeaseError as error:
+            log.warning("lease not released", extra={"fields": {"error": str(error)}})
