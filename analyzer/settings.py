@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -104,6 +105,79 @@ class KubernetesSettings(BaseModel):
     )
 
 
+class UpgradeSettings(BaseModel):
+    """How the ``upgrade`` command and the service move a data plane (issue 4)."""
+
+    style: Literal["tag", "namespace-label"] = Field(
+        "tag",
+        description="tag: move the revision tag once, then restart namespaces wave by wave; "
+        "namespace-label: relabel each wave's namespaces istio.io/rev=<revision> and move the "
+        "tag at the end. Default tag.",
+    )
+    tag: str = Field("default", description="Revision tag to move. Default default.")
+    waves: list[int] = Field(
+        default_factory=lambda: [1, 2, 4],
+        min_length=1,
+        description="Namespaces per wave, in order; the first wave is the canary; after the "
+        "last size the waves keep doubling. Default [1, 2, 4].",
+    )
+    gateways: list[str] = Field(
+        default_factory=lambda: ["istio-ingress/istio-ingressgateway"],
+        description="Gateway Deployments restarted before the canary, as namespace/name. "
+        "Default [istio-ingress/istio-ingressgateway].",
+    )
+    istio_namespace: str = Field(
+        "istio-system", description="Namespace of istiod and its webhooks. Default istio-system."
+    )
+    rollout_timeout: Duration = Field(
+        timedelta(minutes=10),
+        description="Deadline for a group's rollout and proxy verification; past it the "
+        "upgrade rolls back. Default 10m.",
+    )
+    poll_interval: Duration = Field(
+        timedelta(seconds=5),
+        description="Interval between rollout and proxy checks. Default 5s.",
+    )
+    evaluation_delay: Duration = Field(
+        timedelta(seconds=30),
+        description="Wait after the after-window closes before judging, so the last samples "
+        "are scraped (about one scrape interval). Default 30s.",
+    )
+    max_extensions: int = Field(
+        2,
+        ge=0,
+        le=20,
+        description="Times an inconclusive after-window is extended (by one after-window "
+        "each) before on_inconclusive applies. Default 2.",
+    )
+    on_inconclusive: Literal["hold", "rollback"] = Field(
+        "hold",
+        description="When evidence stays too thin: hold (stop where it is and page) or "
+        "rollback. Default hold.",
+    )
+    state_configmap: str = Field(
+        "canary-analyzer-state",
+        description="ConfigMap holding the engine's state (written before each action). "
+        "Default canary-analyzer-state.",
+    )
+    state_namespace: str = Field(
+        "istio-system",
+        description="Namespace of the state ConfigMap (the service's own namespace in a "
+        "Helm install). Default istio-system.",
+    )
+
+
+class NotificationSettings(BaseModel):
+    """Where on-call hears about rollbacks, holds and completed upgrades."""
+
+    alertmanager_url: str | None = Field(
+        None, description="Alertmanager base URL (v2 API). Default none."
+    )
+    webhook_url: str | None = Field(
+        None, description="URL receiving a JSON POST per notification. Default none."
+    )
+
+
 class Settings(BaseSettings):
     """All settings; each group maps to ``CANARY_<GROUP>__<FIELD>`` variables."""
 
@@ -115,3 +189,5 @@ class Settings(BaseSettings):
     windows: WindowSettings = Field(default_factory=WindowSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+    upgrade: UpgradeSettings = Field(default_factory=UpgradeSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)

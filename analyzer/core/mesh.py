@@ -1,0 +1,90 @@
+"""The small interfaces to the cluster that the upgrade engine and preflight depend on.
+
+Why here: the engine (runtime) and its tests must not know the Kubernetes client; the
+Kubernetes adapter implements these structurally, and tests implement them in memory. The
+data they carry is plain and frozen so it can be logged and compared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from analyzer.core.upgrade import ProxyStatus, RolloutStatus, Target
+
+
+class ClusterError(Exception):
+    """The cluster refused or failed an operation (after retries)."""
+
+
+class ClusterUnreachableError(ClusterError):
+    """The API server could not be reached, timed out, or kept answering 5xx/409."""
+
+
+class ClusterNotFoundError(ClusterError):
+    """An object the operation needs does not exist (unknown revision, tag, namespace)."""
+
+
+@dataclass(frozen=True)
+class RevisionInfo:
+    """An istiod control-plane revision found in the cluster."""
+
+    name: str
+    ready: bool
+    injector: bool  # its own injector MWC (istio-sidecar-injector-<rev>) exists
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class TagInfo:
+    """A revision tag: its MWC ``istio-revision-tag-<tag>`` and where it points."""
+
+    name: str
+    revision: str
+    managed_by: str | None = None
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+class MeshCluster(Protocol):
+    """What the upgrade needs from a cluster with Istio (one capability per method)."""
+
+    def revisions(self) -> dict[str, RevisionInfo]: ...
+
+    def tags(self) -> dict[str, TagInfo]: ...
+
+    def namespace_labels(self, namespace: str) -> dict[str, str] | None:
+        """Labels of a namespace, or None when it does not exist."""
+        ...
+
+    def namespaces_labelled(self, value: str) -> list[str]:
+        """Namespaces labelled ``istio.io/rev=<value>``, sorted."""
+        ...
+
+    def workload_exists(self, target: Target) -> bool: ...
+
+    def move_tag(self, tag: str, revision: str) -> TagInfo:
+        """Point the tag at the revision (``istioctl tag set --overwrite``); read back."""
+        ...
+
+    def set_revision_label(self, namespaces: Sequence[str], value: str) -> None: ...
+
+    def restart(self, targets: Sequence[Target], step_id: str, at: datetime) -> datetime:
+        """Rolling-restart every workload of the targets unless it already carries
+        ``step_id``; returns the earliest restart time found on them."""
+        ...
+
+    def rollout_status(self, targets: Sequence[Target]) -> RolloutStatus: ...
+
+    def proxy_status(self, targets: Sequence[Target], revision: str) -> ProxyStatus: ...
+
+    def record_event(self, namespace: str, reason: str, message: str, warning: bool) -> None: ...
+
+
+class StateStore(Protocol):
+    """Where the engine keeps its state between steps (a ConfigMap in a cluster)."""
+
+    def load(self) -> dict[str, Any] | None: ...
+
+    def save(self, document: dict[str, Any]) -> None: ...

@@ -1,0 +1,366 @@
+"""The engine: the ONE place where the upgrade state machine's actions touch the world.
+
+Why it exists: core decides, this applies. Loop: persist state (ConfigMap) → apply the
+pending action through an adapter → hand the result to ``core.upgrade.advance`` → persist
+the new state → … Because the state (with its pending action) is written BEFORE each side
+effect and every action is idempotent (restarts carry the plan step id), a process killed
+at any point resumes from the ConfigMap and never restarts a workload twice for one step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from analyzer.core.alerts import Alert, AlertName, NotificationError, Notifier, Severity
+from analyzer.core.mesh import ClusterError, ClusterUnreachableError, MeshCluster, StateStore
+from analyzer.core.ports import MetricsSource
+from analyzer.core.rules import RuleSet
+from analyzer.core.upgrade import (
+    Action,
+    CheckRollout,
+    Done,
+    Judge,
+    Judged,
+    LabelNamespaces,
+    MoveTag,
+    NamespaceJudgement,
+    Note,
+    Notify,
+    Outcome,
+    ProxyStatus,
+    Restart,
+    Restarted,
+    Result,
+    RolloutStatus,
+    Target,
+    UpgradePlan,
+    UpgradeState,
+    VerifyProxies,
+    WaitUntil,
+    advance,
+    start,
+)
+from analyzer.core.verdicts import Verdict
+from analyzer.core.windows import RestartWindows
+from analyzer.errors import BadInputError, CanaryAnalyzerError, UnreachableError
+from analyzer.runtime.analysis import AnalysisRequest, analyze_restart
+from analyzer.runtime.clock import Clock
+
+log = logging.getLogger("canary_analyzer.engine")
+
+STATE_FORMAT = 1
+
+
+class Judging(Protocol):
+    """Judges restarted namespaces (Prometheus + rules in production, scripted in tests)."""
+
+    def judge(self, action: Judge) -> Judged: ...
+
+
+class PrometheusJudging:
+    """Judging through ``analyze_restart``: one query per rule per window for all namespaces."""
+
+    def __init__(self, source: MetricsSource, rules: RuleSet, namespace_label: str) -> None:
+        self._source = source
+        self._rules = rules
+        self._label = namespace_label
+
+    def judge(self, action: Judge) -> Judged:
+        windows = RestartWindows.around(
+            action.restarted_at,
+            before=action.before,
+            settle=action.settle,
+            after=action.after,
+            step=action.step,
+        )
+        outcome = analyze_restart(
+            self._source,
+            self._rules,
+            AnalysisRequest(
+                judged=action.judged,
+                controls=action.controls,
+                windows=windows,
+                namespace_label=self._label,
+            ),
+        )
+        return Judged(
+            verdicts={
+                name: NamespaceJudgement(
+                    verdict=verdict.verdict,
+                    reason=verdict.reason,
+                    rules=tuple(r.to_dict() for r in verdict.rules),
+                )
+                for name, verdict in outcome.verdicts.items()
+            }
+        )
+
+
+class StateConflictError(BadInputError):
+    """Another, unfinished upgrade is recorded in the state ConfigMap."""
+
+
+class StateCorruptError(CanaryAnalyzerError):
+    """The state ConfigMap holds something this version cannot read."""
+
+
+@dataclass
+class LogNotifier:
+    """Notifier that only logs: the default until Alertmanager/webhook sinks are configured."""
+
+    sent: list[Alert] | None = None
+
+    def send(self, alerts: Sequence[Alert]) -> None:
+        for alert in alerts:
+            if self.sent is not None:
+                self.sent.append(alert)
+            log.warning(
+                "alert",
+                extra={"fields": {"alert": alert.name.value, "summary": alert.summary}},
+            )
+
+
+Observer = Callable[[UpgradeState, Sequence[Note], Action | None], None]
+
+_ALERT_OF = {
+    Outcome.ROLLED_BACK: (AlertName.ROLLBACK_FINISHED, Severity.CRITICAL),
+    Outcome.FAILED: (AlertName.ROLLBACK_FINISHED, Severity.CRITICAL),
+    Outcome.HELD: (AlertName.HELD, Severity.CRITICAL),
+    Outcome.PROMOTED: (AlertName.UPGRADE_DONE, Severity.INFO),
+}
+
+
+class UpgradeEngine:
+    """Runs (or resumes) one upgrade to the end, persisting state before each action."""
+
+    def __init__(
+        self,
+        cluster: MeshCluster,
+        store: StateStore,
+        judging: Judging,
+        clock: Clock,
+        notifier: Notifier | None = None,
+        observer: Observer | None = None,
+    ) -> None:
+        self.cluster = cluster
+        self.store = store
+        self.judging = judging
+        self.clock = clock
+        self.notifier = notifier or LogNotifier()
+        self.observer = observer
+
+    # -- state ---------------------------------------------------------------------------
+
+    def load(self) -> UpgradeState | None:
+        document = self.store.load()
+        if not document:
+            return None
+        if document.get("format") != STATE_FORMAT:
+            raise StateCorruptError(f"state format {document.get('format')!r} is not supported")
+        try:
+            return UpgradeState.model_validate(document["state"])
+        except (KeyError, ValidationError) as error:
+            raise StateCorruptError(f"state cannot be read: {error}") from None
+
+    def _save(self, state: UpgradeState) -> None:
+        self.store.save({"format": STATE_FORMAT, "state": state.model_dump(mode="json")})
+
+    def resumable(self) -> UpgradeState | None:
+        """The unfinished upgrade recorded in the store, if any."""
+        state = self.load()
+        return state if state is not None and not state.finished else None
+
+    # -- running -------------------------------------------------------------------------
+
+    def run(self, plan: UpgradePlan | None) -> UpgradeState:
+        """Resume the recorded unfinished upgrade, else start ``plan``."""
+        state = self.resumable()
+        if state is not None:
+            if plan is not None and not _same_upgrade(state.plan, plan):
+                raise StateConflictError(
+                    f"an unfinished upgrade {state.plan.upgrade_id} (tag {state.plan.tag} "
+                    f"{state.plan.from_revision} → {state.plan.to_revision}) is recorded; "
+                    "finish or abort it first"
+                )
+            log.info(
+                "resuming upgrade",
+                extra={"fields": {"upgrade": state.plan.upgrade_id, "stage": state.stage.value,
+                                  "pending": state.pending.kind if state.pending else None}},
+            )  # fmt: skip
+            self._emit(state, (), state.pending)
+        else:
+            if plan is None:
+                raise BadInputError("nothing to resume and no plan given")
+            transition = start(plan, self.clock.now())
+            state = transition.state
+            self._save(state)
+            self._emit(state, transition.notes, state.pending)
+        while state.pending is not None:
+            result = self._apply(state.pending, state)
+            transition = advance(state, result, self.clock.now())
+            state = transition.state
+            self._save(state)  # before the next action's side effect
+            self._emit(state, transition.notes, state.pending)
+        return state
+
+    def _emit(self, state: UpgradeState, notes: Sequence[Note], pending: Action | None) -> None:
+        for note in notes:
+            level = logging.WARNING if note.warning else logging.INFO
+            log.log(
+                level,
+                note.message,
+                extra={"fields": {"reason": note.reason, "namespace": note.namespace,
+                                  "upgrade": state.plan.upgrade_id}},
+            )  # fmt: skip
+            if note.namespace:
+                self._event(note.namespace, note.reason, note.message, note.warning)
+            if note.reason == "RollingBack":
+                self._send(state, AlertName.ROLLBACK_STARTED, Severity.CRITICAL, note.message)
+        if self.observer is not None:
+            self.observer(state, notes, pending)
+
+    def _event(self, namespace: str, reason: str, message: str, warning: bool) -> None:
+        try:
+            self.cluster.record_event(namespace, reason, message, warning)
+        except ClusterError as error:  # events are best effort
+            log.warning("could not record event", extra={"fields": {"error": str(error)}})
+
+    def _send(self, state: UpgradeState, name: AlertName, severity: Severity, text: str) -> None:
+        plan = state.plan
+        alert = Alert(
+            name=name,
+            severity=severity,
+            summary=text.split(";")[0][:200],
+            description=text,
+            starts_at=self.clock.now(),
+            labels={"upgrade": plan.upgrade_id, "tag": plan.tag, "to_revision": plan.to_revision},
+        )
+        try:
+            self.notifier.send([alert])
+        except NotificationError as error:
+            log.error("notification failed", extra={"fields": {"error": str(error)}})
+
+    def _apply(self, action: Action, state: UpgradeState) -> Result:
+        try:
+            return self._dispatch(action, state)
+        except ClusterUnreachableError as error:
+            raise UnreachableError(
+                f"cluster unreachable during {action.kind}: {error}; state is saved, rerun "
+                "the same command to resume"
+            ) from None
+
+    def _dispatch(self, action: Action, state: UpgradeState) -> Result:
+        if isinstance(action, MoveTag):
+            info = self.cluster.move_tag(action.tag, action.revision)
+            for warning in info.warnings:
+                log.warning(warning)
+            return Done()
+        if isinstance(action, LabelNamespaces):
+            self.cluster.set_revision_label(action.namespaces, action.value)
+            for namespace in action.namespaces:
+                self._event(namespace, "RevisionLabelSet", f"istio.io/rev={action.value}", False)
+            return Done()
+        if isinstance(action, Restart):
+            return Restarted(at=self.cluster.restart(action.targets, action.step_id, action.at))
+        if isinstance(action, CheckRollout):
+            return self.cluster.rollout_status(action.targets)
+        if isinstance(action, VerifyProxies):
+            return self.cluster.proxy_status(action.targets, action.revision)
+        if isinstance(action, WaitUntil):
+            self.clock.sleep_until(action.until)
+            return Done()
+        if isinstance(action, Judge):
+            return self.judging.judge(action)
+        if isinstance(action, Notify):
+            name, severity = _ALERT_OF[action.outcome]
+            self._send(state, name, severity, action.summary)
+            return Done()
+        raise TypeError(f"unknown action {action!r}")
+
+
+def _same_upgrade(recorded: UpgradePlan, requested: UpgradePlan) -> bool:
+    return (recorded.tag, recorded.to_revision) == (requested.tag, requested.to_revision)
+
+
+# -- dry run ----------------------------------------------------------------------------------
+
+
+class DryRunCluster:
+    """Reads from the real cluster, writes nothing: records each write it would make."""
+
+    def __init__(self, cluster: MeshCluster, clock: Clock) -> None:
+        self._cluster = cluster
+        self._clock = clock
+        self.writes: list[str] = []
+
+    def revisions(self):  # type: ignore[no-untyped-def]
+        return self._cluster.revisions()
+
+    def tags(self):  # type: ignore[no-untyped-def]
+        return self._cluster.tags()
+
+    def namespace_labels(self, namespace: str) -> dict[str, str] | None:
+        return self._cluster.namespace_labels(namespace)
+
+    def namespaces_labelled(self, value: str) -> list[str]:
+        return self._cluster.namespaces_labelled(value)
+
+    def workload_exists(self, target: Target) -> bool:
+        return self._cluster.workload_exists(target)
+
+    def move_tag(self, tag: str, revision: str):  # type: ignore[no-untyped-def]
+        from analyzer.core.mesh import TagInfo
+
+        self.writes.append(f"would point tag {tag} at revision {revision}")
+        return TagInfo(name=tag, revision=revision)
+
+    def set_revision_label(self, namespaces: Sequence[str], value: str) -> None:
+        self.writes.append(f"would label {', '.join(namespaces)} istio.io/rev={value}")
+
+    def restart(self, targets: Sequence[Target], step_id: str, at: datetime) -> datetime:
+        self.writes.append(f"would restart {', '.join(t.describe() for t in targets)}")
+        return at
+
+    def rollout_status(self, targets: Sequence[Target]) -> RolloutStatus:
+        return RolloutStatus(complete=True)
+
+    def proxy_status(self, targets: Sequence[Target], revision: str) -> ProxyStatus:
+        self.writes.append(f"would verify every pod runs revision {revision}")
+        return ProxyStatus()
+
+    def record_event(self, namespace: str, reason: str, message: str, warning: bool) -> None:
+        return None
+
+
+class DryRunJudging:
+    """Judging in a dry run: nothing was restarted, so every wave 'passes' with that reason."""
+
+    def judge(self, action: Judge) -> Judged:
+        return Judged(
+            verdicts={
+                name: NamespaceJudgement(
+                    verdict=Verdict.PASS, reason="dry run: would judge after the restart"
+                )
+                for name in action.judged
+            }
+        )
+
+
+class MemoryStateStore:
+    """State kept in memory (dry runs and tests)."""
+
+    def __init__(self) -> None:
+        self.document: dict[str, Any] | None = None
+        self.saves = 0
+
+    def load(self) -> dict[str, Any] | None:
+        return self.document
+
+    def save(self, document: dict[str, Any]) -> None:
+        self.saves += 1
+        self.document = document
