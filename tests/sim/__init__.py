@@ -1,0 +1,1 @@
+"""Tests of the simulated mesh: fake Kubernetes API, controllers, injection and traffic."""
