@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from scipy import stats
 
@@ -27,10 +27,8 @@ from analyzer.core.observations import (
     RatioCounts,
     ValueSeries,
     VolumeCount,
-    bound_at_or_above,
-    exceedance,
-    histogram_quantile,
 )
+from analyzer.core.quantiles import tail_quantile
 from analyzer.core.rules import Direction, Judging, Rule, RuleType
 from analyzer.core.verdicts import RuleResult, Verdict
 
@@ -191,20 +189,50 @@ def _fmt(value: float | None, unit: str) -> str:
 # --- ratio: errors / requests ---------------------------------------------------------------
 
 
+def _log_rate_variance(events: float) -> float:
+    return 1.0 / (events + 0.5)
+
+
+def _exact_ratio_p_value(
+    direction: Direction, before: RatioCounts, after: RatioCounts, drift: float
+) -> float:
+    """Conditional exact test on error counts: given ``bad_before + bad_after`` errors, the
+    after window's share is binomial with ``π = n1·r / (n0 + n1·r)`` when nothing changed
+    but the drift ``r`` the controls saw. Exact at any count (the z test is not at 5 errors)."""
+    e0, e1 = round(before.bad), round(after.bad)
+    events = e0 + e1
+    if events == 0:
+        return 1.0
+    share = after.total * drift / (before.total + after.total * drift)
+    alternative = {
+        Direction.INCREASE: "greater",
+        Direction.DECREASE: "less",
+        Direction.BOTH: "two-sided",
+    }[direction]
+    return float(stats.binomtest(e1, events, share, alternative=alternative).pvalue)
+
+
+def _with_control_noise(p_value: float, direction: Direction, own: float, control: float) -> float:
+    """Widen a p-value for the controls' own noise (variances on the log-rate scale)."""
+    if control <= 0 or p_value >= 1.0:
+        return p_value
+    shrink = math.sqrt(own / (own + control))
+    if direction is Direction.BOTH:
+        return float(2 * stats.norm.sf(stats.norm.isf(p_value / 2) * shrink))
+    return float(stats.norm.sf(stats.norm.isf(p_value) * shrink))
+
+
 def _judge_ratio(data: RuleInput) -> RuleResult:
     judging = data.rule.spec.judge
     before, after = data.before, data.after
     assert isinstance(before, RatioCounts) and isinstance(after, RatioCounts)
     needed = judging.min_evidence.requests
-    if (short := _too_little(data, before.total, after.total, needed, "requests")) is not None:
-        return short
+    if before.total <= 0 or after.total <= 0:
+        return _too_little(data, before.total, after.total, max(needed, 1), "requests")  # type: ignore[return-value]
     p0, p1 = before.bad / before.total, after.bad / after.total
-    variance = _proportion_variance(before.bad, before.total) + _proportion_variance(
-        after.bad, after.total
-    )
     controls_before, controls_after = _usable_controls(data, needed, lambda o: o.total)
     control_info = None
-    drift = 0.0
+    drift, drift_variance = 1.0, 0.0
     if controls_before:
         cb = RatioCounts(
             sum(o.bad for o in controls_before.values()),
@@ -214,19 +242,40 @@ def _judge_ratio(data: RuleInput) -> RuleResult:
             sum(o.bad for o in controls_after.values()),
             sum(o.total for o in controls_after.values()),
         )
-        c0, c1 = cb.bad / cb.total, ca.bad / ca.total
-        drift = c1 - c0
-        variance += _proportion_variance(cb.bad, cb.total) + _proportion_variance(ca.bad, ca.total)
+        # Night-time drift moves error rates in proportion (load, shared dependencies):
+        # the canary's expected after rate is its before rate times the controls' ratio.
+        drift = ((ca.bad + 0.5) / ca.total) / ((cb.bad + 0.5) / cb.total)
+        drift_variance = _log_rate_variance(cb.bad) + _log_rate_variance(ca.bad)
         control_info = {
             "namespaces": sorted(controls_before),
-            "before": c0,
-            "after": c1,
-            "change": drift,
+            "before": cb.bad / cb.total,
+            "after": ca.bad / ca.total,
+            "change": ca.bad / ca.total - cb.bad / cb.total,
+            "ratio": drift,
             "requests_before": cb.total,
             "requests_after": ca.total,
         }
-    change = (p1 - p0) - drift
-    return _decide(
+    expected_after = p0 * drift
+    change = p1 - expected_after
+    variance = (
+        _proportion_variance(after.bad, after.total)
+        + drift**2 * _proportion_variance(before.bad, before.total)
+        + expected_after**2 * drift_variance
+    )
+    p_value = _with_control_noise(
+        _exact_ratio_p_value(judging.direction, before, after, drift),
+        judging.direction,
+        _log_rate_variance(before.bad) + _log_rate_variance(after.bad),
+        drift_variance,
+    )
+    evidence = {
+        "before_requests": before.total,
+        "after_requests": after.total,
+        "before_bad": before.bad,
+        "after_bad": after.bad,
+        "min_requests": needed,
+    }
+    result = _decide(
         data,
         before_value=p0,
         after_value=p1,
@@ -236,16 +285,27 @@ def _judge_ratio(data: RuleInput) -> RuleResult:
         unit_value="ratio",
         unit_change="pp",
         control_info=control_info,
-        evidence={
-            "before_requests": before.total,
-            "after_requests": after.total,
-            "before_bad": before.bad,
-            "after_bad": after.bad,
-        },
-        test="two-proportion z test on request counts"
-        + (", net of controls" if control_info else ""),
+        evidence=evidence,
+        test="exact conditional test on error counts"
+        + (", drift-adjusted by controls" if control_info else ""),
         ceiling_check=lambda: _ratio_beyond_limit(judging, after, _alpha(data)),
+        p_value=p_value,
     )
+    return _short_of_evidence(data, result, before.total, after.total, needed)
+
+
+def _short_of_evidence(
+    data: RuleInput, result: RuleResult, before: float, after: float, needed: float
+) -> RuleResult:
+    """Below the rule's minimum evidence a result is never PASS: a regression shown by an
+    exact test still FAILs; anything else is INCONCLUSIVE."""
+    if (before >= needed and after >= needed) or result.verdict is Verdict.FAIL:
+        return result
+    reason = (
+        f"too little evidence: {before:.0f} requests before, {after:.0f} after "
+        f"(rule needs ≥ {needed:.0f} in each window); {result.reason}"
+    )
+    return replace(result, verdict=Verdict.INCONCLUSIVE, reason=reason)
 
 
 def _ratio_beyond_limit(judging: Judging, after: RatioCounts, alpha: float) -> str | None:
@@ -276,13 +336,20 @@ def _decide(
     evidence: dict,
     test: str,
     ceiling_check,
+    p_value: float | None = None,
 ) -> RuleResult:
-    """Shared decision for tests that give a change and its standard error."""
+    """Shared decision for tests that give a change and its standard error.
+
+    One confidence bound and one test split the outcomes: PASS when the worst plausible
+    change (``passConfidence``) is within the allowance; FAIL when the change is
+    significant (p < alpha) and NOT shown to be within the allowance; else INCONCLUSIVE.
+    A significant but tiny change passes; a change at the allowance is not waved through."""
     judging = data.rule.spec.judge
     alpha = _alpha(data)
     worse = _signed(judging.direction, change)
     z = change / standard_error if standard_error > 0 else (math.inf if change else 0.0)
-    p_value = _p_value(judging.direction, z)
+    if p_value is None:
+        p_value = _p_value(judging.direction, z)
     z_pass = float(stats.norm.ppf(judging.pass_confidence))
     worst_plausible = worse + z_pass * standard_error
     statistic = {
@@ -321,23 +388,59 @@ def _decide(
     beyond = ceiling_check()
     if beyond:
         return _result(data, Verdict.FAIL, beyond, **fields)
-    if p_value < alpha and worse > tolerance:
-        return _result(data, Verdict.FAIL, f"regression: {described}", **fields)
-    if tolerance > 0 and worst_plausible > tolerance:
+    plausible = _fmt(
+        worst_plausible if judging.direction is not Direction.DECREASE else -worst_plausible,
+        unit_change,
+    )
+    if worst_plausible <= tolerance:
+        return _result(data, Verdict.PASS, f"within allowed change: {described}", **fields)
+    if p_value < alpha:
         return _result(
             data,
-            Verdict.INCONCLUSIVE,
-            f"cannot rule out a regression: {described}; up to "
-            f"{_fmt(worst_plausible if judging.direction is not Direction.DECREASE else -worst_plausible, unit_change)} "
-            f"is plausible at {judging.pass_confidence:.0%}",
+            Verdict.FAIL,
+            f"regression: {described}; up to {plausible} is plausible at "
+            f"{judging.pass_confidence:.0%}",
             **fields,
         )
-    if tolerance == 0 and p_value < alpha:
-        return _result(data, Verdict.FAIL, f"regression: {described}", **fields)
-    return _result(data, Verdict.PASS, f"within allowed change: {described}", **fields)
+    return _result(
+        data,
+        Verdict.INCONCLUSIVE,
+        f"cannot rule out a regression: {described}; up to {plausible} "
+        f"is plausible at {judging.pass_confidence:.0%}",
+        **fields,
+    )
 
 
 # --- histogram: latency quantile --------------------------------------------------------------
+
+
+def _control_quantile_drift(
+    data: RuleInput, quantile: float, needed: float
+) -> tuple[float, float, dict | None]:
+    """The controls' change of the quantile on the log scale (inverse-variance weighted over
+    controls with enough tail requests) and its variance."""
+    controls_before, controls_after = _usable_controls(data, needed, lambda o: o.total)
+    weights, values, used = [], [], []
+    for name in controls_before:
+        cb = tail_quantile(quantile, controls_before[name])  # type: ignore[arg-type]
+        ca = tail_quantile(quantile, controls_after[name])  # type: ignore[arg-type]
+        if cb is None or ca is None or min(cb.tail_requests, ca.tail_requests) < MIN_TAIL_EVENTS:
+            continue
+        variance = cb.log_standard_error**2 + ca.log_standard_error**2
+        weights.append(1 / variance)
+        values.append(math.log(ca.value / cb.value))
+        used.append(name)
+    if not weights:
+        return 0.0, 0.0, None
+    total = sum(weights)
+    drift = sum(w * v for w, v in zip(weights, values, strict=True)) / total
+    info = {
+        "namespaces": used,
+        "quantile_change_relative": math.exp(drift) - 1,
+        "log_change": drift,
+        "log_standard_error": math.sqrt(1 / total),
+    }
+    return drift, 1 / total, info
 
 
 def _judge_histogram(data: RuleInput) -> RuleResult:
@@ -346,83 +449,56 @@ def _judge_histogram(data: RuleInput) -> RuleResult:
     before, after = data.before, data.after
     assert isinstance(before, BucketCounts) and isinstance(after, BucketCounts)
     needed = judging.min_evidence.requests
+    name = f"p{quantile * 100:g}"
     if (short := _too_little(data, before.total, after.total, needed, "requests")) is not None:
         return short
-    q0 = histogram_quantile(quantile, before)
-    q1 = histogram_quantile(quantile, after)
-    bound = bound_at_or_above(before, q0 or 0.0)
-    evidence = {"before_requests": before.total, "after_requests": after.total}
-    if q0 is None or q1 is None or bound is None:
+    q0, q1 = tail_quantile(quantile, before), tail_quantile(quantile, after)
+    evidence: dict = {"before_requests": before.total, "after_requests": after.total}
+    if q0 is None or q1 is None:
         return _result(
             data,
             Verdict.INCONCLUSIVE,
-            f"p{quantile * 100:g} lies beyond the highest finite bucket; buckets cannot resolve it",
-            before=q0,
-            after=q1,
+            f"{name} lies beyond the highest finite bucket; buckets cannot resolve it",
+            before=q0.value if q0 else None,
+            after=q1.value if q1 else None,
             evidence=evidence,
         )
-    tail_before, tail_after = exceedance(before, bound), exceedance(after, bound)
-    expected_tail = after.total * (1 - quantile)
-    evidence.update({"tail_bound_ms": bound, "before_tail": tail_before, "after_tail": tail_after})
-    if expected_tail < MIN_TAIL_EVENTS:
+    evidence.update({"before_quantile": q0.to_dict(), "after_quantile": q1.to_dict()})
+    tail_events = min(q0.tail_requests, q1.tail_requests)
+    if tail_events < MIN_TAIL_EVENTS:
         return _result(
             data,
             Verdict.INCONCLUSIVE,
-            f"too little evidence for p{quantile * 100:g}: {after.total:.0f} requests give "
-            f"~{expected_tail:.0f} tail requests (needs ≥ {MIN_TAIL_EVENTS})",
-            before=q0,
-            after=q1,
+            f"too little evidence for {name}: ~{tail_events:.0f} requests in the tail "
+            f"(needs ≥ {MIN_TAIL_EVENTS})",
+            before=q0.value,
+            after=q1.value,
             evidence=evidence,
         )
-    # Test on tail counts at the before-quantile's bucket bound (counts, not averages).
-    variance = _proportion_variance(tail_before, before.total) + _proportion_variance(
-        tail_after, after.total
-    )
-    tail_change = tail_after / after.total - tail_before / before.total
-    controls_before, controls_after = _usable_controls(data, needed, lambda o: o.total)
-    control_info = None
-    relative_drift = 1.0
-    if controls_before:
-        tails0 = tails1 = totals0 = totals1 = 0.0
-        ratios = []
-        for name in controls_before:
-            cb, ca = controls_before[name], controls_after[name]
-            cq0, cq1 = histogram_quantile(quantile, cb), histogram_quantile(quantile, ca)
-            cbound = bound_at_or_above(cb, cq0 or 0.0)
-            if cq0 is None or cq1 is None or cbound is None or cq0 <= 0:
-                continue
-            ratios.append(cq1 / cq0)
-            tails0 += exceedance(cb, cbound)
-            tails1 += exceedance(ca, cbound)
-            totals0 += cb.total
-            totals1 += ca.total
-        if ratios and totals0 > 0 and totals1 > 0:
-            relative_drift = float(sorted(ratios)[len(ratios) // 2])
-            tail_change -= tails1 / totals1 - tails0 / totals0
-            variance += _proportion_variance(tails0, totals0) + _proportion_variance(
-                tails1, totals1
-            )
-            control_info = {
-                "namespaces": sorted(controls_before),
-                "quantile_change_relative": relative_drift - 1,
-                "tail_share_before": tails0 / totals0,
-                "tail_share_after": tails1 / totals1,
-            }
-    relative_change = (q1 / q0) / relative_drift - 1 if q0 > 0 else math.inf
-    absolute_change = q1 - q0 * relative_drift
+    drift, drift_variance, control_info = _control_quantile_drift(data, quantile, needed)
+    log_change = math.log(q1.value / q0.value) - drift
+    standard_error = math.sqrt(q0.log_standard_error**2 + q1.log_standard_error**2 + drift_variance)
+    direction = judging.direction
+    alpha = _alpha(data)
+    z = log_change / standard_error if standard_error > 0 else 0.0
+    p_value = _p_value(direction, z)
+    z_pass = float(stats.norm.ppf(judging.pass_confidence))
+    worse_log = _signed(direction, log_change)
+    worst_log = worse_log + z_pass * standard_error
+    expected = q0.value * math.exp(drift)
+    relative_change = math.exp(log_change) - 1
+    absolute_change = q1.value - expected
     tolerance_relative = judging.allowed_change.relative
     tolerance_absolute = judging.allowed_change.absolute
-    alpha = _alpha(data)
-    standard_error = math.sqrt(variance)
-    z = tail_change / standard_error if standard_error > 0 else 0.0
-    direction = judging.direction
-    p_value = _p_value(direction, z)
-    worse_relative = _signed(direction, relative_change)
-    worse_absolute = _signed(direction, absolute_change)
-    beyond_allowance = (tolerance_relative is None or worse_relative > tolerance_relative) and (
-        tolerance_absolute is None or worse_absolute > tolerance_absolute
-    )
-    name = f"p{quantile * 100:g}"
+
+    def beyond(worse_log_change: float) -> bool:
+        """Whether a change (log scale, bad direction positive) exceeds every allowance."""
+        relative = math.exp(worse_log_change) - 1
+        absolute = expected * relative
+        return (tolerance_relative is None or relative > tolerance_relative) and (
+            tolerance_absolute is None or absolute > tolerance_absolute
+        )
+
     net = " net of controls" if control_info else ""
     allowed = []
     if tolerance_relative is not None:
@@ -430,13 +506,13 @@ def _judge_histogram(data: RuleInput) -> RuleResult:
     if tolerance_absolute is not None:
         allowed.append(f"+{tolerance_absolute:g} ms")
     described = (
-        f"{name} {_fmt(q0, 'ms')} → {_fmt(q1, 'ms')} ({relative_change:+.1%}{net}; allowed "
-        f"{' and '.join(allowed) or 'none'}); share above {bound:g} ms "
-        f"{tail_before / before.total:.2%} → {tail_after / after.total:.2%}, p={p_value:.2g}"
+        f"{name} {_fmt(q0.value, 'ms')} → {_fmt(q1.value, 'ms')} ({relative_change:+.1%}{net}; "
+        f"allowed {' and '.join(allowed) or 'none'}; p={p_value:.2g})"
     )
+    plausible = math.exp(worst_log if direction is not Direction.DECREASE else -worst_log) - 1
     fields = {
-        "before": q0,
-        "after": q1,
+        "before": q0.value,
+        "after": q1.value,
         "controls": control_info,
         "evidence": evidence,
         "threshold": {
@@ -446,33 +522,44 @@ def _judge_histogram(data: RuleInput) -> RuleResult:
             "ceiling": judging.ceiling,
             "direction": direction.value,
             "confidence": judging.confidence,
+            "pass_confidence": judging.pass_confidence,
         },
         "statistic": {
-            "test": f"two-proportion z test on requests slower than {bound:g} ms" + net,
+            "test": f"z test on log {name} (power-law tail per bucket, error from tail counts)"
+            + net,
             "z": z,
             "p_value": p_value,
             "alpha": alpha,
             "relative_change": relative_change,
             "absolute_change_ms": absolute_change,
+            "standard_error_log": standard_error,
+            "worst_plausible_relative_change": plausible,
         },
     }
-    if judging.ceiling is not None and q1 > judging.ceiling:
+    if judging.ceiling is not None and q1.value > judging.ceiling:
         return _result(
             data,
             Verdict.FAIL,
-            f"{name} {_fmt(q1, 'ms')} is above the ceiling {judging.ceiling:g} ms",
+            f"{name} {_fmt(q1.value, 'ms')} is above the ceiling {judging.ceiling:g} ms",
             **fields,
         )
-    if p_value < alpha and beyond_allowance:
-        return _result(data, Verdict.FAIL, f"regression: {described}", **fields)
-    if beyond_allowance:
+    if not beyond(worst_log):
+        return _result(data, Verdict.PASS, f"within allowed change: {described}", **fields)
+    if p_value < alpha:
         return _result(
             data,
-            Verdict.INCONCLUSIVE,
-            f"change beyond allowance but not significant: {described}",
+            Verdict.FAIL,
+            f"regression: {described}; up to {plausible:+.0%} is plausible at "
+            f"{judging.pass_confidence:.0%}",
             **fields,
         )
-    return _result(data, Verdict.PASS, f"within allowed change: {described}", **fields)
+    return _result(
+        data,
+        Verdict.INCONCLUSIVE,
+        f"cannot rule out a regression: {described}; up to {plausible:+.0%} is plausible at "
+        f"{judging.pass_confidence:.0%}",
+        **fields,
+    )
 
 
 # --- volume: request rate ------------------------------------------------------------------------
