@@ -40,7 +40,7 @@ class BucketCounts:
 
     bounds: tuple[float, ...]
     cumulative: tuple[float, ...]
-    points: tuple[tuple[float, float], ...] = ()  # (time, requests) per step
+    points: tuple[tuple[float, float], ...] = ()  # (time, quantile of that step) for charts
 
     @property
     def total(self) -> float:
@@ -114,7 +114,7 @@ def extract_observations(
     kind = rule.spec.type
     extractor = {
         RuleType.RATIO: _ratio,
-        RuleType.HISTOGRAM: _buckets,
+        RuleType.HISTOGRAM: lambda items: _buckets(items, rule.spec.judge.quantile or 0.99),
         RuleType.VOLUME: lambda items: _volume(items, window_seconds),
         RuleType.VALUE: _values,
     }[kind]
@@ -145,28 +145,37 @@ def _ratio(items: list[Series]) -> RatioCounts | None:
     return RatioCounts(bad=sum(numerator.values()), total=sum(denominator.values()), points=points)
 
 
-def _buckets(items: list[Series]) -> BucketCounts | None:
+def _cumulative(per_bound: dict[float, float]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Bounds in order with monotonic counts (extrapolated increases can wobble)."""
+    bounds = tuple(sorted(per_bound))
+    cumulative = []
+    running = 0.0
+    for bound in bounds:
+        running = max(running, per_bound[bound])
+        cumulative.append(running)
+    return bounds, tuple(cumulative)
+
+
+def _buckets(items: list[Series], quantile: float) -> BucketCounts | None:
     per_bound: dict[float, float] = defaultdict(float)
-    requests_per_step: dict[float, float] = defaultdict(float)
+    per_step: dict[float, dict[float, float]] = defaultdict(lambda: defaultdict(float))
     for item in items:
         bound_text = item.labels.get("le")
         if bound_text is None:
             continue
         bound = _parse_bound(bound_text)
-        points = _finite_points(item)
-        per_bound[bound] += sum(v for _, v in points)
-        if math.isinf(bound):
-            for t, v in points:
-                requests_per_step[t] += v
+        for t, v in _finite_points(item):
+            per_bound[bound] += v
+            per_step[t][bound] += v
     if not per_bound or math.inf not in per_bound:
         return None
-    bounds = tuple(sorted(per_bound))
-    cumulative = []
-    running = 0.0
-    for bound in bounds:  # enforce monotonic counts (extrapolated increases can wobble)
-        running = max(running, per_bound[bound])
-        cumulative.append(running)
-    return BucketCounts(bounds, tuple(cumulative), tuple(sorted(requests_per_step.items())))
+    points = []
+    for t, step_bounds in sorted(per_step.items()):
+        if math.inf in step_bounds:
+            value = histogram_quantile(quantile, BucketCounts(*_cumulative(step_bounds)))
+            if value is not None:
+                points.append((t, value))
+    return BucketCounts(*_cumulative(per_bound), tuple(points))
 
 
 def _volume(items: list[Series], window_seconds: float) -> VolumeCount | None:
@@ -233,3 +242,12 @@ def pooled(observations: Mapping[str, Observation]) -> Observation | None:
     if isinstance(first, VolumeCount):
         return VolumeCount(sum(i.count for i in items), first.seconds)  # type: ignore[union-attr]
     return None
+
+
+def control_band(observations: Mapping[str, Observation]) -> tuple[tuple[float, float, float], ...]:
+    """Per step, the lowest and highest value among the controls: ``(time, low, high)``."""
+    by_time: dict[float, list[float]] = defaultdict(list)
+    for observation in observations.values():
+        for t, v in observation.points:
+            by_time[t].append(v)
+    return tuple((t, min(values), max(values)) for t, values in sorted(by_time.items()))

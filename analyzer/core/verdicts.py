@@ -39,6 +39,9 @@ class RuleResult:
     threshold: dict[str, Any] = field(default_factory=dict)
     statistic: dict[str, Any] = field(default_factory=dict)
     queries: tuple[str, ...] = ()
+    #: Per-step points for charts: ``before``/``after`` as ``[time, value]``, and the controls'
+    #: band ``controls_before``/``controls_after`` as ``[time, low, high]``.
+    series: dict[str, Any] = field(default_factory=dict)
 
     @property
     def decides(self) -> bool:

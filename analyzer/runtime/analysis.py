@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from analyzer.core.judge import RuleInput, error_result, judge_rule
-from analyzer.core.observations import Observation, extract_observations, rule_query
+from analyzer.core.observations import (
+    Observation,
+    control_band,
+    extract_observations,
+    rule_query,
+)
 from analyzer.core.ports import MetricsError, MetricsSource, MetricsUnreachableError
 from analyzer.core.rules import RuleSet
 from analyzer.core.verdicts import NamespaceVerdict, RuleResult, combine_rule_results
@@ -82,6 +87,10 @@ def analyze_restart(
         before, after = observed
         controls_before = {n: before[n] for n in request.controls if n in before}
         controls_after = {n: after[n] for n in request.controls if n in after}
+        chart_controls = {
+            "controls_before": [list(p) for p in control_band(controls_before)],
+            "controls_after": [list(p) for p in control_band(controls_after)],
+        }
         for namespace in request.judged:
             result = judge_rule(
                 RuleInput(
@@ -93,6 +102,10 @@ def analyze_restart(
                     controls_after=controls_after,
                     queries=(query,),
                 )
+            )
+            result = replace(
+                result,
+                series=_chart_series(before.get(namespace), after.get(namespace), chart_controls),
             )
             per_rule[namespace].append(result)
             log.info(
@@ -111,6 +124,16 @@ def analyze_restart(
         for namespace, results in per_rule.items()
     }
     return outcome
+
+
+def _chart_series(
+    before: Observation | None, after: Observation | None, controls: dict[str, list]
+) -> dict[str, list]:
+    return {
+        "before": [list(p) for p in before.points] if before else [],
+        "after": [list(p) for p in after.points] if after else [],
+        **controls,
+    }
 
 
 def parse_namespace_list(text: str | None) -> tuple[str, ...]:
