@@ -8,7 +8,7 @@ by sending it again with ``ends_at`` set; its identity is its name plus labels.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
@@ -20,6 +20,7 @@ class Severity(StrEnum):
     CRITICAL = "critical"
     WARNING = "warning"
     INFO = "info"
+    NONE = "none"  # never pages: the heartbeat (dead-man's switch) an outside monitor expects
 
 
 class AlertName(StrEnum):
@@ -54,6 +55,14 @@ class Alert:
     def all_labels(self) -> dict[str, str]:
         """Labels as sent: alertname and severity first, then the alert's own."""
         return {"alertname": self.name.value, "severity": self.severity.value, **self.labels}
+
+    def resolved(self, at: datetime) -> Alert:
+        """The same alert (same identity) marked as over at ``at``."""
+        return replace(self, ends_at=at)
+
+    def is_resolved(self, now: datetime) -> bool:
+        """Whether ``ends_at`` has passed: sinks show it as resolved, not firing."""
+        return self.ends_at is not None and self.ends_at <= now
 
 
 class NotificationError(Exception):
