@@ -178,6 +178,79 @@ class NotificationSettings(BaseModel):
     )
 
 
+class ServiceSettings(BaseModel):
+    """The long-running service: where it listens, when it may act, how replicas coordinate."""
+
+    listen: str = Field(
+        "127.0.0.1:8080", description="HOST:PORT of the HTTP interface. Default 127.0.0.1:8080."
+    )
+    token_file: Path | None = Field(
+        None,
+        description="File holding the bearer token control endpoints require. Default none: "
+        "control endpoints refuse every request.",
+    )
+    window_cron: str | None = Field(
+        None,
+        description='Cron expression when maintenance windows start, e.g. "0 1 * * *". '
+        "Default none: always open.",
+    )
+    window_duration: Duration = Field(
+        timedelta(hours=4), description="Length of each maintenance window. Default 4h."
+    )
+    timezone: str = Field("UTC", description="Timezone of window_cron. Default UTC.")
+    to_revision: str | None = Field(
+        None,
+        description="Declared pending upgrade: the revision to move the tag to. Default none.",
+    )
+    from_revision: str | None = Field(
+        None,
+        description="Declared pending upgrade: the expected current revision. Default: "
+        "whatever the tag points at.",
+    )
+    detect_upgrades: bool = Field(
+        False,
+        description="Start an upgrade on its own when a newer istiod revision is ready and the "
+        "tag still points at an older one. Default false (opt-in).",
+    )
+    tick_interval: Duration = Field(
+        timedelta(seconds=5),
+        description="How often the service checks windows, leadership and pending work. "
+        "Default 5s.",
+    )
+    identity: str | None = Field(
+        None, description="This replica's name in the Lease. Default: $POD_NAME, else hostname."
+    )
+    lease_name: str = Field("canary-analyzer", description="Lease name. Default canary-analyzer.")
+    lease_namespace: str | None = Field(
+        None,
+        description="Namespace of the Lease. Default: $POD_NAMESPACE, else the state namespace.",
+    )
+    lease_duration: Duration = Field(
+        timedelta(seconds=15),
+        description="A leader that has not renewed for this long loses the lease. Default 15s.",
+    )
+    leader_election: bool = Field(
+        True, description="Coordinate replicas with a Lease. Default true."
+    )
+    heartbeat_interval: Duration = Field(
+        timedelta(minutes=1),
+        description="How often the always-firing heartbeat alert is re-sent. Default 1m.",
+    )
+    rules_reload_interval: Duration = Field(
+        timedelta(seconds=30),
+        description="How often the rules directory is checked for changes. Default 30s.",
+    )
+    reports_dir: Path = Field(
+        Path("/tmp/canary-analyzer/reports"),
+        description="Where HTML reports are written and served from. "
+        "Default /tmp/canary-analyzer/reports.",
+    )
+    public_url: str | None = Field(
+        None,
+        description="URL on-call uses to reach this service (links in alerts). Default: none.",
+    )
+
+
 class Settings(BaseSettings):
     """All settings; each group maps to ``CANARY_<GROUP>__<FIELD>`` variables."""
 
@@ -191,3 +264,4 @@ class Settings(BaseSettings):
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
     upgrade: UpgradeSettings = Field(default_factory=UpgradeSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
