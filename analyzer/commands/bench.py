@@ -1,10 +1,141 @@
-"""The ``bench`` subcommand: benchmarks of the judge and of query batching."""
+"""The ``bench`` subcommand: benchmarks of the judge and of query batching.
+
+- ``bench judge --scenarios N --seed S [--output text|json]``: our judge and the
+  Flagger-style, Kayenta-style and naive judges on the same seeded scenarios; one table (or
+  the JSON contract ``{"judges": {"ours"|"flagger"|"kayenta"|"naive": {...}}}``).
+- ``bench scale --namespaces N [--output text|json]``: batched vs per-namespace queries
+  against a real local Prometheus on backfilled history (started and stopped here).
+
+Exit codes: 0 done · 2 bad input, or Prometheus not installed (scale).
+"""
 
 from __future__ import annotations
 
-from analyzer.commands._placeholder import register_placeholder
+import argparse
+import json
+import sys
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from analyzer.errors import BadInputError, ExitCode
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
 
 
 def register(subparsers) -> None:
     """Add ``bench`` to the command line."""
-    register_placeholder(subparsers, "bench", "benchmarks of the judge and of query batching")
+    parser = subparsers.add_parser(
+        "bench",
+        help="benchmarks of the judge and of query batching",
+        description="Measure verdict quality against peer judges, and query batching at scale.",
+    )
+    commands = parser.add_subparsers(dest="bench_command", metavar="BENCH")
+    judge = commands.add_parser(
+        "judge",
+        help="verdict quality: ours vs Flagger-, Kayenta-style and naive judges",
+        description="Seeded restart scenarios (drift, low traffic, injected regressions), "
+        "every judge on the same data: false rollbacks, detection per regression size, "
+        "inconclusive rate and the physical limit per traffic level.",
+    )
+    judge.add_argument("--scenarios", type=_positive, default=2000, help="scenarios (default 2000)")
+    judge.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    judge.add_argument(
+        "--night-budget",
+        type=_share,
+        default=0.1,
+        help="our judge: accepted chance of any false rollback in a night (default 0.1)",
+    )
+    judge.add_argument(
+        "--night-namespaces",
+        type=_positive,
+        default=10,
+        help="our judge: namespaces the night's budget is spread over (default 10)",
+    )
+    judge.add_argument("--output", choices=("text", "json"), default="text")
+    judge.set_defaults(handler=judge_command)
+    scale = commands.add_parser(
+        "scale",
+        help="batched vs per-namespace queries against a real local Prometheus",
+        description="Backfill Istio history for N namespaces, start Prometheus on 127.0.0.1, "
+        "judge all namespaces with one query per rule per window, then one namespace at a "
+        "time; compare queries, seconds and verdicts. Needs the 'prometheus' package.",
+    )
+    scale.add_argument("--namespaces", type=_positive, default=500, help="default 500")
+    scale.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    scale.add_argument("--output", choices=("text", "json"), default="text")
+    scale.set_defaults(handler=scale_command)
+    parser.set_defaults(handler=lambda args: _missing(parser))
+
+
+def _missing(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return int(ExitCode.BAD_INPUT)
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def judge_command(args: argparse.Namespace) -> int:
+    from analyzer.bench.report import judge_table, print_table
+    from analyzer.bench.runner import BenchConfig, run
+
+    config = BenchConfig(
+        scenarios=args.scenarios,
+        seed=args.seed,
+        night_budget=args.night_budget,
+        night_namespaces=args.night_namespaces,
+    )
+    errors = Console(stderr=True)
+    with _progress(errors) as progress:
+        task = progress.add_task("judging scenarios", total=config.scenarios)
+        result = run(config, progress=lambda n: progress.advance(task, n))
+    if args.output == "json":
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print_table(judge_table(result), Console(width=200))
+    return int(ExitCode.OK)
+
+
+def scale_command(args: argparse.Namespace) -> int:
+    from analyzer.bench import prometheus_process, scale
+    from analyzer.bench.report import print_table, scale_table
+
+    try:
+        prometheus_process.binaries()
+    except prometheus_process.PrometheusMissingError as error:
+        raise BadInputError(str(error)) from None
+    errors = Console(stderr=True)
+    with errors.status("scale benchmark") as status:
+        result = scale.run(args.namespaces, args.seed, status=lambda m: status.update(m))
+    if args.output == "json":
+        print(json.dumps(result, indent=2))
+    else:
+        print_table(scale_table(result), Console(width=200))
+    return int(ExitCode.OK)

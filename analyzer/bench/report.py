@@ -1,0 +1,95 @@
+"""The benchmark's one table: every judge, every traffic level, the physical limit beside.
+
+Rows per judge: a summary (false rollbacks and inconclusive over all traffic, detection over
+scenarios with ≥ 10 rps — the JSON contract's numbers), then one row per canary traffic
+level. The "limit +1pp" column is the power of the ideal test on the same scenarios, so a
+judge's errors+1pp detection can be read against it on the same line.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from analyzer.bench.runner import BenchResult
+from analyzer.bench.scenarios import REGRESSIONS, TRAFFIC_LEVELS
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def judge_table(result: BenchResult) -> Table:
+    data = result.to_dict()
+    config = data["config"]
+    table = Table(
+        title=(
+            f"Verdict quality: {config['scenarios']} scenarios, seed {config['seed']}, "
+            "windows 10m/10m, drift ×0.5-1.5 on every namespace"
+        ),
+        caption=(
+            f"false rollback = FAIL on healthy restarts · detection = FAIL on regressions "
+            f"(summary rows: ≥ {config['detection_min_rps']:g} rps) · limit +1pp = power of an "
+            f"ideal one-sided two-proportion test (α = 1 %, no drift) on the same scenarios · "
+            f"ours: α = {result.alpha:.2%} per test (night budget "
+            f"{config['night_budget']:.0%} over {config['night_namespaces']} namespaces × 4 rules)"
+        ),
+        show_lines=False,
+    )
+    table.add_column("judge")
+    table.add_column("traffic")
+    table.add_column("limit +1pp", justify="right", style="dim")
+    table.add_column("false rollback", justify="right")
+    table.add_column("inconclusive", justify="right")
+    for kind in REGRESSIONS:
+        table.add_column(kind, justify="right")
+    limits = data["physical_limit"]["by_traffic"]
+    for name, judge in data["judges"].items():
+        table.add_row(
+            f"[bold]{name}[/bold]",
+            "all (det ≥10 rps)",
+            "",
+            _pct(judge["false_rollback_rate"]),
+            _pct(judge["inconclusive_rate"]),
+            *(_pct(judge["detection"][kind]) for kind in REGRESSIONS),
+            style="bold",
+        )
+        levels = [f"{level:g}rps" for level in TRAFFIC_LEVELS]
+        for index, key in enumerate(levels):
+            row = judge["by_traffic"][key]
+            table.add_row(
+                "",
+                key,
+                _pct(limits.get(key)),
+                _pct(row["false_rollback_rate"]),
+                _pct(row["inconclusive_rate"]),
+                *(_pct(row["detection"][kind]) for kind in REGRESSIONS),
+                end_section=index == len(levels) - 1,
+            )
+    return table
+
+
+def scale_table(result: dict) -> Table:
+    table = Table(title=f"Scale: {result['namespaces']} namespaces × the default rules")
+    table.add_column("")
+    table.add_column("queries", justify="right")
+    table.add_column("seconds to all verdicts", justify="right")
+    table.add_row(
+        "batched (one query per rule per window)",
+        str(result["queries_batched"]),
+        f"{result['seconds_batched']:.2f}",
+    )
+    table.add_row(
+        "per-namespace loop",
+        str(result["queries_per_namespace"]),
+        f"{result['seconds_per_namespace']:.2f}",
+    )
+    table.caption = (
+        f"{result['queries_per_namespace'] / max(result['queries_batched'], 1):.0f}× fewer "
+        f"queries; same verdicts: {result['same_verdicts']}"
+    )
+    return table
+
+
+def print_table(table: Table, console: Console | None = None) -> None:
+    (console or Console(width=200)).print(table)
