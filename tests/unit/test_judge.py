@@ -1,0 +1,332 @@
+"""The judge, table-driven: each row is a situation a rule meets at night and the verdict it
+must get — ties, zero errors, constant series, minimum evidence, ceiling, direction,
+controls that cancel drift, and the ERROR outcome. Plus the pieces it rests on: tail
+quantiles from buckets and the night's alpha budget."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from analyzer.bench.scenarios import ISTIO_BUCKETS, _bucket_probabilities
+from analyzer.core.judge import RuleInput, error_result, judge_rule
+from analyzer.core.multiplicity import holm, night_alpha
+from analyzer.core.observations import BucketCounts, RatioCounts, ValueSeries, VolumeCount
+from analyzer.core.quantiles import tail_quantile
+from analyzer.core.rules import Rule
+from analyzer.core.verdicts import Verdict
+
+QUERY = 'sum by ({{ namespace_label }}) (increase(x_total{ {{ namespace_label }}=~"{{ namespaces }}"}[{{ step }}]))'
+
+
+def rule(kind: str, **judge) -> Rule:
+    queries = {
+        "ratio": {"numerator": QUERY, "denominator": QUERY},
+        "histogram": {"buckets": QUERY},
+        "volume": {"query": QUERY},
+        "value": {"query": QUERY},
+    }[kind]
+    if kind == "histogram":
+        judge.setdefault("quantile", 0.99)
+    return Rule.model_validate(
+        {
+            "apiVersion": "canary-analyzer/v1",
+            "kind": "Rule",
+            "metadata": {"name": f"{kind}-rule"},
+            "spec": {"type": kind, **queries, "judge": judge},
+        }
+    )
+
+
+ERRORS = {"allowedChange": {"absolute": 0.005, "relative": 0.5}, "minEvidence": {"requests": 500}}
+LATENCY = {"allowedChange": {"relative": 0.25, "absolute": 5}, "minEvidence": {"requests": 500}}
+VOLUME = {
+    "direction": "decrease",
+    "allowedChange": {"relative": 0.3},
+    "minEvidence": {"requests": 500},
+}
+
+
+def histogram(requests: int, median: float = 30.0, sigma: float = 0.7) -> BucketCounts:
+    """Expected bucket counts (no noise) of a log-normal latency."""
+    cumulative = np.cumsum(_bucket_probabilities(median, sigma) * requests)
+    return BucketCounts(ISTIO_BUCKETS, tuple(float(round(v)) for v in cumulative))
+
+
+def judged(the_rule: Rule, before, after, controls_before=None, controls_after=None, alpha=None):
+    return judge_rule(
+        RuleInput(
+            rule=the_rule,
+            namespace="canary",
+            before=before,
+            after=after,
+            controls_before=controls_before or {},
+            controls_after=controls_after or {},
+            alpha=alpha,
+        )
+    )
+
+
+CASES = [
+    # (id, rule, before, after, controls before, controls after, verdict)
+    (
+        "errors unchanged, plenty of traffic",
+        rule("ratio", **ERRORS),
+        RatioCounts(60, 12000),
+        RatioCounts(61, 12000),
+        None,
+        None,
+        Verdict.PASS,
+    ),
+    (
+        "zero errors in both windows",
+        rule("ratio", **ERRORS),
+        RatioCounts(0, 6000),
+        RatioCounts(0, 6000),
+        None,
+        None,
+        Verdict.PASS,
+    ),
+    (
+        "errors 1% → 5% at 20 rps",
+        rule("ratio", **ERRORS),
+        RatioCounts(120, 12000),
+        RatioCounts(600, 12000),
+        None,
+        None,
+        Verdict.FAIL,
+    ),
+    (
+        "zero errors before, many after",
+        rule("ratio", **ERRORS),
+        RatioCounts(0, 6000),
+        RatioCounts(90, 6000),
+        None,
+        None,
+        Verdict.FAIL,
+    ),
+    (
+        "below minimum evidence, healthy: inconclusive, never pass",
+        rule("ratio", **ERRORS),
+        RatioCounts(0, 30),
+        RatioCounts(0, 30),
+        None,
+        None,
+        Verdict.INCONCLUSIVE,
+    ),
+    (
+        "below minimum evidence but an exact test shows the regression",
+        rule("ratio", **ERRORS),
+        RatioCounts(0, 300),
+        RatioCounts(60, 300),
+        None,
+        None,
+        Verdict.FAIL,
+    ),
+    (
+        "no requests after the restart",
+        rule("ratio", **ERRORS),
+        RatioCounts(5, 6000),
+        RatioCounts(0, 0),
+        None,
+        None,
+        Verdict.INCONCLUSIVE,
+    ),
+    (
+        "significant but tiny change passes (within allowance)",
+        rule("ratio", **ERRORS),
+        RatioCounts(1000, 1_000_000),
+        RatioCounts(1300, 1_000_000),
+        None,
+        None,
+        Verdict.PASS,
+    ),
+    (
+        "ceiling: after value clearly above it fails outright",
+        rule("ratio", ceiling=0.01, minEvidence={"requests": 100}),
+        RatioCounts(150, 10000),
+        RatioCounts(160, 10000),
+        None,
+        None,
+        Verdict.FAIL,
+    ),
+    (
+        "errors doubled everywhere (drift): controls cancel it",
+        rule("ratio", **ERRORS),
+        RatioCounts(60, 12000),
+        RatioCounts(130, 12000),
+        {"a": RatioCounts(600, 120000), "b": RatioCounts(300, 60000)},
+        {"a": RatioCounts(1210, 120000), "b": RatioCounts(590, 60000)},
+        Verdict.PASS,
+    ),
+    (
+        "errors doubled in the canary only: controls do not hide it",
+        rule("ratio", **ERRORS),
+        RatioCounts(60, 12000),
+        RatioCounts(130, 12000),
+        {"a": RatioCounts(600, 120000)},
+        {"a": RatioCounts(610, 120000)},
+        Verdict.FAIL,
+    ),
+    (
+        "traffic halved everywhere (night drift): controls cancel it",
+        rule("volume", **VOLUME),
+        VolumeCount(12000, 600),
+        VolumeCount(6100, 600),
+        {"a": VolumeCount(60000, 600)},
+        {"a": VolumeCount(30000, 600)},
+        Verdict.PASS,
+    ),
+    (
+        "traffic halved without controls: a decrease is the bad direction",
+        rule("volume", **VOLUME),
+        VolumeCount(12000, 600),
+        VolumeCount(6000, 600),
+        None,
+        None,
+        Verdict.FAIL,
+    ),
+    (
+        "traffic doubled: an increase is not the bad direction",
+        rule("volume", **VOLUME),
+        VolumeCount(12000, 600),
+        VolumeCount(24000, 600),
+        None,
+        None,
+        Verdict.PASS,
+    ),
+    (
+        "p99 unchanged",
+        rule("histogram", **LATENCY),
+        histogram(12000),
+        histogram(12000),
+        None,
+        None,
+        Verdict.PASS,
+    ),
+    (
+        "p99 +60% (tail widened)",
+        rule("histogram", **LATENCY),
+        histogram(12000, sigma=0.7),
+        histogram(12000, sigma=0.7 + math.log(1.6) / 2.326),
+        None,
+        None,
+        Verdict.FAIL,
+    ),
+    (
+        "latency +40% everywhere (drift): controls cancel it",
+        rule("histogram", **LATENCY),
+        histogram(12000, median=30),
+        histogram(12000, median=42),
+        {"a": histogram(60000, median=20)},
+        {"a": histogram(60000, median=28)},
+        Verdict.PASS,
+    ),
+    (
+        "too few tail requests for p99",
+        rule("histogram", quantile=0.99, allowedChange={"relative": 0.25}),
+        histogram(800),
+        histogram(800),
+        None,
+        None,
+        Verdict.INCONCLUSIVE,
+    ),
+    (
+        "value series: constant and equal (all ties)",
+        rule("value", minEvidence={"points": 3}, allowedChange={"relative": 0.1}),
+        ValueSeries((5.0,) * 10),
+        ValueSeries((5.0,) * 10),
+        None,
+        None,
+        Verdict.PASS,
+    ),
+    (
+        "value series: ties across windows, clear increase",
+        rule("value", minEvidence={"points": 3}, allowedChange={"relative": 0.1}),
+        ValueSeries((5.0, 5.0, 6.0, 5.0, 6.0, 5.0, 5.0, 6.0, 5.0, 5.0)),
+        ValueSeries((9.0, 9.0, 10.0, 9.0, 10.0, 9.0, 9.0, 10.0, 9.0, 9.0)),
+        None,
+        None,
+        Verdict.FAIL,
+    ),
+    (
+        "value series: too few points",
+        rule("value", minEvidence={"points": 5}),
+        ValueSeries((1.0, 2.0)),
+        ValueSeries((1.0, 2.0)),
+        None,
+        None,
+        Verdict.INCONCLUSIVE,
+    ),
+    (
+        "no data after the restart: not evidence of health",
+        rule("ratio", **ERRORS),
+        RatioCounts(60, 12000),
+        None,
+        None,
+        None,
+        Verdict.INCONCLUSIVE,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("the_rule", "before", "after", "controls_before", "controls_after", "expected"),
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
+def test_verdict_table(the_rule, before, after, controls_before, controls_after, expected):
+    result = judged(the_rule, before, after, controls_before, controls_after)
+    assert result.verdict is expected, result.reason
+    assert result.reason  # every result explains itself
+
+
+def test_results_explain_themselves():
+    result = judged(rule("ratio", **ERRORS), RatioCounts(120, 12000), RatioCounts(600, 12000))
+    assert result.before == pytest.approx(0.01) and result.after == pytest.approx(0.05)
+    assert result.evidence["before_requests"] == 12000
+    assert result.threshold["allowed_change"] == pytest.approx(0.005)
+    assert result.statistic["p_value"] < 1e-6 and "test" in result.statistic
+    assert result.reason.startswith("regression:")
+
+
+def test_alpha_override_makes_a_borderline_regression_inconclusive():
+    the_rule = rule("ratio", **ERRORS)
+    before, after = RatioCounts(10, 2000), RatioCounts(26, 2000)
+    assert judged(the_rule, before, after, alpha=0.05).verdict is Verdict.FAIL
+    assert judged(the_rule, before, after, alpha=1e-5).verdict is Verdict.INCONCLUSIVE
+
+
+def test_error_outcome_is_neither_pass_nor_fail():
+    result = error_result(rule("ratio", **ERRORS), "canary", "connection refused", ("q",))
+    assert result.verdict is Verdict.ERROR
+    assert "connection refused" in result.reason and result.queries == ("q",)
+
+
+@pytest.mark.parametrize("sigma", [0.5, 0.7, 0.85])
+@pytest.mark.parametrize("median", [8.0, 20.0, 40.0, 60.0])
+def test_tail_quantile_tracks_the_true_p99_through_coarse_buckets(median, sigma):
+    true_p99 = median * math.exp(2.326 * sigma)
+    estimate = tail_quantile(0.99, histogram(1_000_000, median, sigma))
+    assert estimate is not None
+    assert estimate.value == pytest.approx(true_p99, rel=0.08)
+
+
+def test_tail_quantile_of_empty_or_unresolvable_histograms():
+    assert tail_quantile(0.99, BucketCounts((100.0, math.inf), (0.0, 0.0))) is None
+    assert tail_quantile(0.99, BucketCounts((100.0, math.inf), (10.0, 100.0))) is None
+
+
+def test_night_alpha_splits_the_budget_over_every_test():
+    assert night_alpha(0.1, 10, 4) == pytest.approx(0.0025)
+    assert night_alpha(0.1, 10, 4, spent=0.05) == pytest.approx(0.00125)
+    with pytest.raises(ValueError):
+        night_alpha(1.5, 1, 1)
+
+
+def test_holm_rejects_step_down():
+    p_values = {"a": 0.001, "b": 0.012, "c": 0.04, "d": 0.5}
+    assert holm(p_values, 0.05) == {"a", "b"}
+    assert holm({"a": 0.2}, 0.05) == set()
