@@ -152,6 +152,14 @@ def explain_verdict(verdict: NamespaceVerdict, only: Sequence[Verdict] | None = 
     return "\n".join([head, *(explain_rule(r) for r in chosen)])
 
 
+def _headline(result: RuleResult) -> str:
+    """``error-rate regression: 1.00% → 5.00%`` (the judge's own units when it gave them)."""
+    reason = result.reason.split("\n")[0].split(" (")[0]
+    if "→" in reason:
+        return f"{result.rule} {reason}"
+    return f"{result.rule} {_num(result.before)} → {_num(result.after)}"
+
+
 def _clip(text: str) -> str:
     if len(text) <= DESCRIPTION_LIMIT:
         return text
@@ -203,11 +211,8 @@ def rollback_started(
     namespaces = _join(v.namespace for v in verdicts)
     rules = _join(r.rule for r in failing)
     first = failing[0] if failing else None
-    headline = (
-        f"{first.rule} {_num(first.before)} → {_num(first.after)}" if first else verdicts[0].reason
-    )
-    summary = (
-        f"Rolling back {tag} {to_revision} → {from_revision}: {namespaces} regressed ({headline})"
+    summary = f"Rolling back {tag} {to_revision} → {from_revision}: {namespaces} " + (
+        _headline(first) if first else verdicts[0].reason.split("\n")[0]
     )
     restore = list(dict.fromkeys([*moved, *(v.namespace for v in verdicts)]))
     done = (

@@ -64,6 +64,15 @@ class _Seen:
     at: datetime
 
 
+def _same_news(old: Alert, new: Alert) -> bool:
+    return (old.severity, old.summary, old.description, old.link) == (
+        new.severity,
+        new.summary,
+        new.description,
+        new.link,
+    )
+
+
 def _sink_names(notifiers: Sequence[Notifier]) -> list[str]:
     names: list[str] = []
     for notifier in notifiers:
@@ -125,13 +134,24 @@ class AlertDispatcher:
         """Send ``alert`` to every sink now and keep it firing until resolved.
 
         An alert with ``ends_at`` in the future (news such as "upgrade done") is sent once
-        and ends by itself; one with ``ends_at`` already passed is a resolve."""
+        and ends by itself; one with ``ends_at`` already passed is a resolve. Firing the same
+        alert again unchanged (a resumed step) skips sinks that already have it, so chat
+        channels see it once; a changed text goes to every sink."""
         now = self._now()
         if alert.is_resolved(now):
             return self.resolve(alert)
         identity = alert.identity()
+        targets = list(self.names)
         with self._state_lock:
+            previous = self._firing.get(identity)
             if alert.ends_at is None:
+                if previous is not None and _same_news(previous, alert):
+                    targets = [
+                        name
+                        for name in self.names
+                        if not (seen := self._seen.get((name, identity))) or not seen.firing
+                    ]
+                    alert = previous  # keep the first starts_at
                 self._firing[identity] = alert
             self._resolving.pop(identity, None)
         log.info(
@@ -145,7 +165,7 @@ class AlertDispatcher:
                 }
             },
         )
-        return self._round({name: [alert] for name in self.names}, now)
+        return self._round({name: [alert] for name in targets}, now)
 
     def resolve(self, alert_or_identity: Alert | Identity) -> DeliveryReport:
         """Send the end of a firing alert (same labels, ``ends_at`` = now) to every sink."""

@@ -35,7 +35,9 @@ def test_rollback_started_is_critical_with_routing_labels_and_the_explained_verd
         "tag": "default",
         "upgrade": "u-1",
     }
-    assert "\n" not in alert.summary and "error-rate 0.01 → 0.05" in alert.summary
+    assert (
+        "\n" not in alert.summary and "shop error-rate regression: 1.00% → 5.00%" in alert.summary
+    )
     text = alert.description
     for expected in (
         "before 0.01 → after 0.05",

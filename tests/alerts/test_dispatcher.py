@@ -158,3 +158,25 @@ def test_news_with_an_end_is_sent_once_and_not_tracked():
     dispatcher.tick(healthy=False)
     assert am.names() == [AlertName.UPGRADE_DONE.value]
     assert dispatcher.firing() == []
+
+
+def test_firing_the_same_alert_again_reaches_only_sinks_that_missed_it():
+    clock, am, chat = Clock(), Sink("am"), Sink("chat", repeats=False)
+    dispatcher = AlertDispatcher([am, chat], clock)
+    alert = rollback()
+    dispatcher.fire(alert)
+    chat.failing = True
+    clock.moment += timedelta(seconds=5)
+    dispatcher.fire(alert)  # e.g. a resumed step: nothing new for anyone
+    assert len(am.batches) == 1 and len(chat.batches) == 1
+    changed = build.rollback_started(
+        failing_verdict("shop"),
+        from_revision="1-14-6",
+        to_revision="1-15-4",
+        tag="default",
+        now=clock.moment,
+        next_steps=["restart shop again"],
+    )
+    chat.failing = False
+    dispatcher.fire(changed)  # same identity, new text: everyone hears it
+    assert len(am.batches) == 2 and len(chat.batches) == 2
