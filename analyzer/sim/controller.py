@@ -40,6 +40,9 @@ from analyzer.sim.store import ApiError, InternalError, ObjectStore
 
 log = logging.getLogger("canary_analyzer.sim.controller")
 
+#: A repeating event (same object, reason, message) is recorded at most once per this many
+#: simulated seconds.
+EVENT_REPEAT_SECONDS = 300.0
 _HASH_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
@@ -99,6 +102,7 @@ class Controller:
         self._seen_template: dict[str, str] = {}  # deployment uid → template hash seen
         self._sts_templates: dict[str, dict[str, Any]] = {}  # revision name → template
         self._instant_ready = False
+        self._events_sent: dict[tuple[str, str, str], float] = {}
         self._ip_counter = 10
 
     # -- entry points -----------------------------------------------------------------------
@@ -188,8 +192,16 @@ class Controller:
         return True
 
     def _workload_name(self, pod: dict[str, Any]) -> str | None:
-        labels = pod["metadata"].get("labels") or {}
-        return labels.get("app")
+        """The Deployment/StatefulSet/DaemonSet a pod belongs to (through its ReplicaSet)."""
+        for ref in pod["metadata"].get("ownerReferences") or []:
+            if ref.get("kind") == "ReplicaSet":
+                template_hash_label = (pod["metadata"].get("labels") or {}).get(
+                    "pod-template-hash")
+                if template_hash_label:
+                    return ref["name"].removesuffix(f"-{template_hash_label}")
+                return ref["name"]
+            return ref.get("name")
+        return (pod["metadata"].get("labels") or {}).get("app")
 
     def _run_kubelet(self) -> None:
         now = self._clock.elapsed()
@@ -278,6 +290,12 @@ class Controller:
         return self._instant_ready or self._clock.elapsed() - since >= min_ready_seconds
 
     def _event(self, obj: dict[str, Any], kind: str, reason: str, message: str) -> None:
+        # like client-go's event correlator: one event per repeating cause, not a flood
+        key = (obj["metadata"]["uid"], reason, message)
+        elapsed = self._clock.elapsed()
+        if elapsed - self._events_sent.get(key, -EVENT_REPEAT_SECONDS) < EVENT_REPEAT_SECONDS:
+            return
+        self._events_sent[key] = elapsed
         now = rfc3339(self._clock.wall_now())
         namespace = obj["metadata"].get("namespace") or "default"
         with contextlib.suppress(ApiError):

@@ -70,6 +70,13 @@ class FaultState:
                 for fault in self._never_ready
             )
 
+    def could_hold(self, namespace: str, workload: str) -> bool:
+        """Whether some never-ready fault may hold pods of this workload (any revision)."""
+        with self._lock:
+            return any((fault.namespace is None or fault.namespace == namespace)
+                       and (fault.workload is None or fault.workload == workload)
+                       for fault in self._never_ready)
+
     def for_request(self, method: str, path: str) -> RequestFault:
         with self._lock:
             delay = sum(rule.rule.delay.total_seconds()  # type: ignore[union-attr]

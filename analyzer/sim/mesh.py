@@ -265,7 +265,7 @@ class SimulatedMesh:
             self._create(VALIDATING_WEBHOOKS, seed.revision_validator_vwc(revision.name))
             if not revision.istiod_ready:
                 self.faults.add(NeverReadyFault(namespace=seed.ISTIO_SYSTEM,
-                                                workload="istiod", revision=None))
+                                                workload=f"istiod-{revision.name}"))
         for tag in scenario.tags:
             self._create(MUTATING_WEBHOOKS, seed.tag_mwc(tag.name, tag.revision))
             if tag.name == "default":
@@ -301,8 +301,7 @@ class SimulatedMesh:
                 metadata = workload["metadata"]
                 if status.get("observedGeneration") != metadata.get("generation"):
                     return False
-                if self.faults.never_ready(metadata["namespace"], None, None) or \
-                        self.faults.never_ready(metadata["namespace"], metadata["name"], None):
+                if self.faults.could_hold(metadata["namespace"], metadata["name"]):
                     continue
                 if rtype is DEPLOYMENTS:
                     if status.get("availableReplicas", 0) < workload["spec"].get("replicas", 1):
@@ -380,6 +379,7 @@ class SimulatedMesh:
         tick = self.scenario.traffic_tick_seconds
         last_traffic = time.monotonic()
         while True:
+            started = time.monotonic()
             try:
                 self.controller.reconcile()
                 now = time.monotonic()
@@ -388,4 +388,5 @@ class SimulatedMesh:
                     last_traffic = now
             except Exception:  # a bug must not freeze the cluster silently
                 log.exception("simulated controller tick failed")
-            await asyncio.sleep(CONTROLLER_TICK_SECONDS)
+            # a large cluster must not starve the API: rest at least as long as we worked
+            await asyncio.sleep(max(CONTROLLER_TICK_SECONDS, time.monotonic() - started))

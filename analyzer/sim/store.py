@@ -113,7 +113,18 @@ ChangeListener = Callable[[ResourceType, Change], None]
 
 @dataclass
 class _Bucket:
+    """Objects of one storage key, indexed by (namespace, name) and by namespace."""
+
     objects: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    by_namespace: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+    def put(self, key: tuple[str, str], obj: dict[str, Any]) -> None:
+        self.objects[key] = obj
+        self.by_namespace.setdefault(key[0], {})[key[1]] = obj
+
+    def pop(self, key: tuple[str, str]) -> dict[str, Any] | None:
+        self.by_namespace.get(key[0], {}).pop(key[1], None)
+        return self.objects.pop(key, None)
 
 
 class ObjectStore:
@@ -224,12 +235,14 @@ class ObjectStore:
     ) -> tuple[list[dict[str, Any]], int]:
         """Objects (copies) sorted by namespace and name, with the list's resourceVersion."""
         with self._lock:
-            items = [
-                copy.deepcopy(obj)
-                for (obj_namespace, _name), obj in sorted(self._bucket(rtype).objects.items())
-                if (namespace is None or obj_namespace == namespace)
-                and (predicate is None or predicate(obj))
-            ]
+            bucket = self._bucket(rtype)
+            if namespace is None:
+                candidates = [obj for _key, obj in sorted(bucket.objects.items())]
+            else:
+                candidates = [obj for _name, obj in sorted(
+                    bucket.by_namespace.get(namespace, {}).items())]
+            items = [copy.deepcopy(obj) for obj in candidates
+                     if predicate is None or predicate(obj)]
             return items, self._resource_version
 
     # -- writes -----------------------------------------------------------------------------
@@ -288,7 +301,7 @@ class ObjectStore:
             if rtype.tracks_generation:
                 metadata["generation"] = 1
             metadata["resourceVersion"] = self._next_version()
-            bucket.objects[key] = obj
+            bucket.put(key, obj)
             self._record(rtype, "ADDED", obj, None)
             return copy.deepcopy(obj)
 
@@ -355,7 +368,7 @@ class ObjectStore:
             if new == current:
                 return copy.deepcopy(current)  # no-op writes keep the resourceVersion
             metadata["resourceVersion"] = self._next_version()
-            bucket.objects[key] = new
+            bucket.put(key, new)
             self._record(rtype, "MODIFIED", new, current)
             return copy.deepcopy(new)
 
@@ -363,7 +376,7 @@ class ObjectStore:
         with self._lock:
             key = (namespace or "", name) if rtype.namespaced else ("", name)
             bucket = self._bucket(rtype)
-            current = bucket.objects.pop(key, None)
+            current = bucket.pop(key)
             if current is None:
                 raise not_found(rtype, name)
             removed = copy.deepcopy(current)
