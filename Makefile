@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 DEBS   := prometheus prometheus-alertmanager
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint demo bench debs venv clean
+.PHONY: test lint demo bench debs venv clean docs
 
 debs:
 	@missing=""; \
@@ -41,6 +41,9 @@ demo: debs venv
 bench: debs venv
 	$(BIN)/canary-analyzer bench judge --scenarios 2000 --seed 1
 	$(BIN)/canary-analyzer bench scale --namespaces 500
+
+docs: venv
+	$(BIN)/python -m analyzer.settings_reference > docs/configuration.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

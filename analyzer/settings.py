@@ -60,7 +60,7 @@ class PrometheusSettings(BaseModel):
 
 
 class WindowSettings(BaseModel):
-    """The before/after windows around a restart (design.md, Judging)."""
+    """The before/after windows around a restart (docs/rules.md explains the judging)."""
 
     before: Duration = Field(
         timedelta(minutes=10), description="Length of the window before the restart. Default 10m."
