@@ -1,0 +1,627 @@
+"""The cluster through the official ``kubernetes`` client: revisions, tags, restarts, proxies.
+
+Why it exists: the upgrade engine depends on the ``MeshCluster`` Protocol; this is the one
+implementation that talks to a real API server (or the simulated mesh's fake one). It does
+what the people's tools do, by their rules (domain.md):
+- move a tag as ``istioctl tag set --overwrite`` (tag MWC label + every webhook's
+  clientConfig copied from the revision's own injector; ``istiod-default-validator`` too);
+- restart like ``kubectl rollout restart`` (strategic-merge patch of the pod template's
+  ``restartedAt``), plus ``canary-analyzer.io/restart-step`` so a step never restarts twice;
+- rollout status by kubectl's rules; per-pod proxy revision from ``sidecar.istio.io/status``.
+Objects are handled as plain JSON dicts (``_preload_content=False``): what the API sent,
+no client-model conversions. Conflicts, 429/5xx and timeouts are retried with backoff.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import urllib3
+from kubernetes import client as kube
+from kubernetes import config as kube_config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from analyzer.core.mesh import (
+    ClusterError,
+    ClusterNotFoundError,
+    ClusterUnreachableError,
+    RevisionInfo,
+    TagInfo,
+)
+from analyzer.core.upgrade import REVISION_LABEL, ProxyStatus, RolloutStatus, Target
+from analyzer.settings import KubernetesSettings
+
+log = logging.getLogger("canary_analyzer.kubernetes")
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+RESTART_STEP = "canary-analyzer.io/restart-step"
+SIDECAR_STATUS = "sidecar.istio.io/status"
+INJECT = "sidecar.istio.io/inject"
+TAG_LABEL = "istio.io/tag"
+MANAGED_BY = "app.kubernetes.io/managed-by"
+DEFAULT_VALIDATOR = "istiod-default-validator"
+STRATEGIC = "application/strategic-merge-patch+json"
+RETRY_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
+KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+
+T = TypeVar("T")
+
+
+class WorkloadPausedError(ClusterError):
+    """A paused Deployment cannot be restarted (kubectl refuses too)."""
+
+
+def connect(settings: KubernetesSettings) -> kube.ApiClient:
+    """An ApiClient from the kubeconfig (settings, else $KUBECONFIG) or in-cluster config."""
+    configuration = kube.Configuration()
+    try:
+        if settings.kubeconfig:
+            kube_config.load_kube_config(
+                config_file=str(settings.kubeconfig), client_configuration=configuration
+            )
+        else:
+            try:
+                kube_config.load_incluster_config(client_configuration=configuration)
+            except ConfigException:
+                kube_config.load_kube_config(client_configuration=configuration)
+    except (ConfigException, OSError) as error:
+        raise ClusterNotFoundError(f"no usable Kubernetes configuration: {error}") from None
+    configuration.retries = 0  # retries are ours (with backoff, on 409/5xx as well)
+    return kube.ApiClient(configuration)
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _meta(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj.get("metadata") or {}
+
+
+def _labels(obj: dict[str, Any]) -> dict[str, str]:
+    return _meta(obj).get("labels") or {}
+
+
+def pod_revision(pod: dict[str, Any]) -> str | None:
+    """The injecting istiod's revision, from ``sidecar.istio.io/status`` (never the label)."""
+    raw = (_meta(pod).get("annotations") or {}).get(SIDECAR_STATUS)
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw).get("revision")
+    except (ValueError, AttributeError):
+        return None
+    return value or None
+
+
+def has_proxy(pod: dict[str, Any]) -> bool:
+    """An ``istio-proxy`` container, or a native sidecar (init container, restartPolicy Always)."""
+    spec = pod.get("spec") or {}
+    if any(c.get("name") == "istio-proxy" for c in spec.get("containers") or []):
+        return True
+    return any(
+        c.get("name") == "istio-proxy" and c.get("restartPolicy") == "Always"
+        for c in spec.get("initContainers") or []
+    )
+
+
+def _meshed(pod: dict[str, Any]) -> bool:
+    meta = _meta(pod)
+    return (meta.get("labels") or {}).get(INJECT) != "false" and (
+        meta.get("annotations") or {}
+    ).get(INJECT) != "false"
+
+
+def rollout_problem(kind: str, obj: dict[str, Any]) -> tuple[bool, str | None, str]:
+    """kubectl's rollout-status rules: (complete, failure reason, what it waits for)."""
+    spec, status, meta = obj.get("spec") or {}, obj.get("status") or {}, _meta(obj)
+    name = f"{meta.get('namespace')}/{meta.get('name')}"
+    if (meta.get("generation") or 0) > (status.get("observedGeneration") or 0):
+        return False, None, f"{name}: update not yet observed"
+    if kind == "Deployment":
+        for condition in status.get("conditions") or []:
+            if condition.get("type") == "Progressing" and (
+                condition.get("reason") == "ProgressDeadlineExceeded"
+            ):
+                return False, f"{name} exceeded its progress deadline", name
+        replicas = spec.get("replicas", 1)
+        updated = status.get("updatedReplicas") or 0
+        if updated < replicas:
+            return False, None, f"{name}: {updated} of {replicas} updated"
+        if (status.get("replicas") or 0) > updated:
+            return False, None, f"{name}: old replicas pending termination"
+        if (status.get("availableReplicas") or 0) < updated:
+            return (
+                False,
+                None,
+                f"{name}: {status.get('availableReplicas') or 0} of {updated} available",
+            )
+        return True, None, ""
+    strategy = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate")
+    if strategy != "RollingUpdate":
+        return True, None, ""  # kubectl: status is only available for RollingUpdate
+    if kind == "StatefulSet":
+        replicas = spec.get("replicas", 1)
+        if (status.get("readyReplicas") or 0) < replicas:
+            return False, None, f"{name}: {status.get('readyReplicas') or 0} of {replicas} ready"
+        partition = ((spec.get("updateStrategy") or {}).get("rollingUpdate") or {}).get("partition")
+        if partition:
+            if (status.get("updatedReplicas") or 0) < replicas - partition:
+                return False, None, f"{name}: partitioned roll out waiting"
+            return True, None, ""
+        if status.get("updateRevision") != status.get("currentRevision"):
+            return False, None, f"{name}: pods not yet on the update revision"
+        return True, None, ""
+    desired = status.get("desiredNumberScheduled") or 0
+    if (status.get("updatedNumberScheduled") or 0) < desired:
+        return (
+            False,
+            None,
+            f"{name}: {status.get('updatedNumberScheduled') or 0} of {desired} updated",
+        )
+    if (status.get("numberAvailable") or 0) < desired:
+        return False, None, f"{name}: {status.get('numberAvailable') or 0} of {desired} available"
+    return True, None, ""
+
+
+class KubernetesCluster:
+    """``MeshCluster`` on a real (or simulated) API server."""
+
+    def __init__(
+        self,
+        api_client: kube.ApiClient,
+        request_timeout: float = 30.0,
+        istio_namespace: str = "istio-system",
+        attempts: int = 6,
+        backoff: float = 0.2,
+        max_backoff: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.api_client = api_client
+        self.core = kube.CoreV1Api(api_client)
+        self.apps = kube.AppsV1Api(api_client)
+        self.admission = kube.AdmissionregistrationV1Api(api_client)
+        self.timeout = request_timeout
+        self.istio_namespace = istio_namespace
+        self.attempts = attempts
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.sleep = sleep
+
+    @classmethod
+    def from_settings(cls, settings: KubernetesSettings, istio_namespace: str) -> KubernetesCluster:
+        return cls(
+            connect(settings),
+            request_timeout=settings.request_timeout.total_seconds(),
+            istio_namespace=istio_namespace,
+        )
+
+    def close(self) -> None:
+        self.api_client.close()
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def retry(self, what: str, operation: Callable[[], T], attempts: int | None = None) -> T:
+        """Run ``operation``; retry 409/429/5xx/timeouts with doubling backoff; 404 → not found."""
+        attempts = attempts or self.attempts
+        delay = self.backoff
+        for attempt in range(1, attempts + 1):
+            try:
+                return operation()
+            except ApiException as error:
+                if error.status == 404:
+                    raise ClusterNotFoundError(f"{what}: not found") from None
+                if error.status not in RETRY_STATUSES:
+                    raise ClusterError(f"{what}: HTTP {error.status} {error.reason}") from None
+                problem = f"HTTP {error.status} {error.reason}"
+            except (urllib3.exceptions.HTTPError, OSError) as error:
+                problem = f"{type(error).__name__}: {error}"
+            if attempt == attempts:
+                raise ClusterUnreachableError(f"{what}: {problem} (after {attempts} attempts)")
+            log.warning(
+                "retrying cluster request",
+                extra={"fields": {"what": what, "attempt": attempt, "problem": problem}},
+            )
+            self.sleep(delay)
+            delay = min(delay * 2, self.max_backoff)
+        raise AssertionError("unreachable")
+
+    def _json(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        response = method(*args, _preload_content=False, _request_timeout=self.timeout, **kwargs)
+        return json.loads(response.data or b"{}")
+
+    def _get(
+        self, what: str, method: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> dict[str, Any]:
+        return self.retry(what, lambda: self._json(method, *args, **kwargs))
+
+    def _items(
+        self, what: str, method: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> list[dict[str, Any]]:
+        return self._get(what, method, *args, **kwargs).get("items") or []
+
+    def _workload_api(
+        self, kind: str
+    ) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+        """(list in namespace, read, patch) for a workload kind."""
+        name = {
+            "Deployment": "deployment",
+            "StatefulSet": "stateful_set",
+            "DaemonSet": "daemon_set",
+        }[kind]
+        return (
+            getattr(self.apps, f"list_namespaced_{name}"),
+            getattr(self.apps, f"read_namespaced_{name}"),
+            getattr(self.apps, f"patch_namespaced_{name}"),
+        )
+
+    def _workloads(self, target: Target) -> list[tuple[str, dict[str, Any]]]:
+        """(kind, object) of every workload a target names."""
+        if target.kind is not None:
+            _, read, _ = self._workload_api(target.kind)
+            obj = self._get(f"{target.describe()}", read, target.name, target.namespace)
+            return [(target.kind, obj)]
+        found = []
+        for kind in KINDS:
+            listing, _, _ = self._workload_api(kind)
+            for obj in self._items(f"list {kind} in {target.namespace}", listing, target.namespace):
+                found.append((kind, obj))
+        return found
+
+    # -- discovery ---------------------------------------------------------------------------
+
+    def revisions(self) -> dict[str, RevisionInfo]:
+        deployments = self._items(
+            "list istiod deployments",
+            self.apps.list_namespaced_deployment,
+            self.istio_namespace,
+            label_selector="app=istiod",
+        )
+        injectors = {
+            _labels(mwc).get(REVISION_LABEL)
+            for mwc in self._items(
+                "list injector webhooks",
+                self.admission.list_mutating_webhook_configuration,
+                label_selector=f"{REVISION_LABEL},!{TAG_LABEL}",
+            )
+        }
+        found: dict[str, RevisionInfo] = {}
+        for deployment in deployments:
+            revision = _labels(deployment).get(REVISION_LABEL, "default")
+            status = deployment.get("status") or {}
+            wanted = (deployment.get("spec") or {}).get("replicas", 1)
+            ready = (status.get("readyReplicas") or 0) >= max(1, wanted) and (
+                status.get("availableReplicas") or 0
+            ) >= 1
+            found[revision] = RevisionInfo(
+                name=revision,
+                ready=ready,
+                injector=revision in injectors,
+                detail=f"{status.get('readyReplicas') or 0}/{wanted} istiod replicas ready",
+            )
+        return found
+
+    def tags(self) -> dict[str, TagInfo]:
+        found = {}
+        for mwc in self._items(
+            "list tag webhooks",
+            self.admission.list_mutating_webhook_configuration,
+            label_selector=TAG_LABEL,
+        ):
+            labels = _labels(mwc)
+            name = labels[TAG_LABEL]
+            found[name] = TagInfo(
+                name=name,
+                revision=labels.get(REVISION_LABEL, ""),
+                managed_by=labels.get(MANAGED_BY),
+                warnings=_ownership_warnings(_meta(mwc).get("name", ""), labels),
+            )
+        return found
+
+    def namespace_labels(self, namespace: str) -> dict[str, str] | None:
+        try:
+            return _labels(self._get(f"namespace {namespace}", self.core.read_namespace, namespace))
+        except ClusterNotFoundError:
+            return None
+
+    def namespaces_labelled(self, value: str) -> list[str]:
+        items = self._items(
+            "list namespaces", self.core.list_namespace, label_selector=f"{REVISION_LABEL}={value}"
+        )
+        return sorted(_meta(ns)["name"] for ns in items)
+
+    def workload_exists(self, target: Target) -> bool:
+        try:
+            return bool(self._workloads(target))
+        except ClusterNotFoundError:
+            return False
+
+    # -- the tag -----------------------------------------------------------------------------
+
+    def _injector_client_config(self, revision: str) -> tuple[dict[str, Any], str]:
+        """clientConfig and reinvocationPolicy of the revision's own injector webhook."""
+        injectors = self._items(
+            f"injector of revision {revision}",
+            self.admission.list_mutating_webhook_configuration,
+            label_selector=f"{REVISION_LABEL}={revision},!{TAG_LABEL}",
+        )
+        injectors.sort(key=lambda m: _meta(m).get("name") != f"istio-sidecar-injector-{revision}")
+        for mwc in injectors:
+            for webhook in mwc.get("webhooks") or []:
+                if webhook.get("name", "").endswith("sidecar-injector.istio.io"):
+                    source = webhook.get("clientConfig") or {}
+                    config: dict[str, Any] = {}
+                    if source.get("caBundle"):
+                        config["caBundle"] = source["caBundle"]
+                    if source.get("url"):
+                        config["url"] = source["url"]
+                    else:
+                        service = dict(source.get("service") or {})
+                        service.setdefault("path", "/inject")
+                        config["service"] = service
+                    return config, webhook.get("reinvocationPolicy") or "Never"
+        raise ClusterNotFoundError(
+            f"revision {revision} has no injector MutatingWebhookConfiguration "
+            f"(selector {REVISION_LABEL}={revision},!{TAG_LABEL})"
+        )
+
+    def move_tag(self, tag: str, revision: str) -> TagInfo:
+        """``istioctl tag set <tag> --revision <revision> --overwrite``, then read back."""
+        config, reinvocation = self._injector_client_config(revision)
+        name = f"istio-revision-tag-{tag}"
+
+        def rewrite_mwc() -> dict[str, Any]:
+            mwc = self._json(self.admission.read_mutating_webhook_configuration, name)
+            labels = {k: v for k, v in _labels(mwc).items() if "operator.istio.io" not in k}
+            labels[REVISION_LABEL] = revision
+            labels[TAG_LABEL] = tag
+            mwc["metadata"]["labels"] = labels
+            for webhook in mwc.get("webhooks") or []:
+                webhook["clientConfig"] = json.loads(json.dumps(config))
+                webhook["reinvocationPolicy"] = reinvocation
+            return self._json(self.admission.replace_mutating_webhook_configuration, name, mwc)
+
+        written = self.retry(f"move tag {tag} to {revision}", rewrite_mwc)
+        if tag == "default":
+            self.retry(f"move {DEFAULT_VALIDATOR}", lambda: self._move_validator(revision, config))
+        back = self._get(
+            f"read back {name}", self.admission.read_mutating_webhook_configuration, name
+        )
+        wrong = [
+            w.get("name")
+            for w in back.get("webhooks") or []
+            if (w.get("clientConfig") or {}).get("service", {}).get("name")
+            != config.get("service", {}).get("name")
+            or (w.get("clientConfig") or {}).get("url") != config.get("url")
+        ]
+        if _labels(back).get(REVISION_LABEL) != revision or wrong:
+            raise ClusterError(
+                f"tag {tag} did not move to {revision}: label "
+                f"{_labels(back).get(REVISION_LABEL)}, webhooks not rewritten: {wrong}"
+            )
+        labels = _labels(written)
+        return TagInfo(
+            name=tag,
+            revision=revision,
+            managed_by=labels.get(MANAGED_BY),
+            warnings=_ownership_warnings(name, labels),
+        )
+
+    def _move_validator(self, revision: str, config: dict[str, Any]) -> None:
+        try:
+            vwc = self._json(
+                self.admission.read_validating_webhook_configuration, DEFAULT_VALIDATOR
+            )
+        except ApiException as error:
+            if error.status == 404:
+                log.warning(f"{DEFAULT_VALIDATOR} not found; only the tag MWC moved")
+                return
+            raise
+        vwc["metadata"].setdefault("labels", {})[REVISION_LABEL] = revision
+        for webhook in vwc.get("webhooks") or []:
+            client_config = webhook.setdefault("clientConfig", {})
+            if "service" in config:
+                client_config.pop("url", None)
+                client_config["service"] = {**config["service"], "path": "/validate"}
+            else:
+                client_config["url"] = config["url"].rsplit("/", 1)[0] + "/validate"
+            if config.get("caBundle"):
+                client_config["caBundle"] = config["caBundle"]
+        self._json(self.admission.replace_validating_webhook_configuration, DEFAULT_VALIDATOR, vwc)
+
+    # -- namespaces and workloads ------------------------------------------------------------
+
+    def set_revision_label(self, namespaces: Sequence[str], value: str) -> None:
+        for namespace in namespaces:
+            if (self.namespace_labels(namespace) or {}).get(REVISION_LABEL) == value:
+                continue
+            body = {"metadata": {"labels": {REVISION_LABEL: value}}}
+            self.retry(
+                f"label namespace {namespace}",
+                lambda n=namespace, body=body: self._json(
+                    self.core.patch_namespace, n, body, _content_type=STRATEGIC
+                ),
+            )
+
+    def restart(self, targets: Sequence[Target], step_id: str, at: datetime) -> datetime:
+        """``kubectl rollout restart`` for each workload not already restarted by ``step_id``."""
+        times: list[datetime] = []
+        stamp = _rfc3339(at)
+        for target in targets:
+            for kind, obj in self._workloads(target):
+                meta = _meta(obj)
+                template = ((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}
+                annotations = template.get("annotations") or {}
+                if annotations.get(RESTART_STEP) == step_id:
+                    previous = _parse_time(annotations.get(RESTARTED_AT, ""))
+                    times.append(previous or at)
+                    continue
+                if kind == "Deployment" and (obj.get("spec") or {}).get("paused"):
+                    raise WorkloadPausedError(
+                        f"Deployment {meta.get('namespace')}/{meta.get('name')} is paused; "
+                        "resume it (kubectl rollout resume) before upgrading"
+                    )
+                _, _, patch = self._workload_api(kind)
+                body = {
+                    "spec": {
+                        "template": {
+                            "metadata": {
+                                "annotations": {RESTARTED_AT: stamp, RESTART_STEP: step_id}
+                            }
+                        }
+                    }
+                }
+                self.retry(
+                    f"restart {kind} {meta.get('namespace')}/{meta.get('name')}",
+                    lambda p=patch, n=meta["name"], ns=meta["namespace"], b=body: self._json(
+                        p, n, ns, b, _content_type=STRATEGIC
+                    ),
+                )
+                times.append(_parse_time(stamp) or at)
+        return min(times) if times else at
+
+    def rollout_status(self, targets: Sequence[Target]) -> RolloutStatus:
+        waiting: list[str] = []
+        for target in targets:
+            for kind, obj in self._workloads(target):
+                complete, failed, detail = rollout_problem(kind, obj)
+                if failed:
+                    return RolloutStatus(complete=False, failed=failed, waiting=(detail,))
+                if not complete:
+                    waiting.append(detail)
+        return RolloutStatus(complete=not waiting, waiting=tuple(waiting))
+
+    def _pods(self, target: Target) -> list[dict[str, Any]]:
+        if target.kind is None:
+            return self._items(
+                f"pods in {target.namespace}", self.core.list_namespaced_pod, target.namespace
+            )
+        pods = []
+        for _, obj in self._workloads(target):
+            match = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+            selector = ",".join(f"{k}={v}" for k, v in sorted(match.items()))
+            pods += self._items(
+                f"pods of {target.describe()}",
+                self.core.list_namespaced_pod,
+                target.namespace,
+                label_selector=selector,
+            )
+        return pods
+
+    def proxy_status(self, targets: Sequence[Target], revision: str) -> ProxyStatus:
+        """Every running, non-terminating, meshed pod of the targets must report ``revision``."""
+        checked, wrong = 0, []
+        for target in targets:
+            for pod in self._pods(target):
+                meta = _meta(pod)
+                phase = (pod.get("status") or {}).get("phase")
+                if meta.get("deletionTimestamp") or phase in ("Succeeded", "Failed"):
+                    continue
+                if not _meshed(pod):
+                    continue
+                checked += 1
+                found = pod_revision(pod)
+                if found != revision:
+                    what = f"revision {found}" if found else (
+                        "sidecar without status" if has_proxy(pod) else "no sidecar"
+                    )  # fmt: skip
+                    wrong.append(f"{meta.get('namespace')}/{meta.get('name')}: {what}")
+        return ProxyStatus(checked=checked, mismatched=tuple(wrong))
+
+    def record_event(self, namespace: str, reason: str, message: str, warning: bool) -> None:
+        now = datetime.now(UTC)
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": "canary-analyzer.", "namespace": namespace},
+            "involvedObject": {"apiVersion": "v1", "kind": "Namespace", "name": namespace},
+            "reason": reason,
+            "message": message[:1024],
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": "canary-analyzer"},
+            "reportingComponent": "canary-analyzer",
+            "firstTimestamp": _rfc3339(now),
+            "lastTimestamp": _rfc3339(now),
+            "count": 1,
+        }
+        self.retry(
+            f"event in {namespace}",
+            lambda: self._json(self.core.create_namespaced_event, namespace, body),
+            attempts=2,
+        )
+
+
+def _ownership_warnings(name: str, labels: dict[str, str]) -> tuple[str, ...]:
+    owner = labels.get(MANAGED_BY, "")
+    if owner.lower() == "helm" or any("operator.istio.io" in key for key in labels):
+        return (
+            f"{name} is managed by {owner or 'the Istio operator'}; its owner may move the "
+            "tag back on its next reconcile or upgrade",
+        )
+    return ()
+
+
+class ConfigMapStateStore:
+    """The engine's state in a ConfigMap (``data.state``, JSON), owned by the service."""
+
+    def __init__(self, cluster: KubernetesCluster, name: str, namespace: str) -> None:
+        self.cluster = cluster
+        self.name = name
+        self.namespace = namespace
+
+    def load(self) -> dict[str, Any] | None:
+        core = self.cluster.core
+        try:
+            configmap = self.cluster._get(
+                f"state ConfigMap {self.namespace}/{self.name}",
+                core.read_namespaced_config_map,
+                self.name,
+                self.namespace,
+            )
+        except ClusterNotFoundError:
+            return None
+        raw = (configmap.get("data") or {}).get("state")
+        return json.loads(raw) if raw else None
+
+    def save(self, document: dict[str, Any]) -> None:
+        core = self.cluster.core
+        data = {"state": json.dumps(document, sort_keys=True)}
+
+        def write() -> None:
+            try:
+                self.cluster._json(
+                    core.patch_namespaced_config_map,
+                    self.name,
+                    self.namespace,
+                    {"data": data},
+                    _content_type=STRATEGIC,
+                )
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+                body = {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {
+                        "name": self.name,
+                        "namespace": self.namespace,
+                        "labels": {MANAGED_BY: "canary-analyzer"},
+                    },
+                    "data": data,
+                }
+                self.cluster._json(core.create_namespaced_config_map, self.namespace, body)
+
+        self.cluster.retry(f"save state {self.namespace}/{self.name}", write)
