@@ -152,7 +152,8 @@ class Controller:
 
     def _pods(self, namespace: str, owner: dict[str, Any], include_terminating: bool = False
               ) -> list[dict[str, Any]]:
-        pods, _ = self._store.list(PODS, namespace, lambda pod: _owned_by(pod, owner))
+        pods, _ = self._store.list(PODS, namespace, lambda pod: _owned_by(pod, owner),
+                                   copy_objects=False)
         return [pod for pod in pods if include_terminating or not _terminating(pod)]
 
     def _create_pod(self, owner: dict[str, Any], template: dict[str, Any], name: str | None,
@@ -205,7 +206,7 @@ class Controller:
 
     def _run_kubelet(self) -> None:
         now = self._clock.elapsed()
-        for pod in self._store.list(PODS)[0]:
+        for pod in self._store.list(PODS, copy_objects=False)[0]:
             uid = pod["metadata"]["uid"]
             namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
             if _terminating(pod):
@@ -226,8 +227,8 @@ class Controller:
                 self._pod_ready_since.pop(uid, None)
             desired = self._pod_status(pod, started or held, should_be_ready, held)
             if desired != pod.get("status"):
-                pod["status"] = desired
-                self._store.update(PODS, namespace, name, pod, subresource="status")
+                self._store.update(PODS, namespace, name, {**pod, "status": desired},
+                                   subresource="status")
 
     def _pod_status(self, pod: dict[str, Any], running: bool, ready: bool, held: bool
                     ) -> dict[str, Any]:

@@ -232,8 +232,12 @@ class ObjectStore:
         rtype: ResourceType,
         namespace: str | None = None,
         predicate: Callable[[dict[str, Any]], bool] | None = None,
+        copy_objects: bool = True,
     ) -> tuple[list[dict[str, Any]], int]:
-        """Objects (copies) sorted by namespace and name, with the list's resourceVersion."""
+        """Objects sorted by namespace and name, with the list's resourceVersion.
+
+        ``copy_objects=False`` returns the stored objects themselves, for read-only callers
+        inside the simulator that must not modify them."""
         with self._lock:
             bucket = self._bucket(rtype)
             if namespace is None:
@@ -241,7 +245,7 @@ class ObjectStore:
             else:
                 candidates = [obj for _name, obj in sorted(
                     bucket.by_namespace.get(namespace, {}).items())]
-            items = [copy.deepcopy(obj) for obj in candidates
+            items = [copy.deepcopy(obj) if copy_objects else obj for obj in candidates
                      if predicate is None or predicate(obj)]
             return items, self._resource_version
 

@@ -157,7 +157,7 @@ class TrafficGenerator:
     def _serving_pods(self) -> dict[tuple[str, str], Counter[str | None]]:
         """(namespace, workload) → ready, non-terminating pods per proxy revision."""
         result: dict[tuple[str, str], Counter[str | None]] = {}
-        pods, _ = self._store.list(PODS)
+        pods, _ = self._store.list(PODS, copy_objects=False)
         for pod in pods:
             metadata = pod["metadata"]
             if "deletionTimestamp" in metadata:
