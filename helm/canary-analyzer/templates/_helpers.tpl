@@ -1,0 +1,114 @@
+{{/* Chart name, possibly overridden. */}}
+{{- define "canary-analyzer.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name of the release's resources. */}}
+{{- define "canary-analyzer.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Labels every resource carries. */}}
+{{- define "canary-analyzer.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "canary-analyzer.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Labels selecting the service's Pods. */}}
+{{- define "canary-analyzer.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "canary-analyzer.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* ServiceAccount the Pods run as. */}}
+{{- define "canary-analyzer.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "canary-analyzer.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Secret holding the control token ("" when there is none). */}}
+{{- define "canary-analyzer.tokenSecret" -}}
+{{- if .Values.controlToken.existingSecret }}
+{{- .Values.controlToken.existingSecret }}
+{{- else if .Values.controlToken.value }}
+{{- printf "%s-token" (include "canary-analyzer.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* Key of the token in that Secret. */}}
+{{- define "canary-analyzer.tokenKey" -}}
+{{- if .Values.controlToken.existingSecret }}
+{{- .Values.controlToken.existingSecretKey }}
+{{- else }}
+{{- "token" }}
+{{- end }}
+{{- end }}
+
+{{/* Where the token is mounted. */}}
+{{- define "canary-analyzer.tokenFile" -}}
+/var/run/secrets/canary-analyzer/token
+{{- end }}
+
+{{/* Names of the tag MutatingWebhookConfigurations the service may update, one a line. */}}
+{{- define "canary-analyzer.tagWebhooks" -}}
+{{- $tags := uniq (prepend .Values.rbac.extraTags .Values.config.upgrade.tag) }}
+{{- range $tags }}
+{{ printf "istio-revision-tag-%s" . }}
+{{- end }}
+{{- end }}
+
+{{/* true when the default tag may move: its ValidatingWebhookConfiguration moves with it. */}}
+{{- define "canary-analyzer.movesDefaultTag" -}}
+{{- if has "default" (prepend .Values.rbac.extraTags .Values.config.upgrade.tag) }}true{{ end }}
+{{- end }}
+
+{{/*
+Settings the chart sets itself (in-cluster paths, the release namespace, the listen
+address): setting them in .Values.config would contradict the mounts and the RBAC.
+*/}}
+{{- define "canary-analyzer.validate" -}}
+{{- $reserved := dict "rules" (list "directory") "kubernetes" (list "kubeconfig") "upgrade" (list "state_namespace") "service" (list "listen" "token_file" "identity" "lease_namespace" "reports_dir") }}
+{{- range $group, $keys := $reserved }}
+{{- range $keys }}
+{{- if hasKey (index $.Values.config $group | default dict) . }}
+{{- fail (printf "config.%s.%s is set by the chart; remove it from your values" $group .) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if not (has .Values.config.upgrade.style (list "tag" "namespace-label")) }}
+{{- fail (printf "config.upgrade.style must be tag or namespace-label, not %v" .Values.config.upgrade.style) }}
+{{- end }}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.config.service.leader_election) }}
+{{- fail "replicaCount > 1 needs config.service.leader_election: true (else several replicas would act)" }}
+{{- end }}
+{{- end }}
+
+{{/* CANARY_<GROUP>__<FIELD> variables from .Values.config; empty strings are left out. */}}
+{{- define "canary-analyzer.configEnv" -}}
+{{- range $group, $fields := .Values.config }}
+{{- range $key, $value := $fields }}
+{{- if not (or (kindIs "invalid" $value) (and (kindIs "string" $value) (eq $value ""))) }}
+- name: {{ printf "CANARY_%s__%s" $group $key | upper }}
+  {{- if or (kindIs "map" $value) (kindIs "slice" $value) }}
+  value: {{ toJson $value | quote }}
+  {{- else }}
+  value: {{ toString $value | quote }}
+  {{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
