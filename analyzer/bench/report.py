@@ -31,8 +31,12 @@ def judge_table(result: BenchResult) -> Table:
             f"false rollback = FAIL on healthy restarts · detection = FAIL on regressions "
             f"(summary rows: ≥ {config['detection_min_rps']:g} rps) · limit +1pp = power of an "
             f"ideal one-sided two-proportion test (α = 1 %, no drift) on the same scenarios · "
-            f"ours: α = {result.alpha:.2%} per test (night budget "
-            f"{config['night_budget']:.0%} over {config['night_namespaces']} namespaces × 4 rules)"
+            + (
+                f"ours: α = {result.alpha:.2%} per test (night budget "
+                f"{config['night_budget']:.0%} over {config['night_namespaces']} namespaces × 4 rules)"
+                if result.alpha is not None
+                else "ours: α = 1 % per test (the default rules' confidence 99 %)"
+            )
         ),
         show_lines=False,
     )

@@ -44,10 +44,17 @@ class BenchConfig:
 
     scenarios: int = 2000
     seed: int = 1
-    #: the night's false-rollback budget, and the tests it is spread over (ours only)
-    night_budget: float = 0.01
-    night_namespaces: int = 1
+    #: ours: the night's false-rollback budget and the namespaces it is spread over; None:
+    #: each rule's own confidence (the default rules: 99 %, alpha 1 % per test)
+    night_budget: float | None = None
+    night_namespaces: int | None = None
     rules: int = 4
+
+    @property
+    def alpha(self) -> float | None:
+        if self.night_budget is None or self.night_namespaces is None:
+            return None
+        return night_alpha(self.night_budget, self.night_namespaces, self.rules)
 
 
 @dataclass
@@ -89,7 +96,7 @@ class BenchResult:
     """Scores per judge, the physical limit per traffic level, and the configuration."""
 
     config: BenchConfig
-    alpha: float
+    alpha: float | None
     scores: dict[str, JudgeScores]
     limit: dict[float, float]
     reference: dict[float, float]
@@ -131,7 +138,7 @@ class BenchResult:
                 "seed": self.config.seed,
                 "windows": {"before": "10m", "after": "10m", "step": "1m"},
                 "drift": "traffic ×[0.5, 1.5] across the windows, every namespace alike",
-                "ours_alpha_per_test": self.alpha,
+                "ours_alpha_per_test": self.alpha if self.alpha is not None else 0.01,
                 "night_budget": self.config.night_budget,
                 "night_namespaces": self.config.night_namespaces,
                 "detection_min_rps": DETECTION_MIN_RPS,
@@ -144,7 +151,7 @@ def _level_key(level: float) -> str:
     return f"{level:g}rps"
 
 
-def judge_functions(alpha: float) -> dict[str, Callable[[Scenario], judges.JudgeOutcome]]:
+def judge_functions(alpha: float | None) -> dict[str, Callable[[Scenario], judges.JudgeOutcome]]:
     return {
         "ours": judges.ours(alpha),
         "flagger": judges.flagger,
@@ -155,7 +162,7 @@ def judge_functions(alpha: float) -> dict[str, Callable[[Scenario], judges.Judge
 
 def run(config: BenchConfig, progress: Callable[[int], None] | None = None) -> BenchResult:
     """Generate the scenarios and score every judge on them."""
-    alpha = night_alpha(config.night_budget, config.night_namespaces, config.rules)
+    alpha = config.alpha
     functions = judge_functions(alpha)
     scores = {name: JudgeScores() for name in functions}
     limits: dict[float, list[float]] = defaultdict(list)

@@ -61,14 +61,13 @@ def register(subparsers) -> None:
     judge.add_argument(
         "--night-budget",
         type=_share,
-        default=0.1,
-        help="our judge: accepted chance of any false rollback in a night (default 0.1)",
+        help="our judge: accepted chance of any false rollback in a night, spread over "
+        "--night-namespaces × 4 rules (default: each rule's own confidence)",
     )
     judge.add_argument(
         "--night-namespaces",
         type=_positive,
-        default=10,
-        help="our judge: namespaces the night's budget is spread over (default 10)",
+        help="our judge: namespaces the night's budget is spread over",
     )
     judge.add_argument("--output", choices=("text", "json"), default="text")
     judge.set_defaults(handler=judge_command)
@@ -106,6 +105,8 @@ def judge_command(args: argparse.Namespace) -> int:
     from analyzer.bench.report import judge_table, print_table
     from analyzer.bench.runner import BenchConfig, run
 
+    if (args.night_budget is None) != (args.night_namespaces is None):
+        raise BadInputError("--night-budget and --night-namespaces go together")
     config = BenchConfig(
         scenarios=args.scenarios,
         seed=args.seed,

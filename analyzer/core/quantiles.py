@@ -14,6 +14,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from scipy.interpolate import PchipInterpolator
+from scipy.optimize import brentq
+
 from analyzer.core.observations import BucketCounts
 
 
@@ -68,9 +71,20 @@ def tail_quantile(quantile: float, histogram: BucketCounts) -> TailQuantile | No
                 value = previous_bound * (bound / previous_bound) ** (
                     math.log(previous_survival / target) / math.log(previous_survival / smoothed)
                 )
+            if previous_bound > 0:
+                refined = _smooth_tail(histogram, target)
+                if refined is not None:
+                    value, exponent = refined
             exponent = max(exponent, 1e-6)
             # Var(S_hat) = S(1-S)/n at the quantile; d log Q = -d log S / k
             log_se = math.sqrt((1 - target) / (target * total)) / exponent
+            if previous_bound > 0:
+                log_se = max(
+                    log_se,
+                    _segment_log_se(
+                        previous_bound, bound, previous_survival, smoothed, target, total
+                    ),
+                )
             return TailQuantile(
                 value=value,
                 log_standard_error=log_se,
@@ -81,3 +95,54 @@ def tail_quantile(quantile: float, histogram: BucketCounts) -> TailQuantile | No
             )
         previous_bound, previous_survival = bound, survival
     return None
+
+
+def _segment_log_se(
+    lower: float, upper: float, above_lower: float, above_upper: float, target: float, total: float
+) -> float:
+    """Delta-method standard error of ``log Q`` for the power-law segment through the shares
+    above both bounds of the quantile's bucket (multinomial counts: the share above the
+    upper bound rests on few requests and usually dominates)."""
+    width = math.log(upper / lower)
+    drop = math.log(above_lower / above_upper)
+    if drop <= 0:
+        return math.inf
+    into = math.log(above_lower / target)
+    grad_upper = width * into / drop**2
+    grad_total = width / drop  # the gradients for both shares add up to 1/k
+    var_lower = (1 - above_lower) / (above_lower * total)
+    var_upper = (1 - above_upper) / (above_upper * total)
+    return math.sqrt(grad_total**2 * var_lower + grad_upper**2 * max(var_upper - var_lower, 0.0))
+
+
+def _smooth_tail(histogram: BucketCounts, target: float) -> tuple[float, float] | None:
+    """Quantile and local exponent from a monotone cubic (PCHIP) through ``log S`` against
+    ``log x`` at every finite bound: follows the tail's curvature across buckets, where one
+    power law per bucket is biased by a few percent. None when too few points."""
+    total = histogram.total
+    xs, ys = [], []
+    for bound, cumulative in zip(histogram.bounds, histogram.cumulative, strict=True):
+        if math.isinf(bound) or bound <= 0:
+            continue
+        survival = 1.0 - cumulative / total
+        if survival >= 1.0:
+            continue
+        xs.append(math.log(bound))
+        ys.append(math.log(max(survival, 0.5 / total)))
+        if survival <= 0:
+            break  # nothing is known beyond the first empty tail
+    log_target = math.log(target)
+    if len(xs) < 3 or ys[0] <= log_target:
+        return None
+    crossing = next((i for i, y in enumerate(ys) if y <= log_target), None)
+    if crossing is None:
+        return None
+    curve = PchipInterpolator(xs, ys)
+    low, high = xs[crossing - 1], xs[crossing]
+    if curve(low) - log_target <= 0 or curve(high) - log_target > 0:
+        return None
+    root = brentq(lambda x: float(curve(x)) - log_target, low, high)
+    exponent = -float(curve.derivative()(root))
+    if exponent <= 0:
+        return None
+    return math.exp(root), exponent
