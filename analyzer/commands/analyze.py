@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import UTC
+from urllib.parse import urlsplit, urlunsplit
 
 from analyzer.adapters.prometheus import PrometheusSource
 from analyzer.commands.common import add_common_flags, load_rule_set, parse_time, settings_from_args
@@ -23,6 +25,7 @@ from analyzer.runtime.analysis import (
     discover_namespaces,
     parse_namespace_list,
 )
+from analyzer.runtime.terminal import is_terminal, print_verdict_table, query_progress
 from analyzer.runtime.verdict_text import namespace_text
 
 VERDICT_EXIT = {
@@ -55,6 +58,12 @@ def register(subparsers) -> None:
         "'auto' = every other namespace with traffic (default: none)",
     )
     parser.add_argument("--output", choices=("text", "json"), default="text", help="output format")
+    parser.add_argument(
+        "--report",
+        metavar="FILE.html",
+        help="also write a self-contained HTML report with a chart per rule (no network needed "
+        "to open it)",
+    )
     add_common_flags(parser, kubernetes=False)
     parser.set_defaults(handler=analyze_command)
 
@@ -83,17 +92,21 @@ def analyze_command(args: argparse.Namespace) -> int:
     rules = load_rule_set(settings)
     source = PrometheusSource(settings.prometheus)
     label = settings.rules.namespace_label
+    auto = bool(args.controls and args.controls.strip() == "auto")
     try:
         source.ping()
-        if args.controls and args.controls.strip() == "auto":
-            controls = controls_excluding(discover_namespaces(source, windows, label), [namespace])
-        outcome = analyze_restart(
-            source,
-            rules,
-            AnalysisRequest(
-                judged=(namespace,), controls=controls, windows=windows, namespace_label=label
-            ),
-        )
+        with query_progress(source, 2 * len(rules) + int(auto)) as tracked:
+            if auto:
+                controls = controls_excluding(
+                    discover_namespaces(tracked, windows, label), [namespace]
+                )
+            outcome = analyze_restart(
+                tracked,
+                rules,
+                AnalysisRequest(
+                    judged=(namespace,), controls=controls, windows=windows, namespace_label=label
+                ),
+            )
     except MetricsUnreachableError as error:
         raise UnreachableError(str(error)) from None
     finally:
@@ -113,8 +126,37 @@ def analyze_command(args: argparse.Namespace) -> int:
             "rules": [result.to_dict() for result in verdict.rules],
         }
         print(json.dumps(document, indent=2, default=str))
+    elif is_terminal(sys.stdout):
+        print_verdict_table(verdict, windows, controls)
     else:
         print(namespace_text(verdict, windows))
         if controls:
             print(f"  controls: {', '.join(controls)}")
+    if args.report:
+        _write_report(args.report, verdict, windows, controls, settings, outcome.queries_sent)
     return VERDICT_EXIT[verdict.verdict]
+
+
+def _write_report(path, verdict, windows, controls, settings, queries_sent: int) -> None:
+    """Write the HTML report of this analysis (``--report``); exit 2 when it cannot."""
+    from analyzer.runtime.reports import render_analysis_report, write_report
+
+    meta = {
+        "Prometheus": _without_credentials(settings.prometheus.url),
+        "Rules": str(settings.rules.directory or "default rules"),
+        "Queries sent": queries_sent,
+    }
+    try:
+        written = write_report(path, render_analysis_report(verdict, windows, controls, meta))
+    except OSError as error:
+        raise BadInputError(f"--report: cannot write {path}: {error.strerror or error}") from None
+    print(f"report written to {written}", file=sys.stderr)
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))
