@@ -9,8 +9,8 @@ would each ship silently without these checks.
 from __future__ import annotations
 
 import filecmp
-import re
 import os
+import re
 import subprocess
 import sys
 
@@ -83,7 +83,9 @@ def test_prometheus_operator_resources_are_well_formed(full):
     monitor = one(full, "ServiceMonitor")
     service = one(full, "Service")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
-    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
     assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["http"]
     assert [p["name"] for p in service["spec"]["ports"]] == ["http"]
     rule = one(full, "PrometheusRule")
@@ -136,7 +138,9 @@ def test_webhook_writes_are_limited_to_the_tag_and_its_validator():
 
 def test_namespaces_are_patched_only_in_the_namespace_label_style():
     assert not _grants(render(), "", "namespaces", "patch")
-    assert _grants(render({"config": {"upgrade": {"style": "namespace-label"}}}), "", "namespaces", "patch")
+    assert _grants(
+        render({"config": {"upgrade": {"style": "namespace-label"}}}), "", "namespaces", "patch"
+    )
 
 
 def test_state_and_lease_permissions_stay_in_the_release_namespace(full):
@@ -146,7 +150,9 @@ def test_state_and_lease_permissions_stay_in_the_release_namespace(full):
     cluster_resources = {r for rule in one(full, "ClusterRole")["rules"] for r in rule["resources"]}
     assert not cluster_resources & {"configmaps", "leases", "secrets"}
     no_lease = render({"config": {"service": {"leader_election": False}}})
-    assert {r for rule in one(no_lease, "Role")["rules"] for r in rule["resources"]} == {"configmaps"}
+    assert {r for rule in one(no_lease, "Role")["rules"] for r in rule["resources"]} == {
+        "configmaps"
+    }
 
 
 def test_pod_runs_non_root_with_a_read_only_root_filesystem(full):
@@ -194,7 +200,9 @@ def test_extra_rules_add_to_and_replace_the_defaults():
     )["data"]
     assert data["mine.yaml"] == extra and data["error-rate.yaml"] == extra
     assert "latency-p99.yaml" in data
-    only = one(render({"rules": {"defaults": False, "extraRules": {"mine.yaml": extra}}}), "ConfigMap")
+    only = one(
+        render({"rules": {"defaults": False, "extraRules": {"mine.yaml": extra}}}), "ConfigMap"
+    )
     assert list(only["data"]) == ["mine.yaml"]
 
 
@@ -248,14 +256,18 @@ def test_rendered_environment_parses_into_the_products_settings(monkeypatch):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     loaded = Settings()
-    defaults = Settings.model_construct(**{g: m.default_factory() for g, m in Settings.model_fields.items()})
+    defaults = Settings.model_construct(
+        **{g: m.default_factory() for g, m in Settings.model_fields.items()}
+    )
     for group, model in Settings.model_fields.items():
         for field in model.annotation.model_fields:
             got = getattr(getattr(loaded, group), field)
             if (group, field) in CHART_MANAGED:
                 continue
             want = CHART_DEFAULTS.get((group, field), getattr(getattr(defaults, group), field))
-            assert got == want, f"config.{group}.{field}: chart gives {got!r}, product default {want!r}"
+            assert got == want, (
+                f"config.{group}.{field}: chart gives {got!r}, product default {want!r}"
+            )
     assert str(loaded.rules.directory) == "/etc/canary-analyzer/rules"
     assert loaded.kubernetes.kubeconfig is None  # in-cluster configuration
     assert loaded.upgrade.state_namespace == NAMESPACE
@@ -289,7 +301,9 @@ def test_control_token_comes_from_an_existing_secret_or_one_the_chart_creates():
     created = render({"controlToken": {"value": "s3cret"}})
     secret = one(created, "Secret")
     pod = one(created, "Deployment")["spec"]["template"]["spec"]
-    assert [v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v] == [secret["metadata"]["name"]]
+    assert [v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v] == [
+        secret["metadata"]["name"]
+    ]
     no_token = one(render(), "Deployment")["spec"]["template"]["spec"]
     assert "--token-file" not in no_token["containers"][0]["args"]
     assert not [v for v in no_token["volumes"] if "secret" in v]
