@@ -23,11 +23,13 @@ from analyzer.core.ports import MetricsUnreachableError
 from analyzer.core.templates import TemplateError, validate_namespace
 from analyzer.core.upgrade import Action, Note, Outcome, UpgradeState, UpgradeStyle, summary
 from analyzer.errors import BadInputError, ExitCode, UnreachableError
+from analyzer.runtime.alerting import notifiers_from_urls
 from analyzer.runtime.analysis import parse_namespace_list
 from analyzer.runtime.clock import RealClock, VirtualClock
 from analyzer.runtime.engine import (
     DryRunCluster,
     DryRunJudging,
+    FanOutNotifier,
     LogNotifier,
     MemoryStateStore,
     PrometheusJudging,
@@ -169,8 +171,12 @@ def _run(args, settings, request, rules, source, cluster) -> int:
     upgrade = settings.upgrade
     store = ConfigMapStateStore(cluster, upgrade.state_configmap, upgrade.state_namespace)
     judging = PrometheusJudging(source, rules, settings.rules.namespace_label)
+    sinks = notifiers_from_urls(
+        settings.notifications.alertmanager_url, settings.notifications.webhook_url
+    )
+    notifier = FanOutNotifier([LogNotifier(), *sinks])
     engine = UpgradeEngine(
-        cluster, store, judging, RealClock(), notifier=LogNotifier(), observer=progress
+        cluster, store, judging, RealClock(), notifier=notifier, observer=progress
     )
     resumed = None if args.dry_run else engine.resumable()
     if resumed is not None and (resumed.plan.tag, resumed.plan.to_revision) == (

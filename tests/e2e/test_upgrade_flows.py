@@ -95,7 +95,7 @@ def cluster(tmp_path, request):
     """``cluster(scenario_name)`` starts the mesh and Prometheus, waits for a full before-window."""
     started = []
 
-    def start(name: str) -> Cluster:
+    def start(name: str, warm: bool = True) -> Cluster:
         mesh = SimulatedMesh(load_scenario(REPO / "scenarios" / f"{name}.yaml"))
         mesh.start()
         started.append(mesh)
@@ -105,7 +105,10 @@ def cluster(tmp_path, request):
         server = start_prometheus(work, scrape_targets=[target], scrape_interval="1s")
         started.append(server)
         wait_until(
-            lambda: float(server.query("count_over_time(up[30s])")[0]["value"][1]) >= 24,
+            lambda: (
+                float(server.query("count_over_time(up[30s])")[0]["value"][1])
+                >= (24 if warm else 1)
+            ),
             timeout=60,
             message="Prometheus holding a full before-window of samples",
         )
@@ -203,3 +206,18 @@ def test_kill_9_then_rerun_resumes_without_double_restart(cluster):
     assert "resuming" in stderr
     assert document["outcome"] == "promoted"
     assert set(env.restarts().values()) == {1}
+
+
+def test_bad_input_and_dry_run_patch_nothing(cluster):
+    env = cluster("healthy", warm=False)
+    writes = len(env.mesh.writes())
+    code, _, stderr = env.run("--to-revision", "1-99-0")
+    assert code == 2 and "unknown revision 1-99-0" in stderr
+    code, _, stderr = env.run("--namespaces", "accounts,nope")
+    assert code == 2 and "unknown namespace nope" in stderr
+    code, document, stderr = env.run("--dry-run")
+    assert code == 0, stderr[-3000:]
+    assert document["dry_run"] is True
+    assert document["would_write"][0] == "would point tag default at revision 1-15-4"
+    assert len(env.mesh.writes()) == writes
+    assert env.tag_revision() == "1-14-6"
