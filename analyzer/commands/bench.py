@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 
 from rich.console import Console
@@ -132,6 +133,8 @@ def scale_command(args: argparse.Namespace) -> int:
         prometheus_process.binaries()
     except prometheus_process.PrometheusMissingError as error:
         raise BadInputError(str(error)) from None
+    if not getattr(args, "debug", False):  # one log line per rule and namespace drowns the figure
+        logging.getLogger("canary_analyzer.analysis").setLevel(logging.WARNING)
     errors = Console(stderr=True)
     with errors.status("scale benchmark") as status:
         result = scale.run(args.namespaces, args.seed, status=lambda m: status.update(m))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from scipy.interpolate import PchipInterpolator
 from scipy.optimize import brentq
@@ -41,6 +42,7 @@ class TailQuantile:
         }
 
 
+@lru_cache(maxsize=4096)  # controls' histograms recur for every judged namespace
 def tail_quantile(quantile: float, histogram: BucketCounts) -> TailQuantile | None:
     """The ``quantile`` of a window's histogram, interpolated as a power-law tail inside its
     bucket (linearly in the first bucket, which starts at 0). None when the histogram is
