@@ -75,8 +75,10 @@ def format_value(value: Any, unit: str = "") -> str:
         return f"{value:.1f} ms"
     if unit == "rps":
         return f"{value:.2f} rps"
-    if isinstance(value, int):
-        return f"{value:,}"
+    if isinstance(value, int) or (value.is_integer() and abs(value) < 1e15):
+        return f"{int(value):,}"
+    if abs(value) >= 1000:
+        return f"{value:,.1f}"
     return f"{value:.4g}"
 
 

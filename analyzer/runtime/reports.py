@@ -16,7 +16,7 @@ For the upgrade owner::
     recorder = TimelineRecorder()                     # observer(state, notes, pending)
     engine = UpgradeEngine(..., observer=recorder)    # or call recorder(...) from yours
     state = engine.run(plan)
-    write_report(path, render_upgrade_report(summary(state), recorder.timeline))
+    write_upgrade_report(path, summary(state), recorder.timeline)
 """
 
 from __future__ import annotations
@@ -348,6 +348,16 @@ def write_report(path: str | os.PathLike[str], html: str) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return target
+
+
+def write_upgrade_report(
+    path: str | os.PathLike[str],
+    summary: Mapping[str, Any],
+    timeline: Sequence[Mapping[str, Any]] = (),
+    verdicts: Mapping[str, NamespaceVerdict | Mapping[str, Any]] | None = None,
+) -> Path:
+    """``upgrade --report FILE.html`` in one call: render and write atomically."""
+    return write_report(path, render_upgrade_report(summary, timeline, verdicts))
 
 
 def report_file_name(kind: str, subject: str, at: datetime | None = None) -> str:
