@@ -1,0 +1,140 @@
+"""The chart's RBAC is exactly what the product calls: nothing denied, nothing unused.
+
+Why: least privilege is only true if it is measured. Full upgrades run through the real
+Kubernetes adapter, engine and state store against the simulated mesh, behind a recording
+proxy (the sim records writes only; RBAC needs reads too). Judging is scripted (this is
+about API calls, not metrics), the clock is real with second-long windows. The calls of
+the tag style (a promotion with explicit namespaces, a rollback with discovered ones) and
+of the namespace-label style, plus a leader-election round on the Lease, are then checked
+against the rules the chart renders for that style.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from kubernetes import client as kube
+
+from analyzer.adapters.kubernetes import ConfigMapStateStore, KubernetesCluster
+from analyzer.adapters.lease import KubernetesLease
+from analyzer.core.upgrade import Outcome, UpgradeStyle
+from analyzer.runtime.clock import RealClock
+from analyzer.runtime.engine import LogNotifier, UpgradeEngine
+from analyzer.runtime.leadership import LeaderElector
+from analyzer.runtime.preflight import UpgradeRequest, build_plan, parse_gateway, preflight
+from analyzer.settings import Settings
+from tests.engine.fakes import ScriptedJudging, fail_in
+from tests.fixtures.sim_fixtures import api_client_for, fast_scenario, make_mesh  # noqa: F401
+from tests.packaging.chart import NAMESPACE, one, render
+from tests.packaging.rbac_check import ApiCall, bound_rules, call_from_request, check
+from tests.packaging.recording_proxy import RecordingProxy
+
+pytest.importorskip("helm_python", reason="helm-python-sdk (dev extra) renders the chart")
+
+pytestmark = pytest.mark.timeout(120)
+
+SETTINGS = {
+    "windows": {"before": "1s", "settle": "0s", "after": "1s", "step": "1s"},
+    "upgrade": {"waves": [1, 2], "evaluation_delay": "0s", "poll_interval": "200ms",
+                "rollout_timeout": "30s", "max_extensions": 0, "state_namespace": NAMESPACE},
+}  # fmt: skip
+APPS = ("foo", "bar", "baz")  # the fast scenario's namespaces on the default tag
+
+
+def _own_namespace(mesh) -> None:
+    """The release namespace exists before the service starts (``helm install -n``)."""
+    api = api_client_for(mesh)
+    try:
+        kube.CoreV1Api(api).create_namespace({"metadata": {"name": NAMESPACE}})
+    finally:
+        api.close()
+
+
+def _upgrade(mesh, style: UpgradeStyle, script, namespaces=None) -> tuple[Outcome, list[ApiCall]]:
+    """One whole upgrade through a recording proxy; the outcome and the calls it made."""
+    settings = Settings.model_validate(SETTINGS)
+    with RecordingProxy(mesh.api_url) as proxy:
+        configuration = kube.Configuration(host=proxy.url)
+        cluster = KubernetesCluster(kube.ApiClient(configuration), request_timeout=10)
+        try:
+            store = ConfigMapStateStore(
+                cluster, settings.upgrade.state_configmap, settings.upgrade.state_namespace
+            )
+            request = UpgradeRequest(
+                to_revision="1-15-4",
+                tag="default",
+                style=style,
+                gateways=tuple(parse_gateway(g) for g in settings.upgrade.gateways),
+                namespaces=namespaces,
+            )
+            checked = preflight(cluster, request)
+            plan = build_plan(request, checked, settings, datetime.now(UTC))
+            engine = UpgradeEngine(
+                cluster, store, ScriptedJudging(script=script), RealClock(), LogNotifier()
+            )
+            state = engine.run(plan)
+        finally:
+            cluster.close()
+    calls = [call_from_request(*r) for r in proxy.requests]
+    return state.outcome, [c for c in calls if c is not None]
+
+
+def _leader_round(mesh) -> list[ApiCall]:
+    """Two replicas: one creates and renews the Lease, the other reads it; then release."""
+    settings = Settings.model_validate(SETTINGS).service
+    with RecordingProxy(mesh.api_url) as proxy:
+        api = kube.ApiClient(kube.Configuration(host=proxy.url))
+        try:
+            lease = KubernetesLease(api, NAMESPACE, settings.lease_name)
+            first = LeaderElector(lease, "replica-a", timedelta(seconds=15))
+            second = LeaderElector(lease, "replica-b", timedelta(seconds=15))
+            now = datetime.now(UTC)
+            assert first.tick(now) and first.tick(now + timedelta(seconds=5))
+            assert not second.tick(now + timedelta(seconds=6))
+            first.release()
+        finally:
+            api.close()
+    return [c for c in (call_from_request(*r) for r in proxy.requests) if c is not None]
+
+
+def _chart_rules(style: str):
+    objects = render({"config": {"upgrade": {"style": style}}})
+    account = one(objects, "ServiceAccount")["metadata"]["name"]
+    return bound_rules(objects, account, NAMESPACE)
+
+
+def _explain(report) -> str:
+    return "\n".join(
+        ["denied:", *(f"  {c.describe()}" for c in report.denied),
+         "unused:", *(f"  {p.describe()}" for p in report.unused), *report.wildcards]
+    )  # fmt: skip
+
+
+def test_tag_style_calls_match_the_charts_rbac_exactly(make_mesh):  # noqa: F811
+    promoted_mesh = make_mesh(fast_scenario(regressions=[]))
+    _own_namespace(promoted_mesh)
+    outcome, promoted = _upgrade(promoted_mesh, UpgradeStyle.TAG, fail_in(set()), namespaces=APPS)
+    assert outcome is Outcome.PROMOTED
+    rolled_mesh = make_mesh(fast_scenario(regressions=[]))
+    _own_namespace(rolled_mesh)
+    outcome, rolled_back = _upgrade(rolled_mesh, UpgradeStyle.TAG, fail_in(set(APPS)))
+    assert outcome is Outcome.ROLLED_BACK
+    calls = promoted + rolled_back + _leader_round(promoted_mesh)
+    # the upgrade really went over this proxy: tag moved, workloads restarted, state saved
+    verbs = {(c.verb, c.resource) for c in calls}
+    assert {("update", "mutatingwebhookconfigurations"), ("patch", "deployments"),
+            ("patch", "configmaps"), ("create", "events")} <= verbs  # fmt: skip
+    report = check(calls, _chart_rules("tag"))
+    assert report.exact, _explain(report)
+
+
+def test_namespace_label_style_calls_match_the_charts_rbac_exactly(make_mesh):  # noqa: F811
+    mesh = make_mesh(fast_scenario(regressions=[]))
+    _own_namespace(mesh)
+    outcome, calls = _upgrade(mesh, UpgradeStyle.NAMESPACE_LABEL, fail_in(set()))
+    assert outcome is Outcome.PROMOTED
+    assert ("patch", "namespaces") in {(c.verb, c.resource) for c in calls}
+    calls += _leader_round(mesh)
+    report = check(calls, _chart_rules("namespace-label"))
+    assert report.exact, _explain(report)
