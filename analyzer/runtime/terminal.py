@@ -93,7 +93,7 @@ def verdict_table(verdict: NamespaceVerdict) -> Table:
     table.add_column("rule", no_wrap=True)
     table.add_column("before", justify="right", no_wrap=True)
     table.add_column("after", justify="right", no_wrap=True)
-    table.add_column("evidence", justify="right")
+    table.add_column("n after", justify="right")
     table.add_column("reason")
     for result in verdict.rules:
         data = result.to_dict()
