@@ -7,7 +7,7 @@ import re
 from selenium.webdriver.common.by import By
 
 from analyzer.core.verdicts import NamespaceVerdict, RuleResult, Verdict
-from analyzer.runtime.reports import render_upgrade_report, write_report
+from analyzer.runtime.reports import render_analysis_report, render_upgrade_report, write_report
 from tests.reports.conftest import severe_console_messages, svg_sizes
 from tests.reports.sample_data import canary_rules, rolled_back_summary, rolled_back_timeline
 
@@ -66,3 +66,12 @@ def test_verdict_objects_win_over_summary_rules():
 def test_report_tolerates_a_bare_summary():
     html = render_upgrade_report({"namespaces": [{"name": "a"}]}, [{"message": "started"}])
     assert "IN PROGRESS" in html and "Not judged" in html and "started" in html
+
+
+def test_analysis_report_of_a_rule_without_data():
+    empty = RuleResult("error-rate", "ghost", Verdict.INCONCLUSIVE, "no data before or after")
+    verdict = NamespaceVerdict("ghost", Verdict.INCONCLUSIVE, "error-rate: no data", (empty,))
+    html = render_analysis_report(verdict, None, (), {"Prometheus": "http://127.0.0.1:9090"})
+    assert html.count("<svg") == 1
+    assert "no data in either window" in html  # the chart says so (glyphs drawn as paths)
+    assert "none (no drift correction)" in html and "INCONCLUSIVE · ghost" in html
