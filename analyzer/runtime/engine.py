@@ -32,6 +32,7 @@ from analyzer.core.upgrade import (
     NamespaceJudgement,
     Note,
     Notify,
+    OperatorDecisionError,
     Outcome,
     ProxyStatus,
     Restart,
@@ -39,6 +40,7 @@ from analyzer.core.upgrade import (
     Result,
     RolloutStatus,
     Target,
+    Transition,
     UpgradePlan,
     UpgradeState,
     VerifyProxies,
@@ -55,6 +57,10 @@ from analyzer.runtime.clock import Clock
 log = logging.getLogger("canary_analyzer.engine")
 
 STATE_FORMAT = 1
+
+
+#: Called before each action; may block (paused) or raise to stop the run (state is saved).
+Gate = Callable[[UpgradeState], None]
 
 
 class Judging(Protocol):
@@ -194,8 +200,12 @@ class UpgradeEngine:
 
     # -- running -------------------------------------------------------------------------
 
-    def run(self, plan: UpgradePlan | None) -> UpgradeState:
-        """Resume the recorded unfinished upgrade, else start ``plan``."""
+    def run(self, plan: UpgradePlan | None, gate: Gate | None = None) -> UpgradeState:
+        """Resume the recorded unfinished upgrade, else start ``plan``.
+
+        ``gate(state)`` is called before each action is applied: it may block (paused) or
+        raise (stop: window closing, lost leadership, shutdown, abort). The state is already
+        persisted at that point, so a later ``run(None)`` resumes exactly there."""
         state = self.resumable()
         if state is not None:
             if plan is not None and not _same_upgrade(state.plan, plan):
@@ -218,12 +228,25 @@ class UpgradeEngine:
             self._save(state)
             self._emit(state, transition.notes, state.pending)
         while state.pending is not None:
+            if gate is not None:
+                gate(state)
             result = self._apply(state.pending, state)
             transition = advance(state, result, self.clock.now())
             state = transition.state
             self._save(state)  # before the next action's side effect
             self._emit(state, transition.notes, state.pending)
         return state
+
+    def decide(self, decision: Callable[[UpgradeState, datetime], Transition]) -> UpgradeState:
+        """Apply an operator decision (``core.upgrade.abort``/``approve``) to the recorded
+        state and persist it; the next ``run(None)`` carries it out."""
+        state = self.load()
+        if state is None:
+            raise OperatorDecisionError("no upgrade is recorded")
+        transition = decision(state, self.clock.now())
+        self._save(transition.state)
+        self._emit(transition.state, transition.notes, transition.state.pending)
+        return transition.state
 
     def _emit(self, state: UpgradeState, notes: Sequence[Note], pending: Action | None) -> None:
         for note in notes:
