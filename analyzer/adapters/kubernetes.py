@@ -575,12 +575,17 @@ def _ownership_warnings(name: str, labels: dict[str, str]) -> tuple[str, ...]:
 
 
 class ConfigMapStateStore:
-    """The engine's state in a ConfigMap (``data.state``, JSON), owned by the service."""
+    """A JSON document under one key of a ConfigMap owned by the service: the engine's
+    state in ``data.state``; the service's own (pause, queued requests) in ``data.service``.
+    Each key is written by a strategic-merge patch, so the keys never overwrite each other."""
 
-    def __init__(self, cluster: KubernetesCluster, name: str, namespace: str) -> None:
+    def __init__(
+        self, cluster: KubernetesCluster, name: str, namespace: str, key: str = "state"
+    ) -> None:
         self.cluster = cluster
         self.name = name
         self.namespace = namespace
+        self.key = key
 
     def load(self) -> dict[str, Any] | None:
         core = self.cluster.core
@@ -593,12 +598,12 @@ class ConfigMapStateStore:
             )
         except ClusterNotFoundError:
             return None
-        raw = (configmap.get("data") or {}).get("state")
+        raw = (configmap.get("data") or {}).get(self.key)
         return json.loads(raw) if raw else None
 
     def save(self, document: dict[str, Any]) -> None:
         core = self.cluster.core
-        data = {"state": json.dumps(document, sort_keys=True)}
+        data = {self.key: json.dumps(document, sort_keys=True)}
 
         def write() -> None:
             try:
