@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from analyzer.core.alerts import Alert, AlertName, NotificationError, Notifier, Severity
+from analyzer.core.alerts import Alert, NotificationError, Notifier
 from analyzer.core.mesh import ClusterError, ClusterUnreachableError, MeshCluster, StateStore
 from analyzer.core.ports import MetricsSource
 from analyzer.core.rules import RuleSet
@@ -33,7 +33,6 @@ from analyzer.core.upgrade import (
     Note,
     Notify,
     OperatorDecisionError,
-    Outcome,
     ProxyStatus,
     Restart,
     Restarted,
@@ -48,6 +47,7 @@ from analyzer.core.upgrade import (
     advance,
     start,
 )
+from analyzer.core.upgrade_alerts import RESOLVED_BY_OUTCOME, outcome_alert, rollback_started_alert
 from analyzer.core.verdicts import Verdict
 from analyzer.core.windows import RestartWindows
 from analyzer.errors import BadInputError, CanaryAnalyzerError, UnreachableError
@@ -150,13 +150,6 @@ class FanOutNotifier:
 
 Observer = Callable[[UpgradeState, Sequence[Note], Action | None], None]
 
-_ALERT_OF = {
-    Outcome.ROLLED_BACK: (AlertName.ROLLBACK_FINISHED, Severity.CRITICAL),
-    Outcome.FAILED: (AlertName.ROLLBACK_FINISHED, Severity.CRITICAL),
-    Outcome.HELD: (AlertName.HELD, Severity.CRITICAL),
-    Outcome.PROMOTED: (AlertName.UPGRADE_DONE, Severity.INFO),
-}
-
 
 class UpgradeEngine:
     """Runs (or resumes) one upgrade to the end, persisting state before each action."""
@@ -169,6 +162,7 @@ class UpgradeEngine:
         clock: Clock,
         notifier: Notifier | None = None,
         observer: Observer | None = None,
+        link: str | None = None,
     ) -> None:
         self.cluster = cluster
         self.store = store
@@ -176,6 +170,7 @@ class UpgradeEngine:
         self.clock = clock
         self.notifier = notifier or LogNotifier()
         self.observer = observer
+        self.link = link  # where on-call finds the report, put in alerts
 
     # -- state ---------------------------------------------------------------------------
 
@@ -260,7 +255,7 @@ class UpgradeEngine:
             if note.namespace:
                 self._event(note.namespace, note.reason, note.message, note.warning)
             if note.reason == "RollingBack":
-                self._send(state, AlertName.ROLLBACK_STARTED, Severity.CRITICAL, note.message)
+                self._page(rollback_started_alert(state, self.clock.now(), self.link))
         if self.observer is not None:
             self.observer(state, notes, pending)
 
@@ -270,16 +265,7 @@ class UpgradeEngine:
         except ClusterError as error:  # events are best effort
             log.warning("could not record event", extra={"fields": {"error": str(error)}})
 
-    def _send(self, state: UpgradeState, name: AlertName, severity: Severity, text: str) -> None:
-        plan = state.plan
-        alert = Alert(
-            name=name,
-            severity=severity,
-            summary=text.split(";")[0][:200],
-            description=text,
-            starts_at=self.clock.now(),
-            labels={"upgrade": plan.upgrade_id, "tag": plan.tag, "to_revision": plan.to_revision},
-        )
+    def _page(self, alert: Alert) -> None:
         try:
             self.notifier.send([alert])
         except NotificationError as error:
@@ -317,8 +303,11 @@ class UpgradeEngine:
         if isinstance(action, Judge):
             return self.judging.judge(action)
         if isinstance(action, Notify):
-            name, severity = _ALERT_OF[action.outcome]
-            self._send(state, name, severity, action.summary)
+            for name in RESOLVED_BY_OUTCOME.get(action.outcome, ()):
+                resolve_all = getattr(self.notifier, "resolve_all", None)
+                if resolve_all is not None:
+                    resolve_all(name)
+            self._page(outcome_alert(state, self.clock.now(), self.link))
             return Done()
         raise TypeError(f"unknown action {action!r}")
 
