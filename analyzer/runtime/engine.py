@@ -51,7 +51,7 @@ from analyzer.core.upgrade_alerts import RESOLVED_BY_OUTCOME, outcome_alert, rol
 from analyzer.core.verdicts import Verdict
 from analyzer.core.windows import RestartWindows
 from analyzer.errors import BadInputError, CanaryAnalyzerError, UnreachableError
-from analyzer.runtime.analysis import AnalysisRequest, analyze_restart
+from analyzer.runtime.analysis import AnalysisOutcome, AnalysisRequest, analyze_restart
 from analyzer.runtime.clock import Clock
 
 log = logging.getLogger("canary_analyzer.engine")
@@ -72,10 +72,18 @@ class Judging(Protocol):
 class PrometheusJudging:
     """Judging through ``analyze_restart``: one query per rule per window for all namespaces."""
 
-    def __init__(self, source: MetricsSource, rules: RuleSet, namespace_label: str) -> None:
+    def __init__(
+        self,
+        source: MetricsSource,
+        rules: RuleSet | Callable[[], RuleSet],
+        namespace_label: str,
+        on_outcome: Callable[[AnalysisOutcome], None] | None = None,
+    ) -> None:
         self._source = source
-        self._rules = rules
+        # a callable gives the rules in force at each judgement (hot reload in the service)
+        self._rules = rules if callable(rules) else (lambda: rules)
         self._label = namespace_label
+        self._on_outcome = on_outcome
 
     def judge(self, action: Judge) -> Judged:
         windows = RestartWindows.around(
@@ -87,7 +95,7 @@ class PrometheusJudging:
         )
         outcome = analyze_restart(
             self._source,
-            self._rules,
+            self._rules(),
             AnalysisRequest(
                 judged=action.judged,
                 controls=action.controls,
@@ -95,6 +103,8 @@ class PrometheusJudging:
                 namespace_label=self._label,
             ),
         )
+        if self._on_outcome is not None:
+            self._on_outcome(outcome)
         return Judged(
             verdicts={
                 name: NamespaceJudgement(

@@ -1,0 +1,60 @@
+"""An UpgradeService on the in-memory mesh with a virtual clock: the service's decisions
+(windows, pause, approve, abort, requests) without real waiting."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from analyzer.core.verdicts import Verdict
+from analyzer.runtime.alerting import AlertDispatcher
+from analyzer.runtime.clock import VirtualClock
+from analyzer.runtime.engine import LogNotifier, MemoryStateStore
+from analyzer.runtime.maintenance import MaintenanceWindow
+from analyzer.runtime.rules_reload import RulesWatcher
+from analyzer.runtime.self_metrics import SelfMetrics
+from analyzer.runtime.service import UpgradeService
+from analyzer.settings import Settings
+from tests.engine.fakes import FakeMesh, ScriptedJudging
+
+NAMES = ("a", "b", "c", "d", "e", "f")
+START = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+
+
+def make_service(
+    tmp_path: Path,
+    *,
+    script=lambda _n, _i: Verdict.PASS,
+    cron: str | None = None,
+    duration: timedelta = timedelta(hours=4),
+    mesh: FakeMesh | None = None,
+    settings: Settings | None = None,
+):
+    mesh = mesh or FakeMesh.standard(NAMES)
+    clock = VirtualClock(START)
+    sent = []
+    pager = AlertDispatcher([LogNotifier(sent=sent)], clock)
+    judging = ScriptedJudging(script)
+    settings = settings or Settings()
+    service = UpgradeService(
+        settings=settings,
+        cluster=mesh,
+        engine_store=MemoryStateStore(),
+        service_store=MemoryStateStore(),
+        judging_for=lambda _rules, _record: judging,
+        rules=RulesWatcher(Path("rules")),
+        pager=pager,
+        metrics=SelfMetrics(),
+        window=MaintenanceWindow(cron, duration, "UTC"),
+        clock=clock,
+        interrupt=threading.Event(),
+        reports_dir=tmp_path / "reports",
+    )
+    return service, mesh, clock, sent, judging
+
+
+def run_tick(service: UpgradeService) -> None:
+    """One loop pass, then wait for the engine worker it may have started."""
+    service.tick()
+    assert service.wait_idle(timeout=60), "engine worker did not stop"

@@ -1,0 +1,91 @@
+"""The HTTP interface on a real uvicorn: open read-only endpoints, token-guarded control.
+
+Control endpoints without the right bearer token answer 401 and change nothing; with it they
+act. The CLI verbs talk to the same server.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from analyzer.cli import main
+from analyzer.runtime.http_api import HttpServer, TokenCheck, create_app
+from analyzer.runtime.status_page import register_status_routes
+from tests.service.harness import make_service
+
+TOKEN = "s3cret-token-value"
+
+
+@pytest.fixture
+def served(tmp_path):
+    service, mesh, _, _, _ = make_service(tmp_path)
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    app = create_app(
+        service,
+        service.metrics,
+        TokenCheck(token_file),
+        extra_routes=lambda app: register_status_routes(app, service.status, service.reports_dir),
+    )
+    server = HttpServer(app, "127.0.0.1", 0)
+    server.start()
+    try:
+        yield service, mesh, f"http://127.0.0.1:{server.bound_port}", token_file
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("verb", ["pause", "resume", "approve", "abort", "upgrade"])
+@pytest.mark.parametrize("header", [None, "Bearer wrong", "Basic " + TOKEN, "Bearer"])
+def test_control_without_the_token_is_401_and_changes_nothing(served, verb, header):
+    service, mesh, url, _ = served
+    headers = {"Authorization": header} if header else {}
+    before = (service.memory.to_document(), list(mesh.writes))
+    answer = httpx.post(f"{url}/api/{verb}", headers=headers, json={"to_revision": "1-15-4"})
+    assert answer.status_code == 401
+    assert answer.headers["www-authenticate"] == "Bearer"
+    assert (service.memory.to_document(), list(mesh.writes)) == before
+
+
+def test_read_only_endpoints_are_open(served):
+    _, _, url, _ = served
+    assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{url}/readyz").status_code == 200
+    metrics = httpx.get(f"{url}/metrics").text
+    assert 'canary_analyzer_upgrade_phase{phase="idle"} 1.0' in metrics
+    assert "canary_analyzer_rollbacks_total" in metrics
+    status = httpx.get(f"{url}/api/status").json()
+    assert status["phase"] == "idle" and status["paused"] is False
+    assert "error-rate" in status["rules"]["names"]
+
+
+def test_control_with_the_token_acts(served):
+    service, _, url, _ = served
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert httpx.post(f"{url}/api/pause", headers=auth).status_code == 200
+    assert service.memory.paused
+    answer = httpx.post(f"{url}/api/upgrade", headers=auth, json={"to_revision": "1-15-4"})
+    assert answer.status_code == 200 and "queued" in answer.json()["message"]
+    assert service.status()["pending_request"] == {"to_revision": "1-15-4"}
+    bad = httpx.post(f"{url}/api/upgrade", headers=auth, json={"to_revision": "Bad Rev"})
+    assert bad.status_code == 422
+    nothing_held = httpx.post(f"{url}/api/approve", headers=auth)
+    assert nothing_held.status_code == 409 and "nothing to approve" in nothing_held.json()["detail"]
+
+
+def test_cli_verbs_talk_to_the_service(served, capsys):
+    service, _, url, token_file = served
+    assert main(["pause", "--url", url, "--token-file", str(token_file)]) == 0
+    assert service.memory.paused
+    assert main(["status", "--url", url, "--output", "json"]) == 0
+    assert json.loads(capsys.readouterr().out.split("\n", 1)[1])["paused"] is True
+    wrong = token_file.parent / "wrong"
+    wrong.write_text("nope")
+    assert main(["resume", "--url", url, "--token-file", str(wrong)]) == 2
+    assert service.memory.paused
+    assert main(["resume", "--url", url, "--token-file", str(token_file)]) == 0
+    assert not service.memory.paused
+    assert main(["status", "--url", "http://127.0.0.1:9"]) == 4
