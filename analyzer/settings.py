@@ -143,6 +143,12 @@ class UpgradeSettings(BaseModel):
         description="Wait after the after-window closes before judging, so the last samples "
         "are scraped (about one scrape interval). Default 30s.",
     )
+    rollout_estimate: Duration = Field(
+        timedelta(minutes=2),
+        description="How long a wave's rollout is expected to take; with settle, after window "
+        "and evaluation delay it decides whether a wave still fits in the maintenance window. "
+        "Default 2m.",
+    )
     max_extensions: int = Field(
         2,
         ge=0,

@@ -19,7 +19,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +166,6 @@ class UpgradeService:
         interrupt: threading.Event,
         leadership: LeadershipView | None = None,
         reports_dir: Path | None = None,
-        rollout_estimate: timedelta = timedelta(minutes=2),
     ):
         self.settings = settings
         self.cluster = cluster
@@ -180,7 +179,7 @@ class UpgradeService:
         self.interrupt = interrupt
         self.leadership = leadership or LeadershipView()
         self.reports_dir = reports_dir or settings.service.reports_dir
-        self.rollout_estimate = rollout_estimate
+        self.rollout_estimate = settings.upgrade.rollout_estimate
         self.view = ServiceView()
         self._judging = judging_for(lambda: self.rules.rules, self._record_analysis)
         self._lock = threading.RLock()
@@ -657,6 +656,10 @@ class UpgradeService:
             "pending_request": self.memory.request,
             "refused_request": self.memory.refused,
             "last_verdicts": list(self.view.last_verdicts),
+            "timeline": [
+                {**item, "at": item["at"].isoformat() if hasattr(item["at"], "isoformat") else item["at"]}
+                for item in self._timeline.timeline[-100:]
+            ],
             "rules": {"names": self.rules.rules.names(), "invalid": self.rules.invalid},
             "reports": list_reports(self.reports_dir),
         }
