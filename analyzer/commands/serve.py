@@ -16,6 +16,7 @@ import socket
 import sys
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -93,7 +94,7 @@ def service_settings(args: argparse.Namespace) -> Settings:
         key: value
         for key, value in (
             ("listen", args.listen),
-            ("token_file", args.token_file),
+            ("token_file", Path(args.token_file) if args.token_file else None),
             ("window_cron", args.window_cron),
             ("timezone", args.timezone),
             ("to_revision", args.to_revision),

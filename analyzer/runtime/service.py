@@ -495,6 +495,7 @@ class UpgradeService:
 
     def _finished(self, state: UpgradeState) -> None:
         self.view.state = state
+        self._write_report()  # before the phase says "done": the report is there when it does
         phase = {"promoted": "done", "rolled_back": "done", "failed": "failed", "held": "held"}
         outcome = state.outcome.value if state.outcome else "done"
         self._set_phase(
@@ -657,7 +658,12 @@ class UpgradeService:
             "refused_request": self.memory.refused,
             "last_verdicts": list(self.view.last_verdicts),
             "timeline": [
-                {**item, "at": item["at"].isoformat() if hasattr(item["at"], "isoformat") else item["at"]}
+                {
+                    **item,
+                    "at": item["at"].isoformat()
+                    if hasattr(item["at"], "isoformat")
+                    else item["at"],
+                }
                 for item in self._timeline.timeline[-100:]
             ],
             "rules": {"names": self.rules.rules.names(), "invalid": self.rules.invalid},
