@@ -342,8 +342,10 @@ def _decide(
 
     One confidence bound and one test split the outcomes: PASS when the worst plausible
     change (``passConfidence``) is within the allowance; FAIL when the change is
-    significant (p < alpha) and NOT shown to be within the allowance; else INCONCLUSIVE.
-    A significant but tiny change passes; a change at the allowance is not waved through."""
+    significant (p < alpha) and — net of controls — NOT shown to be within the allowance,
+    or — without controls, when drift cannot be told apart — itself beyond the allowance;
+    else INCONCLUSIVE. A significant but tiny change passes; with controls, a change at
+    the allowance is not waved through."""
     judging = data.rule.spec.judge
     alpha = _alpha(data)
     worse = _signed(judging.direction, change)
@@ -394,7 +396,7 @@ def _decide(
     )
     if worst_plausible <= tolerance:
         return _result(data, Verdict.PASS, f"within allowed change: {described}", **fields)
-    if p_value < alpha:
+    if p_value < alpha and (control_info is not None or worse > tolerance):
         return _result(
             data,
             Verdict.FAIL,
@@ -545,7 +547,7 @@ def _judge_histogram(data: RuleInput) -> RuleResult:
         )
     if not beyond(worst_log):
         return _result(data, Verdict.PASS, f"within allowed change: {described}", **fields)
-    if p_value < alpha:
+    if p_value < alpha and (control_info is not None or beyond(worse_log)):
         return _result(
             data,
             Verdict.FAIL,
