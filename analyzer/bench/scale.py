@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from analyzer.adapters.prometheus import PrometheusSource
-from analyzer.bench import prometheus_process
 from analyzer.bench.judges import default_rules
 from analyzer.bench.scenarios import ISTIO_BUCKETS, _bucket_probabilities
 from analyzer.core.verdicts import NamespaceVerdict
 from analyzer.core.windows import RestartWindows
+from analyzer.runtime import local_servers
 from analyzer.runtime.analysis import AnalysisRequest, analyze_restart
 from analyzer.settings import PrometheusSettings
 
@@ -190,14 +190,15 @@ def run_against(url: str, scale: ScaleHistory) -> dict:
 def run(namespaces: int, seed: int = 7, status: Callable[[str], None] | None = None) -> dict:
     """The whole scale benchmark: write history, backfill, start Prometheus, measure, stop."""
     say = status or (lambda _message: None)
-    prometheus_process.binaries()
+    local_servers.binary("prometheus")
+    local_servers.binary("promtool")
     with tempfile.TemporaryDirectory(prefix="canary-bench-") as directory:
         work_dir = Path(directory)
         say(f"writing history for {namespaces} namespaces")
         scale = history(namespaces, seed)
         say("backfilling with promtool")
-        prometheus_process.backfill(scale.text, work_dir)
+        local_servers.backfill(scale.text, work_dir)
         say("starting Prometheus")
-        with prometheus_process.start(work_dir) as server:
+        with local_servers.start_prometheus(work_dir, scrape_interval="15s") as server:
             say("judging: batched, then one namespace at a time")
             return run_against(server.url, scale)

@@ -126,12 +126,14 @@ def judge_command(args: argparse.Namespace) -> int:
 
 
 def scale_command(args: argparse.Namespace) -> int:
-    from analyzer.bench import prometheus_process, scale
+    from analyzer.bench import scale
     from analyzer.bench.report import print_table, scale_table
+    from analyzer.runtime.local_servers import LocalServerMissingError, binary
 
     try:
-        prometheus_process.binaries()
-    except prometheus_process.PrometheusMissingError as error:
+        binary("prometheus")
+        binary("promtool")
+    except LocalServerMissingError as error:
         raise BadInputError(str(error)) from None
     if not getattr(args, "debug", False):  # one log line per rule and namespace drowns the figure
         logging.getLogger("canary_analyzer.analysis").setLevel(logging.WARNING)
