@@ -262,6 +262,7 @@ class NamespaceRecord(_Frozen):
     verdict: str | None = None
     reason: str = ""
     rules: tuple[dict[str, Any], ...] = ()
+    restarted_at: datetime | None = None  # when its wave's restart took effect
 
 
 class Note(_Frozen):
@@ -348,8 +349,21 @@ def _expected_revision(state: UpgradeState) -> str:
     return plan.from_revision if state.stage is Stage.ROLLBACK else plan.to_revision
 
 
-def _controls(plan: UpgradePlan, wave: int) -> tuple[str, ...]:
-    return tuple(n for later in plan.waves[wave + 1 :] for n in later)
+def _controls(state: UpgradeState) -> tuple[str, ...]:
+    """Namespaces whose proxies did not change during the judged windows: every namespace
+    not yet moved, and those moved (and judged) before the before-window began. So even the
+    last wave has a concurrent control for night-time drift."""
+    plan = state.plan
+    assert state.restarted_at is not None
+    before_start = state.restarted_at - plan.before
+    judged = set(plan.waves[state.wave])
+    return tuple(
+        record.name
+        for record in state.namespaces
+        if record.name not in judged
+        and (record.restarted_at is None or record.restarted_at < before_start)
+        and record.state in ("pending", "promoted")
+    )
 
 
 def _ready_at(state: UpgradeState) -> datetime:
@@ -501,7 +515,7 @@ def _judge_action(state: UpgradeState) -> Judge:
     assert state.restarted_at is not None
     return Judge(
         judged=plan.waves[state.wave],
-        controls=_controls(plan, state.wave),
+        controls=_controls(state),
         restarted_at=state.restarted_at,
         before=plan.before,
         settle=plan.settle,
@@ -642,6 +656,9 @@ def advance(state: UpgradeState, result: Result, now: datetime) -> Transition:
             state, now, restarted_at=result.at, deadline=deadline, step=Step.ROLLOUT,
             pending=CheckRollout(targets=pending.targets),
         )  # fmt: skip
+        if state.stage is Stage.WAVE:
+            names = plan.waves[state.wave]
+            state = _set(state, now, namespaces=_with_records(state, names, restarted_at=result.at))
         return Transition(state=state)
 
     if isinstance(pending, CheckRollout):

@@ -85,16 +85,24 @@ def test_healthy_upgrade_promotes_and_restarts_everything_once(style):
     assert {r["state"] for r in summary(state)["namespaces"]} == {"promoted"}
 
 
-def test_controls_are_the_namespaces_not_yet_moved():
+def test_controls_are_namespaces_whose_proxies_did_not_change_during_the_windows():
     mesh = FakeMesh.standard(NAMES)
     judging = ScriptedJudging()
     engine, _ = make_engine(mesh, judging)
     engine.run(make_plan())
     assert [(j.judged, j.controls) for j in judging.actions] == [
         (("a",), ("b", "c", "d", "e", "f")),
-        (("b", "c"), ("d", "e", "f")),
-        (("d", "e", "f"), ()),
+        (("b", "c"), ("a", "d", "e", "f")),  # a moved before this wave's before-window
+        (("d", "e", "f"), ("a", "b", "c")),  # the last wave still has a control
     ]
+
+
+def test_a_namespace_restarted_inside_the_before_window_is_no_control():
+    mesh = FakeMesh.standard(NAMES)
+    judging = ScriptedJudging()
+    engine, _ = make_engine(mesh, judging)
+    engine.run(make_plan(before=timedelta(minutes=20)))  # longer than settle + after + delay
+    assert [(j.judged, j.controls) for j in judging.actions][1] == (("b", "c"), ("d", "e", "f"))
 
 
 def test_judging_waits_for_settle_after_and_evaluation_delay():
