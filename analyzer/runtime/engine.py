@@ -311,7 +311,7 @@ class UpgradeEngine:
             self.clock.sleep_until(action.until)
             return Done()
         if isinstance(action, Judge):
-            return self.judging.judge(action)
+            return self.judging.judge(self._clean_controls(action, state))
         if isinstance(action, Notify):
             for name in RESOLVED_BY_OUTCOME.get(action.outcome, ()):
                 resolve_all = getattr(self.notifier, "resolve_all", None)
@@ -320,6 +320,42 @@ class UpgradeEngine:
             self._page(outcome_alert(state, self.clock.now(), self.link))
             return Done()
         raise TypeError(f"unknown action {action!r}")
+
+    def _clean_controls(self, action: Judge, state: UpgradeState) -> Judge:
+        """Pods outside the plan on an unexpected revision (e.g. rescheduled overnight after
+        the tag moved) are reported, and their namespace stops serving as a control: its
+        proxies changed inside the windows."""
+        plan = state.plan
+        expected = {
+            r.name: plan.to_revision if r.state == "promoted" else plan.from_revision
+            for r in state.namespaces
+            if r.name in action.controls
+        }
+        dirty: set[str] = set()
+        for revision in sorted(set(expected.values())):
+            names = [n for n, rev in expected.items() if rev == revision]
+            try:
+                status = self.cluster.proxy_status([Target(namespace=n) for n in names], revision)
+            except ClusterError as error:
+                log.warning(
+                    "could not check the controls' proxies", extra={"fields": {"error": str(error)}}
+                )
+                continue
+            strays = [m for m in status.mismatched if "no sidecar" not in m]
+            for namespace in {m.split("/", 1)[0] for m in strays}:
+                found = [m for m in strays if m.startswith(f"{namespace}/")]
+                message = (
+                    f"pods outside the plan on an unexpected revision (expected {revision}): "
+                    f"{'; '.join(found[:5])}; not used as a control"
+                )
+                log.warning(message, extra={"fields": {"namespace": namespace}})
+                self._event(namespace, "UnexpectedProxyRevision", message, True)
+                dirty.add(namespace)
+        if not dirty:
+            return action
+        return action.model_copy(
+            update={"controls": tuple(c for c in action.controls if c not in dirty)}
+        )
 
 
 def _same_upgrade(recorded: UpgradePlan, requested: UpgradePlan) -> bool:

@@ -286,3 +286,14 @@ def test_events_are_recorded_on_namespaces():
     reasons = {(n, r) for n, r, _ in mesh.events}
     assert ("a", "Judged") in reasons
     assert ("a", "Restarting") in reasons
+
+
+def test_pods_on_an_unexpected_revision_outside_the_plan_are_reported_and_not_controls():
+    mesh = FakeMesh.standard(NAMES)
+    stray = next(w for w in mesh.workloads if w.namespace == "e" and w.name == "web")
+    stray.pod_revision = "1-15-4"  # rescheduled overnight after the tag moved, never judged
+    judging = ScriptedJudging()
+    engine, _ = make_engine(mesh, judging)
+    engine.run(make_plan())
+    assert "e" not in judging.actions[0].controls and "d" in judging.actions[0].controls
+    assert any(ns == "e" and reason == "UnexpectedProxyRevision" for ns, reason, _ in mesh.events)
