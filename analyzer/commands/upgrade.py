@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 
@@ -36,6 +37,7 @@ from analyzer.runtime.engine import (
     UpgradeEngine,
 )
 from analyzer.runtime.preflight import UpgradeRequest, build_plan, parse_gateway, preflight
+from analyzer.runtime.reports import TimelineRecorder, write_upgrade_report
 
 OUTCOME_EXIT = {
     Outcome.PROMOTED: ExitCode.OK,
@@ -72,6 +74,9 @@ def register(subparsers) -> None:
         "--dry-run", action="store_true", help="check and print every action; change nothing"
     )
     parser.add_argument("--output", choices=("text", "json"), default="text", help="output format")
+    parser.add_argument(
+        "--report", metavar="FILE.html", type=Path, help="write a self-contained HTML report"
+    )
     parser.add_argument("--alertmanager-url", metavar="URL", help="Alertmanager (v2 API) for pages")
     parser.add_argument("--webhook-url", metavar="URL", help="webhook receiving notifications")
     add_common_flags(parser)
@@ -168,6 +173,12 @@ def upgrade_command(args: argparse.Namespace) -> int:
 
 def _run(args, settings, request, rules, source, cluster) -> int:
     progress = Progress(quiet=False)
+    recorder = TimelineRecorder()
+
+    def observe(state: UpgradeState, notes: Sequence[Note], pending: Action | None) -> None:
+        progress(state, notes, pending)
+        recorder(state, notes, pending)
+
     upgrade = settings.upgrade
     store = ConfigMapStateStore(cluster, upgrade.state_configmap, upgrade.state_namespace)
     judging = PrometheusJudging(source, rules, settings.rules.namespace_label)
@@ -176,7 +187,7 @@ def _run(args, settings, request, rules, source, cluster) -> int:
     )
     notifier = FanOutNotifier([LogNotifier(), *sinks])
     engine = UpgradeEngine(
-        cluster, store, judging, RealClock(), notifier=notifier, observer=progress
+        cluster, store, judging, RealClock(), notifier=notifier, observer=observe
     )
     resumed = None if args.dry_run else engine.resumable()
     if resumed is not None and (resumed.plan.tag, resumed.plan.to_revision) == (
@@ -202,6 +213,12 @@ def _run(args, settings, request, rules, source, cluster) -> int:
             _print(args, state, writes=dry.writes)
             return ExitCode.OK
         state = engine.run(plan)
+    if args.report:
+        try:
+            path = write_upgrade_report(args.report, summary(state), recorder.timeline)
+        except OSError as error:
+            raise BadInputError(f"--report: cannot write {args.report}: {error.strerror}") from None
+        progress.console.print(f"report: {path}")
     _print(args, state)
     assert state.outcome is not None
     return OUTCOME_EXIT[state.outcome]

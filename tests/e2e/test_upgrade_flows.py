@@ -142,7 +142,8 @@ def test_healthy_upgrade_promotes(cluster, style):
 
 def test_bad_canary_rolls_back(cluster):
     env = cluster("bad-canary")
-    code, document, stderr = env.run()
+    report = env.work / "report.html"
+    code, document, stderr = env.run("--report", str(report))
     assert code == 1, stderr[-3000:]
     assert document["outcome"] == "rolled_back"
     assert env.tag_revision() == "1-14-6"
@@ -154,6 +155,8 @@ def test_bad_canary_rolls_back(cluster):
     assert (canary["name"], canary["verdict"]) == ("accounts", "fail")
     failing = [r for r in canary["rules"] if r["verdict"] == "fail"]
     assert failing and failing[0]["before"] is not None and failing[0]["after"] is not None
+    html = report.read_text()  # the rolled-back upgrade's report names the failing rule
+    assert failing[0]["rule"] in html and "<svg" in html and "accounts" in html
 
 
 def test_bad_second_wave_rolls_back_every_moved_namespace(cluster):
