@@ -4,15 +4,20 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-DEBS   := prometheus prometheus-alertmanager
 STAMP  := $(VENV)/.installed
 
 .PHONY: test lint demo bench debs venv clean docs
 
+# Real Prometheus and Alertmanager (tests, demo); with BROWSER=1 also Chromium and its
+# driver for the report and status-page browser tests.
 debs:
 	@missing=""; \
 	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	command -v prometheus-alertmanager >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
+	if [ -n "$(BROWSER)" ]; then \
+	  command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	  command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
+	fi; \
 	$(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
@@ -32,7 +37,10 @@ lint: venv
 	$(BIN)/ruff check analyzer tests
 	$(BIN)/lint-imports
 
-test: debs venv lint
+# Debian packages first (a fresh machine may lack python3-venv), then the venv and lint.
+test:
+	$(MAKE) --no-print-directory debs BROWSER=1
+	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
 demo: debs venv
