@@ -9,8 +9,10 @@ What a block may use (documented at the top of each doc):
   4.2 %, latency ×1.8), ``quiet`` has almost no traffic, the others did not change.
 - ``$KUBECONFIG`` — the simulated mesh (scenario ``healthy``: tag ``default`` on
   ``1-14-6``, ``1-15-4`` installed beside it).
-- ``$CANARY_SERVICE__URL``, ``$TOKEN_FILE`` — a ``canary-analyzer serve`` on that mesh whose
-  maintenance window is closed (so a requested upgrade queues instead of running).
+- ``$CANARY_SERVICE__URL``, ``$TOKEN_FILE`` — for documents with a ``needs=service`` block: a
+  ``canary-analyzer serve`` of the document's own on that mesh (docs/operator.md's with the
+  default Lease and state ConfigMap names, the others with names of their own), whose
+  maintenance window is closed (a requested upgrade queues instead of running).
 - ``$WORK`` — an empty directory of the document's own.
 - ``canary-analyzer`` on ``$PATH``; the working directory is the repository root.
 """
@@ -111,19 +113,15 @@ def closed_window_cron(now: datetime) -> str:
 
 
 @contextmanager
-def serve(lab: Lab, name: str) -> Iterator[tuple[str, Path]]:
-    """A ``canary-analyzer serve`` of its own (own Lease and state ConfigMap) on the mesh."""
+def serve(lab: Lab, name: str, env: dict[str, str]) -> Iterator[tuple[str, Path]]:
+    """A ``canary-analyzer serve`` on the cluster ``env["KUBECONFIG"]`` points at."""
     token = lab.work / f"{name}.token"
     token.write_text("docs-test-token\n")
-    env = lab.base_env()
-    env.update(
-        {
-            "CANARY_SERVICE__LEASE_NAME": f"docs-{name}",
-            "CANARY_UPGRADE__STATE_CONFIGMAP": f"docs-{name}-state",
-            "CANARY_SERVICE__REPORTS_DIR": str(lab.work / f"{name}-reports"),
-            "CANARY_SERVICE__TICK_INTERVAL": "1s",
-        }
-    )
+    env = {
+        **env,
+        "CANARY_SERVICE__REPORTS_DIR": str(lab.work / f"{name}-reports"),
+        "CANARY_SERVICE__TICK_INTERVAL": "1s",
+    }
     log = (lab.work / f"{name}-serve.log").open("w")
     process = subprocess.Popen(
         [str(BIN / "canary-analyzer"), "serve", "--listen", "127.0.0.1:0",
@@ -203,6 +201,9 @@ def run_document(the_lab: Lab, blocks: list[Block]) -> list[BlockResult]:
     env = the_lab.base_env()
     with ExitStack() as stack:
         if any("service" in b.needs for b in blocks):
-            url, token = stack.enter_context(serve(the_lab, name))
+            if name != "operator":  # the operator guide shows the default Lease and ConfigMap
+                env["CANARY_SERVICE__LEASE_NAME"] = f"docs-{name}"
+                env["CANARY_UPGRADE__STATE_CONFIGMAP"] = f"docs-{name}-state"
+            url, token = stack.enter_context(serve(the_lab, name, env))
             env.update({"CANARY_SERVICE__URL": url, "TOKEN_FILE": str(token)})
         return [run_block(block, env, work) for block in blocks]
