@@ -58,6 +58,15 @@ def add_kubeconfig_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_notification_flags(parser: argparse.ArgumentParser) -> None:
+    """Where pages go (``upgrade`` and ``serve`` alike)."""
+    group = parser.add_argument_group("alerts to on-call")
+    group.add_argument("--alertmanager-url", metavar="URL", help="Alertmanager (v2 API) for pages")
+    group.add_argument(
+        "--webhook-url", metavar="URL", help="webhook (Slack-compatible JSON) for pages"
+    )
+
+
 def add_common_flags(parser: argparse.ArgumentParser, kubernetes: bool = True) -> None:
     """The flags design.md promises on analyze, upgrade and serve."""
     add_window_flags(parser)

@@ -24,7 +24,11 @@ from analyzer.adapters.kubernetes import ConfigMapStateStore, KubernetesCluster
 from analyzer.adapters.lease import KubernetesLease
 from analyzer.adapters.prometheus import PrometheusSource
 from analyzer.adapters.rule_files import default_rules_path
-from analyzer.commands.common import add_common_flags, settings_from_args
+from analyzer.commands.common import (
+    add_common_flags,
+    add_notification_flags,
+    settings_from_args,
+)
 from analyzer.core.durations import parse_duration
 from analyzer.core.mesh import ClusterNotFoundError
 from analyzer.core.rules import RuleFileError
@@ -78,10 +82,7 @@ def register(subparsers) -> None:
         default=None,
         help="start on its own when a newer istiod revision is ready (opt-in)",
     )
-    parser.add_argument("--alertmanager-url", metavar="URL", help="Alertmanager (v2 API) for pages")
-    parser.add_argument(
-        "--webhook-url", metavar="URL", help="webhook (Slack-compatible JSON) for pages"
-    )
+    add_notification_flags(parser)
     add_common_flags(parser)
     parser.set_defaults(handler=serve_command)
 
@@ -105,19 +106,7 @@ def service_settings(args: argparse.Namespace) -> Settings:
     }
     if args.window_duration:
         updates["window_duration"] = parse_duration(args.window_duration)
-    notifications = settings.notifications.model_copy(
-        update={
-            k: v
-            for k, v in (
-                ("alertmanager_url", args.alertmanager_url),
-                ("webhook_url", args.webhook_url),
-            )
-            if v
-        }
-    )
-    return settings.model_copy(
-        update={"service": service.model_copy(update=updates), "notifications": notifications}
-    )
+    return settings.model_copy(update={"service": service.model_copy(update=updates)})
 
 
 def _identity(settings: Settings) -> str:

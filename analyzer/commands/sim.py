@@ -27,19 +27,42 @@ def register(subparsers) -> None:
             "'ready kubeconfig=PATH metrics=URL' when ready; stops on SIGINT/SIGTERM."
         ),
     )
-    parser.add_argument("--scenario", required=True,
-                        help="scenario file, or a short name such as healthy, bad-canary, "
-                             "bad-second-wave, night-drift, never-ready")
-    parser.add_argument("--kubeconfig-out", metavar="PATH",
-                        help="where to write the kubeconfig (default: a temporary file)")
-    parser.add_argument("--metrics-port", type=int, default=0, metavar="N",
-                        help="port of /metrics on 127.0.0.1 (default: a free port)")
-    parser.add_argument("--api-port", type=int, default=0, metavar="N",
-                        help="port of the fake Kubernetes API on 127.0.0.1 (default: free)")
-    parser.add_argument("--time-scale", type=float, metavar="X",
-                        help="simulated seconds per real second (overrides the scenario)")
-    parser.add_argument("--write-log", metavar="PATH",
-                        help="append every write request the API receives as a JSON line")
+    parser.add_argument(
+        "--scenario",
+        required=True,
+        help="scenario file, or a short name such as healthy, bad-canary, "
+        "bad-second-wave, night-drift, never-ready",
+    )
+    parser.add_argument(
+        "--kubeconfig-out",
+        metavar="PATH",
+        help="where to write the kubeconfig (default: a temporary file)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        metavar="N",
+        help="port of /metrics on 127.0.0.1 (default: a free port)",
+    )
+    parser.add_argument(
+        "--api-port",
+        type=int,
+        default=0,
+        metavar="N",
+        help="port of the fake Kubernetes API on 127.0.0.1 (default: free)",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        metavar="X",
+        help="simulated seconds per real second (overrides the scenario)",
+    )
+    parser.add_argument(
+        "--write-log",
+        metavar="PATH",
+        help="append every write request the API receives as a JSON line",
+    )
     parser.set_defaults(handler=run_sim)
 
 
@@ -56,20 +79,29 @@ def run_sim(args: argparse.Namespace) -> int:
         if args.time_scale <= 0:
             raise BadInputError("--time-scale must be positive")
         scenario = scenario.model_copy(update={"time_scale": args.time_scale})
-    mesh = SimulatedMesh(scenario, api_port=args.api_port, metrics_port=args.metrics_port,
-                         kubeconfig_path=args.kubeconfig_out, write_log_path=args.write_log)
+    mesh = SimulatedMesh(
+        scenario,
+        api_port=args.api_port,
+        metrics_port=args.metrics_port,
+        kubeconfig_path=args.kubeconfig_out,
+        write_log_path=args.write_log,
+    )
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         try:
             mesh.start()
         except SimStartError as error:
             raise BadInputError(str(error)) from None
-        print(f"ready kubeconfig={mesh.kubeconfig_path} metrics={mesh.metrics_url}",
-              flush=True)
-        print(f"fake Kubernetes API at {mesh.api_url} (scenario {scenario.name}, "
-              f"time scale {scenario.time_scale:g}×)", file=sys.stderr, flush=True)
+        print(f"ready kubeconfig={mesh.kubeconfig_path} metrics={mesh.metrics_url}", flush=True)
+        print(
+            f"fake Kubernetes API at {mesh.api_url} (scenario {scenario.name}, "
+            f"time scale {scenario.time_scale:g}×)",
+            file=sys.stderr,
+            flush=True,
+        )
         while not stop.wait(0.2):
             pass
     finally:

@@ -18,7 +18,12 @@ from rich.console import Console
 
 from analyzer.adapters.kubernetes import ConfigMapStateStore, KubernetesCluster
 from analyzer.adapters.prometheus import PrometheusSource
-from analyzer.commands.common import add_common_flags, load_rule_set, settings_from_args
+from analyzer.commands.common import (
+    add_common_flags,
+    add_notification_flags,
+    load_rule_set,
+    settings_from_args,
+)
 from analyzer.core.mesh import ClusterError, ClusterNotFoundError, ClusterUnreachableError
 from analyzer.core.ports import MetricsUnreachableError
 from analyzer.core.templates import TemplateError, validate_namespace
@@ -77,8 +82,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--report", metavar="FILE.html", type=Path, help="write a self-contained HTML report"
     )
-    parser.add_argument("--alertmanager-url", metavar="URL", help="Alertmanager (v2 API) for pages")
-    parser.add_argument("--webhook-url", metavar="URL", help="webhook receiving notifications")
+    add_notification_flags(parser)
     add_common_flags(parser)
     parser.set_defaults(handler=upgrade_command)
 
@@ -134,17 +138,6 @@ def _request(args: argparse.Namespace, settings) -> UpgradeRequest:
 
 def upgrade_command(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    notifications = settings.notifications.model_copy(
-        update={
-            k: v
-            for k, v in (
-                ("alertmanager_url", args.alertmanager_url),
-                ("webhook_url", args.webhook_url),
-            )
-            if v
-        }
-    )
-    settings = settings.model_copy(update={"notifications": notifications})
     request = _request(args, settings)
     rules = load_rule_set(settings)
     source = PrometheusSource(settings.prometheus)
