@@ -6,6 +6,7 @@ Precedence: command-line flag > ``CANARY_*`` environment variable > default.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,16 @@ from analyzer.core.durations import DurationError, parse_duration
 from analyzer.core.rules import RuleFileError, RuleSet
 from analyzer.errors import BadInputError
 from analyzer.settings import Settings
+
+
+def lazy_handler(module: str, function: str):
+    """A handler that imports its implementation only when the command runs, so
+    ``--help`` and the light verbs start fast."""
+
+    def handler(args: argparse.Namespace) -> int:
+        return getattr(importlib.import_module(module), function)(args)
+
+    return handler
 
 
 def _duration(text: str):

@@ -401,9 +401,6 @@ class UpgradeService:
             except AbortRequested:
                 state = self._abort_now(engine)
             self._finished(state)
-            if self._failures:
-                self._failures.clear()
-                self.pager.resolve_all(AlertName.DATA_SOURCE_ERRORS)
         except StopRun as stop:
             log.info("engine stopped", extra={"fields": {"reason": stop.reason}})
             self._set_phase(stop.phase, stop.reason)
@@ -437,6 +434,9 @@ class UpgradeService:
     def _gate(self, state: UpgradeState) -> None:
         """Before each action: stop, abort, pause or hold for the window."""
         self.view.state = state
+        if self._failures:  # the engine got this far again: the sources answer
+            self._failures.clear()
+            self.pager.resolve_all(AlertName.DATA_SOURCE_ERRORS)
         rolling_back = state.stage is Stage.ROLLBACK
         while True:
             if self._stopping.is_set():
@@ -617,6 +617,7 @@ class UpgradeService:
             else f"when the window opens ({window.opens_at.isoformat() if window.opens_at else '?'})"
         )
         log.info("upgrade requested", extra={"fields": self.memory.request})
+        self.view.message = f"upgrade to {body.to_revision} requested; starts {when}"
         return {
             "message": f"upgrade to {body.to_revision} queued; starts {when}",
             "request": self.memory.request,

@@ -1,0 +1,199 @@
+"""The ``serve`` command's implementation, imported only when it runs (fast ``--help``).
+
+The ``serve`` subcommand: the long-running service (windows, lease, alerts, HTTP).
+
+Wires real adapters into ``runtime.service.UpgradeService``, runs its loop under apscheduler
+and serves HTTP until SIGTERM/SIGINT, then stops gracefully: the current action finishes,
+the state is persisted, the lease is released. Prints ``serving http://HOST:PORT`` (the bound
+port, also for ``--listen 127.0.0.1:0``) once the HTTP interface is up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from analyzer.adapters.kubernetes import ConfigMapStateStore, KubernetesCluster
+from analyzer.adapters.lease import KubernetesLease
+from analyzer.adapters.prometheus import PrometheusSource
+from analyzer.adapters.rule_files import default_rules_path
+from analyzer.commands.common import (
+    settings_from_args,
+)
+from analyzer.core.durations import parse_duration
+from analyzer.core.mesh import ClusterNotFoundError
+from analyzer.core.rules import RuleFileError
+from analyzer.errors import BadInputError, ExitCode
+from analyzer.runtime.alerting import AlertDispatcher, notifiers_from_urls
+from analyzer.runtime.clock import RealClock
+from analyzer.runtime.engine import PrometheusJudging
+from analyzer.runtime.http_api import HttpServer, TokenCheck, create_app, parse_listen
+from analyzer.runtime.leadership import LeaderElector
+from analyzer.runtime.maintenance import MaintenanceWindow
+from analyzer.runtime.rules_reload import RulesWatcher
+from analyzer.runtime.self_metrics import SelfMetrics
+from analyzer.runtime.service import LeadershipView, UpgradeService
+from analyzer.runtime.status_page import register_status_routes
+from analyzer.settings import Settings
+
+log = logging.getLogger("canary_analyzer.serve")
+
+
+def service_settings(args: argparse.Namespace) -> Settings:
+    """Settings with the serve flags applied over the environment."""
+    settings = settings_from_args(args)
+    service = settings.service
+    updates = {
+        key: value
+        for key, value in (
+            ("listen", args.listen),
+            ("token_file", Path(args.token_file) if args.token_file else None),
+            ("window_cron", args.window_cron),
+            ("timezone", args.timezone),
+            ("to_revision", args.to_revision),
+            ("from_revision", args.from_revision),
+            ("detect_upgrades", args.detect_upgrades),
+        )
+        if value is not None
+    }
+    if args.window_duration:
+        updates["window_duration"] = parse_duration(args.window_duration)
+    return settings.model_copy(update={"service": service.model_copy(update=updates)})
+
+
+def _identity(settings: Settings) -> str:
+    return (
+        settings.service.identity
+        or os.environ.get("POD_NAME")
+        or f"{socket.gethostname()}-{os.getpid()}"
+    )
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    settings = service_settings(args)
+    service_settings_ = settings.service
+    host, port = parse_listen(service_settings_.listen)
+    window = MaintenanceWindow(
+        service_settings_.window_cron, service_settings_.window_duration, service_settings_.timezone
+    )
+    tokens = TokenCheck(service_settings_.token_file)
+    rules_dir = default_rules_path(settings.rules.directory)
+    try:
+        watcher = RulesWatcher(rules_dir)
+    except RuleFileError as error:
+        raise BadInputError(f"invalid rules:\n{error}") from None
+    try:
+        cluster = KubernetesCluster.from_settings(
+            settings.kubernetes, settings.upgrade.istio_namespace
+        )
+    except ClusterNotFoundError as error:
+        raise BadInputError(str(error)) from None
+    source = PrometheusSource(settings.prometheus)
+    identity = _identity(settings)
+    interrupt = threading.Event()
+    clock = RealClock(stop=interrupt, slice_seconds=0.5)
+    metrics = SelfMetrics()
+    pager = AlertDispatcher(
+        notifiers_from_urls(
+            settings.notifications.alertmanager_url, settings.notifications.webhook_url
+        ),
+        clock,
+        heartbeat_interval=service_settings_.heartbeat_interval,
+        instance=identity,
+        link=service_settings_.public_url,
+        on_delivery=lambda sink, ok, _count: (
+            None if ok else metrics.notification_failures.labels(sink=sink).inc()
+        ),
+    )
+    upgrade = settings.upgrade
+    leadership = LeadershipView()
+    if service_settings_.leader_election:
+        lease = KubernetesLease(
+            cluster.api_client,
+            service_settings_.lease_namespace
+            or os.environ.get("POD_NAMESPACE")
+            or upgrade.state_namespace,
+            service_settings_.lease_name,
+            request_timeout=settings.kubernetes.request_timeout.total_seconds(),
+        )
+        leadership = LeadershipView(
+            LeaderElector(lease, identity, service_settings_.lease_duration)
+        )
+    service = UpgradeService(
+        settings=settings,
+        cluster=cluster,
+        engine_store=ConfigMapStateStore(cluster, upgrade.state_configmap, upgrade.state_namespace),
+        service_store=ConfigMapStateStore(
+            cluster, upgrade.state_configmap, upgrade.state_namespace, key="service"
+        ),
+        judging_for=lambda rules, record: PrometheusJudging(
+            source, rules, settings.rules.namespace_label, on_outcome=record
+        ),
+        rules=watcher,
+        pager=pager,
+        metrics=metrics,
+        window=window,
+        clock=clock,
+        interrupt=interrupt,
+        leadership=leadership,
+    )
+    reports_dir = service.reports_dir
+    app = create_app(
+        service,
+        metrics,
+        tokens,
+        extra_routes=lambda app: register_status_routes(app, service.status, reports_dir),
+    )
+    http = HttpServer(app, host, port)
+    http.start()
+    print(f"serving http://{host}:{http.bound_port}", flush=True)
+    log.info(
+        "service started",
+        extra={"fields": {"identity": identity, "window": window.describe(), "rules": watcher.rules.names(),
+                          "control": "enabled" if service_settings_.token_file else "disabled (no --token-file)"}},
+    )  # fmt: skip
+    stop = threading.Event()
+
+    def request_stop(signum, _frame) -> None:
+        log.info("stopping", extra={"fields": {"signal": signal.Signals(signum).name}})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    scheduler = BackgroundScheduler(timezone=UTC)
+    now = datetime.now(UTC)
+    every = service_settings_.tick_interval.total_seconds()
+    scheduler.add_job(
+        service.tick,
+        "interval",
+        seconds=every,
+        next_run_time=now,
+        max_instances=1,
+        coalesce=True,
+        id="loop",
+    )
+    scheduler.add_job(service.check_rules, "interval", seconds=service_settings_.rules_reload_interval.total_seconds(),
+                      max_instances=1, coalesce=True, id="rules")  # fmt: skip
+    scheduler.add_job(service.tick_alerts, "interval", seconds=min(30.0, service_settings_.heartbeat_interval.total_seconds()),
+                      next_run_time=now, max_instances=1, coalesce=True, id="alerts")  # fmt: skip
+    scheduler.start()
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        scheduler.shutdown(wait=True)
+        service.stop()
+        http.stop()
+        source.close()
+        cluster.close()
+        print("stopped", file=sys.stderr, flush=True)
+    return ExitCode.OK

@@ -1,0 +1,208 @@
+"""The ``upgrade`` command's implementation, imported only when it runs (fast ``--help``).
+
+The ``upgrade`` subcommand: run one whole upgrade now, in the foreground, with progress.
+
+Wires the real adapters (Kubernetes, Prometheus, state ConfigMap) to the engine. Rerunning
+the same command after a crash resumes the recorded upgrade. Exit codes: 0 promoted ·
+1 rolled back (or a rollback that could not finish) · 2 bad input / preflight failed ·
+3 held (inconclusive) · 4 cluster or Prometheus unreachable · 70 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from analyzer.adapters.kubernetes import ConfigMapStateStore, KubernetesCluster
+from analyzer.adapters.prometheus import PrometheusSource
+from analyzer.commands.common import (
+    load_rule_set,
+    settings_from_args,
+)
+from analyzer.core.mesh import ClusterError, ClusterNotFoundError, ClusterUnreachableError
+from analyzer.core.ports import MetricsUnreachableError
+from analyzer.core.templates import TemplateError, validate_namespace
+from analyzer.core.upgrade import Action, Note, Outcome, UpgradeState, UpgradeStyle, summary
+from analyzer.errors import BadInputError, ExitCode, UnreachableError
+from analyzer.runtime.alerting import notifiers_from_urls
+from analyzer.runtime.analysis import parse_namespace_list
+from analyzer.runtime.clock import RealClock, VirtualClock
+from analyzer.runtime.engine import (
+    DryRunCluster,
+    DryRunJudging,
+    FanOutNotifier,
+    LogNotifier,
+    MemoryStateStore,
+    PrometheusJudging,
+    UpgradeEngine,
+)
+from analyzer.runtime.preflight import UpgradeRequest, build_plan, parse_gateway, preflight
+from analyzer.runtime.reports import TimelineRecorder, write_upgrade_report
+
+OUTCOME_EXIT = {
+    Outcome.PROMOTED: ExitCode.OK,
+    Outcome.ROLLED_BACK: ExitCode.REGRESSION,
+    Outcome.FAILED: ExitCode.REGRESSION,
+    Outcome.HELD: ExitCode.INCONCLUSIVE,
+}
+
+
+class Progress:
+    """Progress on stderr with rich: one line per action and per note."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.console = Console(stderr=True, highlight=False)
+        self.quiet = quiet
+
+    def __call__(self, state: UpgradeState, notes: Sequence[Note], pending: Action | None) -> None:
+        if self.quiet:
+            return
+        for note in notes:
+            style = "yellow" if note.warning else "green"
+            where = f"{note.namespace}: " if note.namespace else ""
+            self.console.print(f"[{style}]•[/] {where}{note.message}")
+        if pending is not None:
+            self.console.print(f"  [dim]{state.stage.value}: {_describe(pending)}[/]")
+
+
+def _describe(action: Action) -> str:
+    data = action.model_dump(mode="json", exclude={"kind"})
+    if "targets" in data:
+        data["targets"] = [
+            "/".join(x for x in (t["namespace"], t.get("name")) if x) for t in data["targets"]
+        ]
+    if action.kind == "judge":
+        data = {"judged": data["judged"], "controls": data["controls"]}
+    return f"{action.kind} {json.dumps(data)}"
+
+
+def _request(args: argparse.Namespace, settings) -> UpgradeRequest:
+    upgrade = settings.upgrade
+    try:
+        names = parse_namespace_list(args.namespaces)
+        namespaces = tuple(validate_namespace(n) for n in names) if args.namespaces else None
+        tag = validate_namespace(args.tag or upgrade.tag)
+        to_revision = validate_namespace(args.to_revision)
+        from_revision = validate_namespace(args.from_revision) if args.from_revision else None
+    except TemplateError as error:
+        raise BadInputError(str(error)) from None
+    return UpgradeRequest(
+        to_revision=to_revision,
+        from_revision=from_revision,
+        tag=tag,
+        style=UpgradeStyle(args.style or upgrade.style),
+        gateways=tuple(parse_gateway(g) for g in upgrade.gateways),
+        namespaces=namespaces,
+    )
+
+
+def upgrade_command(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    request = _request(args, settings)
+    rules = load_rule_set(settings)
+    source = PrometheusSource(settings.prometheus)
+    try:
+        source.ping()
+    except MetricsUnreachableError as error:
+        source.close()
+        raise UnreachableError(f"Prometheus unreachable: {error}") from None
+    try:
+        cluster = KubernetesCluster.from_settings(
+            settings.kubernetes, settings.upgrade.istio_namespace
+        )
+    except ClusterNotFoundError as error:
+        source.close()
+        raise BadInputError(str(error)) from None
+    try:
+        return _run(args, settings, request, rules, source, cluster)
+    except ClusterUnreachableError as error:
+        raise UnreachableError(f"cluster unreachable: {error}") from None
+    except ClusterError as error:
+        raise BadInputError(f"cluster refused: {error}") from None
+    finally:
+        source.close()
+        cluster.close()
+
+
+def _run(args, settings, request, rules, source, cluster) -> int:
+    progress = Progress(quiet=False)
+    recorder = TimelineRecorder()
+
+    def observe(state: UpgradeState, notes: Sequence[Note], pending: Action | None) -> None:
+        progress(state, notes, pending)
+        recorder(state, notes, pending)
+
+    upgrade = settings.upgrade
+    store = ConfigMapStateStore(cluster, upgrade.state_configmap, upgrade.state_namespace)
+    judging = PrometheusJudging(source, rules, settings.rules.namespace_label)
+    sinks = notifiers_from_urls(
+        settings.notifications.alertmanager_url, settings.notifications.webhook_url
+    )
+    notifier = FanOutNotifier([LogNotifier(), *sinks])
+    engine = UpgradeEngine(
+        cluster, store, judging, RealClock(), notifier=notifier, observer=observe
+    )
+    resumed = None if args.dry_run else engine.resumable()
+    if resumed is not None and (resumed.plan.tag, resumed.plan.to_revision) == (
+        request.tag,
+        request.to_revision,
+    ):
+        progress.console.print(
+            f"[bold]resuming[/] upgrade {resumed.plan.upgrade_id} at {resumed.stage.value}"
+        )
+        state = engine.run(None)
+    else:
+        checked = preflight(cluster, request)
+        for warning in checked.warnings:
+            progress.console.print(f"[yellow]warning:[/] {warning}")
+        clock = VirtualClock(RealClock().now()) if args.dry_run else RealClock()
+        plan = build_plan(request, checked, settings, clock.now())
+        if args.dry_run:
+            dry = DryRunCluster(cluster, clock)
+            engine = UpgradeEngine(
+                dry, MemoryStateStore(), DryRunJudging(), clock, observer=progress
+            )
+            state = engine.run(plan)
+            _print(args, state, writes=dry.writes)
+            return ExitCode.OK
+        state = engine.run(plan)
+    if args.report:
+        try:
+            path = write_upgrade_report(args.report, summary(state), recorder.timeline)
+        except OSError as error:
+            raise BadInputError(f"--report: cannot write {args.report}: {error.strerror}") from None
+        progress.console.print(f"report: {path}")
+    _print(args, state)
+    assert state.outcome is not None
+    return OUTCOME_EXIT[state.outcome]
+
+
+def _print(args: argparse.Namespace, state: UpgradeState, writes: list[str] | None = None) -> None:
+    document = summary(state)
+    if writes is not None:
+        document["dry_run"] = True
+        document["would_write"] = writes
+    if args.output == "json":
+        print(json.dumps(document, indent=2, default=str))
+        return
+    out = sys.stdout
+    if writes is not None:
+        print("dry run: nothing was changed. It would:", file=out)
+        for line in writes:
+            print(f"  - {line}", file=out)
+    print(
+        f"upgrade {document['upgrade_id']}: {document['outcome']} (tag {document['tag']} "
+        f"{document['from_revision']} → {document['to_revision']}, style {document['style']})",
+        file=out,
+    )
+    if document["reason"]:
+        print(f"  reason: {document['reason']}", file=out)
+    for record in document["namespaces"]:
+        verdict = f" {record['verdict']}" if record["verdict"] else ""
+        print(f"  {record['name']}: {record['state']}{verdict} {record['reason']}", file=out)
+        for rule in record["rules"]:
+            print(f"    {rule.get('verdict', '?'):<12} {rule.get('rule')}: {rule.get('reason')}")
