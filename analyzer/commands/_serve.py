@@ -37,7 +37,7 @@ from analyzer.runtime.alerting import AlertDispatcher, notifiers_from_urls
 from analyzer.runtime.clock import RealClock
 from analyzer.runtime.engine import PrometheusJudging
 from analyzer.runtime.http_api import HttpServer, TokenCheck, create_app, parse_listen
-from analyzer.runtime.leadership import LeaderElector
+from analyzer.runtime.leadership import LeaderElector, lease_namespace
 from analyzer.runtime.maintenance import MaintenanceWindow
 from analyzer.runtime.rules_reload import RulesWatcher
 from analyzer.runtime.self_metrics import SelfMetrics
@@ -119,9 +119,7 @@ def serve_command(args: argparse.Namespace) -> int:
     if service_settings_.leader_election:
         lease = KubernetesLease(
             cluster.api_client,
-            service_settings_.lease_namespace
-            or os.environ.get("POD_NAMESPACE")
-            or upgrade.state_namespace,
+            lease_namespace(settings),
             service_settings_.lease_name,
             request_timeout=settings.kubernetes.request_timeout.total_seconds(),
         )

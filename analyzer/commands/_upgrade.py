@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import socket
 import sys
 from collections.abc import Sequence
 
 from rich.console import Console
 
 from analyzer.adapters.kubernetes import ConfigMapStateStore, KubernetesCluster
+from analyzer.adapters.lease import KubernetesLease
 from analyzer.adapters.prometheus import PrometheusSource
 from analyzer.commands.common import (
     load_rule_set,
@@ -40,6 +43,7 @@ from analyzer.runtime.engine import (
     PrometheusJudging,
     UpgradeEngine,
 )
+from analyzer.runtime.leadership import LeaderElector, holding_lease, lease_namespace
 from analyzer.runtime.preflight import UpgradeRequest, build_plan, parse_gateway, preflight
 from analyzer.runtime.reports import TimelineRecorder, write_upgrade_report
 
@@ -146,6 +150,31 @@ def _run(args, settings, request, rules, source, cluster) -> int:
     engine = UpgradeEngine(
         cluster, store, judging, RealClock(), notifier=notifier, observer=observe
     )
+    if args.dry_run:
+        return _run_engine(args, settings, request, cluster, engine, progress, recorder)
+    lease = KubernetesLease(
+        cluster.api_client,
+        lease_namespace(settings),
+        settings.service.lease_name,
+        request_timeout=settings.kubernetes.request_timeout.total_seconds(),
+    )
+    identity = f"upgrade-cli-{socket.gethostname()}-{os.getpid()}"
+    elector = LeaderElector(lease, identity, settings.service.lease_duration)
+    clock = RealClock()
+    with holding_lease(elector, clock.now):
+
+        def still_leading(_state: UpgradeState) -> None:
+            if not elector.is_leader(clock.now()):
+                raise UnreachableError(
+                    "lost the lease (API server unreachable?); state is saved, rerun to resume"
+                )
+
+        return _run_engine(
+            args, settings, request, cluster, engine, progress, recorder, still_leading
+        )
+
+
+def _run_engine(args, settings, request, cluster, engine, progress, recorder, gate=None) -> int:
     resumed = None if args.dry_run else engine.resumable()
     if resumed is not None and (resumed.plan.tag, resumed.plan.to_revision) == (
         request.tag,
@@ -154,7 +183,7 @@ def _run(args, settings, request, rules, source, cluster) -> int:
         progress.console.print(
             f"[bold]resuming[/] upgrade {resumed.plan.upgrade_id} at {resumed.stage.value}"
         )
-        state = engine.run(None)
+        state = engine.run(None, gate=gate)
     else:
         checked = preflight(cluster, request)
         for warning in checked.warnings:
@@ -169,7 +198,7 @@ def _run(args, settings, request, rules, source, cluster) -> int:
             state = engine.run(plan)
             _print(args, state, writes=dry.writes)
             return ExitCode.OK
-        state = engine.run(plan)
+        state = engine.run(plan, gate=gate)
     if args.report:
         try:
             path = write_upgrade_report(args.report, summary(state), recorder.timeline)

@@ -7,11 +7,16 @@ expired (it cannot know whether another replica took over).
 from __future__ import annotations
 
 import logging
+import os
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from analyzer.adapters.lease import KubernetesLease, LeaseConflictError, LeaseError
 from analyzer.core.leadership import LeaseMove, decide_lease, released
+from analyzer.errors import BadInputError
+from analyzer.settings import Settings
 
 log = logging.getLogger("canary_analyzer.leadership")
 
@@ -71,3 +76,43 @@ class LeaderElector:
                 log.info("lease released", extra={"fields": {"identity": self.identity}})
         except LeaseError as error:
             log.warning("lease not released", extra={"fields": {"error": str(error)}})
+
+
+class LeaseHeldError(BadInputError):
+    """Another replica (a running service) holds the lease: acting now would race it."""
+
+
+@contextmanager
+def holding_lease(elector: LeaderElector, now: Callable[[], datetime]) -> Iterator[LeaderElector]:
+    """Hold the lease for a foreground run (``upgrade``), renewing it in the background;
+    refuse when someone else (a running service) holds it."""
+    if not elector.tick(now()):
+        raise LeaseHeldError(
+            f"{elector.holder or 'another replica'} holds the lease "
+            f"{elector.lease.namespace}/{elector.lease.name}: a service is running; pause it "
+            "(canary-analyzer pause) or scale it to zero before a foreground upgrade"
+        )
+    stop = threading.Event()
+    every = max(elector.duration.total_seconds() / 3, 0.2)
+
+    def renew() -> None:
+        while not stop.wait(every):
+            elector.tick(now())
+
+    thread = threading.Thread(target=renew, name="lease-renewal", daemon=True)
+    thread.start()
+    try:
+        yield elector
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        elector.release()
+
+
+def lease_namespace(settings: Settings) -> str:
+    """Where the Lease lives: the setting, else the pod's namespace, else the state's."""
+    return (
+        settings.service.lease_namespace
+        or os.environ.get("POD_NAMESPACE")
+        or settings.upgrade.state_namespace
+    )
