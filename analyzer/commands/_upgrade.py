@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from rich.console import Console
 
@@ -150,31 +150,6 @@ def _run(args, settings, request, rules, source, cluster) -> int:
     engine = UpgradeEngine(
         cluster, store, judging, RealClock(), notifier=notifier, observer=observe
     )
-    if args.dry_run:
-        return _run_engine(args, settings, request, cluster, engine, progress, recorder)
-    lease = KubernetesLease(
-        cluster.api_client,
-        lease_namespace(settings),
-        settings.service.lease_name,
-        request_timeout=settings.kubernetes.request_timeout.total_seconds(),
-    )
-    identity = f"upgrade-cli-{socket.gethostname()}-{os.getpid()}"
-    elector = LeaderElector(lease, identity, settings.service.lease_duration)
-    clock = RealClock()
-    with holding_lease(elector, clock.now):
-
-        def still_leading(_state: UpgradeState) -> None:
-            if not elector.is_leader(clock.now()):
-                raise UnreachableError(
-                    "lost the lease (API server unreachable?); state is saved, rerun to resume"
-                )
-
-        return _run_engine(
-            args, settings, request, cluster, engine, progress, recorder, still_leading
-        )
-
-
-def _run_engine(args, settings, request, cluster, engine, progress, recorder, gate=None) -> int:
     resumed = None if args.dry_run else engine.resumable()
     if resumed is not None and (resumed.plan.tag, resumed.plan.to_revision) == (
         request.tag,
@@ -183,14 +158,14 @@ def _run_engine(args, settings, request, cluster, engine, progress, recorder, ga
         progress.console.print(
             f"[bold]resuming[/] upgrade {resumed.plan.upgrade_id} at {resumed.stage.value}"
         )
-        state = engine.run(None, gate=gate)
+        plan = None
     else:
-        checked = preflight(cluster, request)
+        checked = preflight(cluster, request)  # reads only: a refusal changes nothing
         for warning in checked.warnings:
             progress.console.print(f"[yellow]warning:[/] {warning}")
-        clock = VirtualClock(RealClock().now()) if args.dry_run else RealClock()
-        plan = build_plan(request, checked, settings, clock.now())
         if args.dry_run:
+            clock = VirtualClock(RealClock().now())
+            plan = build_plan(request, checked, settings, clock.now())
             dry = DryRunCluster(cluster, clock)
             engine = UpgradeEngine(
                 dry, MemoryStateStore(), DryRunJudging(), clock, observer=progress
@@ -198,6 +173,8 @@ def _run_engine(args, settings, request, cluster, engine, progress, recorder, ga
             state = engine.run(plan)
             _print(args, state, writes=dry.writes)
             return ExitCode.OK
+        plan = build_plan(request, checked, settings, RealClock().now())
+    with _lease_held(cluster, settings) as gate:
         state = engine.run(plan, gate=gate)
     if args.report:
         try:
@@ -208,6 +185,31 @@ def _run_engine(args, settings, request, cluster, engine, progress, recorder, ga
     _print(args, state)
     assert state.outcome is not None
     return OUTCOME_EXIT[state.outcome]
+
+
+@contextmanager
+def _lease_held(cluster, settings) -> Iterator[Callable[[UpgradeState], None]]:
+    """Hold the service's Lease while acting, so a running service and this command never
+    act at once. The identity is per host: a rerun after ``kill -9`` takes its own lease back."""
+    lease = KubernetesLease(
+        cluster.api_client,
+        lease_namespace(settings),
+        settings.service.lease_name,
+        request_timeout=settings.kubernetes.request_timeout.total_seconds(),
+    )
+    elector = LeaderElector(
+        lease, f"upgrade-cli@{socket.gethostname()}", settings.service.lease_duration
+    )
+    clock = RealClock()
+
+    def still_leading(_state: UpgradeState) -> None:
+        if not elector.is_leader(clock.now()):
+            raise UnreachableError(
+                "lost the lease (API server unreachable?); state is saved, rerun to resume"
+            )
+
+    with holding_lease(elector, clock.now):
+        yield still_leading
 
 
 def _print(args: argparse.Namespace, state: UpgradeState, writes: list[str] | None = None) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from enum import StrEnum
 
 from scipy import stats
 
@@ -222,7 +223,77 @@ def _with_control_noise(p_value: float, direction: Direction, own: float, contro
     return float(stats.norm.sf(stats.norm.isf(p_value) * shrink))
 
 
+class DriftModel(StrEnum):
+    """How night-time drift moves error rates: in proportion (load, shared dependencies) or
+    by the same number of percentage points everywhere (a failing shared backend)."""
+
+    PROPORTIONAL = "proportional"
+    ADDITIVE = "additive"
+
+
+def _pooled(observations: Mapping[str, Observation]) -> RatioCounts:
+    return RatioCounts(
+        sum(o.bad for o in observations.values()), sum(o.total for o in observations.values())
+    )
+
+
+def _drift_fit(
+    model: DriftModel,
+    controls_before: Mapping[str, Observation],
+    controls_after: Mapping[str, Observation],
+) -> float:
+    """How badly ``model`` explains the controls' own changes: the evidence-weighted sum of
+    squared standardised residuals when each control is predicted from the pooled drift."""
+    cb, ca = _pooled(controls_before), _pooled(controls_after)
+    ratio = ((ca.bad + 0.5) / ca.total) / ((cb.bad + 0.5) / cb.total)
+    offset = ca.bad / ca.total - cb.bad / cb.total
+    misfit = 0.0
+    for name, before in controls_before.items():
+        after = controls_after[name]
+        q0, q1 = before.bad / before.total, after.bad / after.total
+        predicted = q0 * ratio if model is DriftModel.PROPORTIONAL else q0 + offset
+        variance = _proportion_variance(after.bad, after.total) + _proportion_variance(
+            before.bad, before.total
+        )
+        misfit += (q1 - predicted) ** 2 / variance
+    return misfit
+
+
 def _judge_ratio(data: RuleInput) -> RuleResult:
+    """Error rate on counts. With two or more controls the drift model (proportional or
+    additive) that explains the controls better is used; with one control both are tried
+    and must agree for a PASS or a FAIL (disagreement is INCONCLUSIVE)."""
+    judging = data.rule.spec.judge
+    needed = judging.min_evidence.requests
+    controls_before, controls_after = _usable_controls(data, needed, lambda o: o.total)
+    if len(controls_before) >= 2:
+        model = min(DriftModel, key=lambda m: _drift_fit(m, controls_before, controls_after))
+        return _judge_ratio_with(data, controls_before, controls_after, model)
+    proportional = _judge_ratio_with(data, controls_before, controls_after, DriftModel.PROPORTIONAL)
+    if not controls_before:
+        return proportional
+    additive = _judge_ratio_with(data, controls_before, controls_after, DriftModel.ADDITIVE)
+    if proportional.verdict is additive.verdict:
+        return proportional
+    if Verdict.INCONCLUSIVE in (proportional.verdict, additive.verdict):
+        return proportional if proportional.verdict is Verdict.INCONCLUSIVE else additive
+    return replace(
+        proportional,
+        verdict=Verdict.INCONCLUSIVE,
+        reason=(
+            "one control cannot tell how the drift moves error rates: if in proportion, "
+            f"{proportional.verdict.value} ({proportional.reason}); if by the same points, "
+            f"{additive.verdict.value} ({additive.reason})"
+        ),
+    )
+
+
+def _judge_ratio_with(
+    data: RuleInput,
+    controls_before: Mapping[str, Observation],
+    controls_after: Mapping[str, Observation],
+    model: DriftModel,
+) -> RuleResult:
     judging = data.rule.spec.judge
     before, after = data.before, data.after
     assert isinstance(before, RatioCounts) and isinstance(after, RatioCounts)
@@ -230,44 +301,46 @@ def _judge_ratio(data: RuleInput) -> RuleResult:
     if before.total <= 0 or after.total <= 0:
         return _too_little(data, before.total, after.total, max(needed, 1), "requests")  # type: ignore[return-value]
     p0, p1 = before.bad / before.total, after.bad / after.total
-    controls_before, controls_after = _usable_controls(data, needed, lambda o: o.total)
     control_info = None
     drift, drift_variance = 1.0, 0.0
+    offset, offset_variance = 0.0, 0.0
     if controls_before:
-        cb = RatioCounts(
-            sum(o.bad for o in controls_before.values()),
-            sum(o.total for o in controls_before.values()),
-        )
-        ca = RatioCounts(
-            sum(o.bad for o in controls_after.values()),
-            sum(o.total for o in controls_after.values()),
-        )
-        # Night-time drift moves error rates in proportion (load, shared dependencies):
-        # the canary's expected after rate is its before rate times the controls' ratio.
+        cb, ca = _pooled(controls_before), _pooled(controls_after)
         drift = ((ca.bad + 0.5) / ca.total) / ((cb.bad + 0.5) / cb.total)
         drift_variance = _log_rate_variance(cb.bad) + _log_rate_variance(ca.bad)
+        offset = ca.bad / ca.total - cb.bad / cb.total
+        offset_variance = _proportion_variance(cb.bad, cb.total) + _proportion_variance(
+            ca.bad, ca.total
+        )
         control_info = {
             "namespaces": sorted(controls_before),
             "before": cb.bad / cb.total,
             "after": ca.bad / ca.total,
-            "change": ca.bad / ca.total - cb.bad / cb.total,
+            "change": offset,
             "ratio": drift,
+            "drift_model": model.value,
             "requests_before": cb.total,
             "requests_after": ca.total,
         }
-    expected_after = p0 * drift
+    own_variance = _proportion_variance(after.bad, after.total)
+    if model is DriftModel.PROPORTIONAL:
+        expected_after = p0 * drift
+        variance = (
+            own_variance
+            + drift**2 * _proportion_variance(before.bad, before.total)
+            + expected_after**2 * drift_variance
+        )
+        p_value = _with_control_noise(
+            _exact_ratio_p_value(judging.direction, before, after, drift),
+            judging.direction,
+            _log_rate_variance(before.bad) + _log_rate_variance(after.bad),
+            drift_variance,
+        )
+    else:
+        expected_after = p0 + offset
+        variance = own_variance + _proportion_variance(before.bad, before.total) + offset_variance
+        p_value = _p_value(judging.direction, (p1 - expected_after) / math.sqrt(variance))
     change = p1 - expected_after
-    variance = (
-        _proportion_variance(after.bad, after.total)
-        + drift**2 * _proportion_variance(before.bad, before.total)
-        + expected_after**2 * drift_variance
-    )
-    p_value = _with_control_noise(
-        _exact_ratio_p_value(judging.direction, before, after, drift),
-        judging.direction,
-        _log_rate_variance(before.bad) + _log_rate_variance(after.bad),
-        drift_variance,
-    )
     evidence = {
         "before_requests": before.total,
         "after_requests": after.total,
@@ -275,6 +348,13 @@ def _judge_ratio(data: RuleInput) -> RuleResult:
         "after_bad": after.bad,
         "min_requests": needed,
     }
+    test = (
+        "exact conditional test on error counts"
+        if model is DriftModel.PROPORTIONAL
+        else "two-proportion z test on error counts"
+    )
+    if control_info:
+        test += f", drift-adjusted by controls ({model.value})"
     result = _decide(
         data,
         before_value=p0,
@@ -286,8 +366,7 @@ def _judge_ratio(data: RuleInput) -> RuleResult:
         unit_change="pp",
         control_info=control_info,
         evidence=evidence,
-        test="exact conditional test on error counts"
-        + (", drift-adjusted by controls" if control_info else ""),
+        test=test,
         ceiling_check=lambda: _ratio_beyond_limit(judging, after, _alpha(data)),
         p_value=p_value,
     )
