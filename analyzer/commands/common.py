@@ -117,12 +117,20 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     )
     if kubeconfig:
         kubernetes = kubernetes.model_copy(update={"kubeconfig": kubeconfig})
+    notifications = settings.notifications.model_copy(
+        update={
+            name: getattr(args, name)
+            for name in ("alertmanager_url", "webhook_url")
+            if getattr(args, name, None)
+        }
+    )
     return settings.model_copy(
         update={
             "windows": windows,
             "prometheus": prometheus,
             "rules": rules,
             "kubernetes": kubernetes,
+            "notifications": notifications,
         }
     )
 

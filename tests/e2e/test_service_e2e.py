@@ -124,7 +124,7 @@ def world(tmp_path):
 
     try:
         yield {"mesh": mesh, "receiver": receiver, "prometheus": prometheus, "replica": replica,
-               "rules_dir": rules_dir}  # fmt: skip
+               "rules_dir": rules_dir, "alertmanager": alertmanager}  # fmt: skip
     finally:
         for stop in reversed(stack):
             stop()
@@ -206,11 +206,15 @@ def test_invalid_rules_pushed_while_running_are_refused_with_an_alert(world):
     (rules_dir / "broken.yaml").write_text(
         "apiVersion: canary-analyzer/v1\nkind: Rule\nmetadata: {name: broken}\nspec: {type: ratio}\n"
     )
-    invalid = wait_until(
-        lambda: next((a for a in _alerts(receiver)
-                      if a["labels"].get("alertname") == "CanaryAnalyzerRulesInvalid"), None),
-        timeout=30, message="the rules-invalid alert",
-    )  # fmt: skip
+    try:
+        invalid = wait_until(
+            lambda: next((a for a in _alerts(receiver)
+                          if a["labels"].get("alertname") == "CanaryAnalyzerRulesInvalid"), None),
+            timeout=30, message="the rules-invalid alert",
+        )  # fmt: skip
+    except AssertionError as error:
+        am = world["alertmanager"].alerts()
+        raise AssertionError(f"{error}; alertmanager holds {am}; receiver got {_alerts(receiver)}") from None
     assert invalid["labels"]["severity"] == "warning"
     assert "broken.yaml:4" in invalid["annotations"]["description"]
     status = service.status()
