@@ -41,7 +41,7 @@ lint: venv
 test:
 	$(MAKE) --no-print-directory debs BROWSER=1
 	$(MAKE) --no-print-directory lint
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n 4 --dist load
 
 demo: debs venv
 	$(BIN)/canary-analyzer demo
