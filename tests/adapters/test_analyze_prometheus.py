@@ -14,9 +14,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.fixtures.istio_history import NamespaceHistory, Traffic, istio_history
-from tests.fixtures.polling import wait_until
-from tests.fixtures.prometheus_server import backfill, free_port, start_prometheus
+from tests.fixtures.istio_history import (
+    NamespaceHistory,
+    Traffic,
+    start_history_prometheus,
+)
+from tests.fixtures.prometheus_server import free_port
 
 RESTART = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
 NORMAL = Traffic(rps=20, error_share=0.01, latency_median_ms=20)
@@ -36,15 +39,10 @@ HISTORIES = [
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory):
-    work = tmp_path_factory.mktemp("prometheus-history")
-    backfill(istio_history(HISTORIES, RESTART), work)
-    server = start_prometheus(work)
+    server = start_history_prometheus(
+        tmp_path_factory.mktemp("prometheus-history"), HISTORIES, RESTART
+    )
     try:
-        wait_until(
-            lambda: server.query(f"count(istio_requests_total @ {RESTART.timestamp():.0f})"),
-            timeout=60,
-            message="backfilled samples queryable",
-        )
         yield server
     finally:
         server.stop()

@@ -36,9 +36,9 @@ import httpx
 from analyzer.sim.mesh import SimulatedMesh
 from analyzer.sim.scenario import load_scenario
 from tests.docs.blocks import ROOT, Block
-from tests.fixtures.istio_history import NamespaceHistory, Traffic, istio_history
+from tests.fixtures.istio_history import NamespaceHistory, Traffic, start_history_prometheus
 from tests.fixtures.polling import wait_until
-from tests.fixtures.prometheus_server import PrometheusServer, backfill, start_prometheus
+from tests.fixtures.prometheus_server import PrometheusServer
 
 #: The restart time every ``analyze`` example in the docs uses.
 NIGHT = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)
@@ -91,19 +91,8 @@ class Lab:
         return env
 
 
-def start_history_prometheus(work: Path) -> PrometheusServer:
-    backfill(istio_history(HISTORY, NIGHT), work)
-    server = start_prometheus(work)
-    try:
-        wait_until(
-            lambda: server.query(f"count(istio_requests_total @ {NIGHT.timestamp():.0f})"),
-            timeout=60,
-            message="backfilled samples queryable",
-        )
-    except BaseException:
-        server.stop()
-        raise
-    return server
+def start_lab_prometheus(work: Path) -> PrometheusServer:
+    return start_history_prometheus(work, HISTORY, NIGHT)
 
 
 def closed_window_cron(now: datetime) -> str:
@@ -163,7 +152,7 @@ def lab() -> Iterator[Lab]:
         work = Path(tempfile.mkdtemp(prefix="docs-lab-"))
         stack.callback(shutil.rmtree, work, True)
         (work / "prometheus").mkdir()
-        prometheus = start_history_prometheus(work / "prometheus")
+        prometheus = start_lab_prometheus(work / "prometheus")
         stack.callback(prometheus.stop)
         mesh = SimulatedMesh(load_scenario("healthy"), kubeconfig_path=work / "kubeconfig")
         mesh.start()

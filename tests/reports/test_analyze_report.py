@@ -16,9 +16,11 @@ from datetime import UTC, datetime
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.fixtures.istio_history import NamespaceHistory, Traffic, istio_history
-from tests.fixtures.polling import wait_until
-from tests.fixtures.prometheus_server import backfill, start_prometheus
+from tests.fixtures.istio_history import (
+    NamespaceHistory,
+    Traffic,
+    start_history_prometheus,
+)
 from tests.reports.conftest import severe_console_messages, svg_sizes
 
 RESTART = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
@@ -33,15 +35,10 @@ RULES = {"error-rate", "latency-p50", "latency-p99", "request-volume"}
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory):
-    work = tmp_path_factory.mktemp("prometheus-history")
-    backfill(istio_history(HISTORIES, RESTART), work)
-    server = start_prometheus(work)
+    server = start_history_prometheus(
+        tmp_path_factory.mktemp("prometheus-history"), HISTORIES, RESTART
+    )
     try:
-        wait_until(
-            lambda: server.query(f"count(istio_requests_total @ {RESTART.timestamp():.0f})"),
-            timeout=60,
-            message="backfilled samples queryable",
-        )
         yield server
     finally:
         server.stop()
