@@ -22,10 +22,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError
 
 from analyzer.core.templates import PLACEHOLDERS, placeholders_in
+from analyzer.core.yaml_lines import line_of
 
 API_VERSION = "canary-analyzer/v1"
 RULE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -197,21 +198,6 @@ class RuleSet:
         return [loaded.rule.name for loaded in self.rules]
 
 
-def _line_of(node: Any, path: Sequence[str | int], fallback: int) -> int:
-    """1-based line of the deepest key of ``path`` that exists in the parsed YAML."""
-    line = fallback
-    for key in path:
-        if isinstance(node, CommentedMap) and key in node:
-            line = node.lc.key(key)[0] + 1
-            node = node[key]
-        elif isinstance(node, CommentedSeq) and isinstance(key, int) and key < len(node):
-            line = node.lc.item(key)[0] + 1
-            node = node[key]
-        else:
-            break
-    return line
-
-
 def _describe(error: dict[str, Any]) -> str:
     location = ".".join(str(part) for part in error["loc"] if not str(part).startswith("function"))
     kind = error["type"]
@@ -228,7 +214,7 @@ def _placeholder_problems(
 ) -> list[RuleProblem]:
     problems = []
     for role, template in spec.queries().items():
-        key_line = _line_of(document, ("spec", role), document_line)
+        key_line = line_of(document, ("spec", role), document_line)
         for offset, text in enumerate(template.splitlines() or [""]):
             for name in placeholders_in(text):
                 if name not in PLACEHOLDERS:
@@ -267,13 +253,13 @@ def parse_rule_text(text: str, source: str) -> tuple[list[LoadedRule], list[Rule
         except ValidationError as error:
             for item in error.errors():
                 path = [p for p in item["loc"] if not str(p).startswith("function")]
-                line = _line_of(document, path, document_line)
+                line = line_of(document, path, document_line)
                 problems.append(RuleProblem(source, line, _describe(item)))
             continue
         placeholder_problems = _placeholder_problems(source, document, rule.spec, document_line)
         problems.extend(placeholder_problems)
         if not placeholder_problems:
-            rules.append(LoadedRule(rule, source, _line_of(document, ("metadata", "name"), 1)))
+            rules.append(LoadedRule(rule, source, line_of(document, ("metadata", "name"), 1)))
     return rules, problems
 
 

@@ -16,10 +16,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from analyzer.core.durations import Duration
+from analyzer.core.yaml_lines import line_of
 from analyzer.errors import BadInputError
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -294,24 +294,6 @@ def _plain(node: Any) -> Any:
     return node
 
 
-def _line_of(document: Any, location: tuple[Any, ...]) -> int | None:
-    """1-based line of the deepest node of ``location`` that the YAML tree knows."""
-    node, line = document, None
-    for part in location:
-        try:
-            if isinstance(node, CommentedMap) and part in node:
-                line = node.lc.key(part)[0] + 1
-                node = node[part]
-            elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
-                line = node.lc.item(part)[0] + 1
-                node = node[part]
-            else:
-                break
-        except (AttributeError, KeyError, TypeError, IndexError):
-            break
-    return line
-
-
 def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     """Validate scenario YAML; errors name the source, line and field."""
     try:
@@ -327,7 +309,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         for item in error.errors():
             location = tuple(item["loc"])
             field = ".".join(str(part) for part in location) or "(top level)"
-            line = _line_of(document, location)
+            line = line_of(document, location)
             where = f"{source}:{line}" if line else source
             problems.append(f"{where}: {field}: {item['msg']}")
         raise ScenarioError("invalid scenario\n  " + "\n  ".join(problems)) from None
