@@ -31,13 +31,12 @@ from analyzer.core.ports import MetricsUnreachableError
 from analyzer.core.templates import TemplateError, validate_namespace
 from analyzer.core.upgrade import Action, Note, Outcome, UpgradeState, UpgradeStyle, summary
 from analyzer.errors import BadInputError, ExitCode, UnreachableError
-from analyzer.runtime.alerting import notifiers_from_urls
+from analyzer.runtime.alerting import AlertDispatcher, notifiers_from_urls
 from analyzer.runtime.analysis import parse_namespace_list
 from analyzer.runtime.clock import RealClock, VirtualClock
 from analyzer.runtime.engine import (
     DryRunCluster,
     DryRunJudging,
-    FanOutNotifier,
     LogNotifier,
     MemoryStateStore,
     PrometheusJudging,
@@ -146,7 +145,8 @@ def _run(args, settings, request, rules, source, cluster) -> int:
     sinks = notifiers_from_urls(
         settings.notifications.alertmanager_url, settings.notifications.webhook_url
     )
-    notifier = FanOutNotifier([LogNotifier(), *sinks])
+    # every page is also logged; a rollback-started page is resolved when the rollback ends
+    notifier = AlertDispatcher([LogNotifier(), *sinks], RealClock())
     engine = UpgradeEngine(
         cluster, store, judging, RealClock(), notifier=notifier, observer=observe
     )

@@ -141,23 +141,6 @@ class LogNotifier:
             )
 
 
-class FanOutNotifier:
-    """Sends every alert to each sink; one failing sink does not silence the others."""
-
-    def __init__(self, sinks: Sequence[Notifier]) -> None:
-        self.sinks = list(sinks)
-
-    def send(self, alerts: Sequence[Alert]) -> None:
-        failures = []
-        for sink in self.sinks:
-            try:
-                sink.send(alerts)
-            except NotificationError as error:
-                failures.append(f"{type(sink).__name__}: {error}")
-        if failures:
-            raise NotificationError("; ".join(failures))
-
-
 Observer = Callable[[UpgradeState, Sequence[Note], Action | None], None]
 
 
