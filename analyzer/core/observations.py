@@ -231,19 +231,6 @@ def bound_at_or_above(histogram: BucketCounts, value: float) -> float | None:
     return None
 
 
-def pooled(observations: Mapping[str, Observation]) -> Observation | None:
-    """Sum observations of several namespaces (controls) into one of the same kind."""
-    items = list(observations.values())
-    if not items:
-        return None
-    first = items[0]
-    if isinstance(first, RatioCounts):
-        return RatioCounts(sum(i.bad for i in items), sum(i.total for i in items))  # type: ignore[union-attr]
-    if isinstance(first, VolumeCount):
-        return VolumeCount(sum(i.count for i in items), first.seconds)  # type: ignore[union-attr]
-    return None
-
-
 def control_band(observations: Mapping[str, Observation]) -> tuple[tuple[float, float, float], ...]:
     """Per step, the lowest and highest value among the controls: ``(time, low, high)``."""
     by_time: dict[float, list[float]] = defaultdict(list)

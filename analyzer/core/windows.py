@@ -67,10 +67,6 @@ class RestartWindows:
             step=step,
         )
 
-    def ready_at(self) -> datetime:
-        """When the after window has closed and the restart can be judged."""
-        return self.after.end
-
     def to_dict(self) -> dict[str, object]:
         return {
             "restarted_at": self.restarted_at.isoformat(),
