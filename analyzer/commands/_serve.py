@@ -143,6 +143,9 @@ def serve_command(args: argparse.Namespace) -> int:
         clock=clock,
         interrupt=interrupt,
         leadership=leadership,
+        timeline_store=ConfigMapStateStore(
+            cluster, upgrade.state_configmap, upgrade.state_namespace, key="timeline"
+        ),
     )
     reports_dir = service.reports_dir
     app = create_app(

@@ -9,7 +9,10 @@ with the state already persisted, so the next run resumes exactly there.
 
 Operator verbs (pause, resume, approve, abort, upgrade) arrive from HTTP threads; the
 service's own memory (paused, queued request) lives in the state ConfigMap beside the
-engine's state, so a restart loses nothing.
+engine's state, so a restart loses nothing. So does the upgrade's timeline (``timeline``
+module): written whenever the engine adds items, loaded at start, on becoming leader and by
+a standby on each pass, so ``/api/status`` and the report tell the whole upgrade after a
+restart or a leader change.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from analyzer.errors import CanaryAnalyzerError
 from analyzer.runtime.alerting import AlertDispatcher
 from analyzer.runtime.analysis import AnalysisOutcome
 from analyzer.runtime.clock import Clock
-from analyzer.runtime.engine import Judging, UpgradeEngine
+from analyzer.runtime.engine import Judging, MemoryStateStore, UpgradeEngine
 from analyzer.runtime.http_api import ControlRefusedError, UpgradeRequestBody
 from analyzer.runtime.maintenance import MaintenanceWindow, WindowState
 from analyzer.runtime.preflight import (
@@ -52,10 +55,11 @@ from analyzer.runtime.preflight import (
     parse_gateway,
     preflight,
 )
-from analyzer.runtime.reports import TimelineRecorder, write_upgrade_report
+from analyzer.runtime.reports import write_upgrade_report
 from analyzer.runtime.rules_reload import RulesWatcher
 from analyzer.runtime.self_metrics import SelfMetrics
 from analyzer.runtime.status_page import list_reports
+from analyzer.runtime.timeline import KeptTimeline
 from analyzer.settings import Settings
 
 log = logging.getLogger("canary_analyzer.service")
@@ -166,7 +170,10 @@ class UpgradeService:
         interrupt: threading.Event,
         leadership: LeadershipView | None = None,
         reports_dir: Path | None = None,
+        timeline_store: StateStore | None = None,
     ):
+        """``timeline_store`` keeps the upgrade timeline across restarts (the state
+        ConfigMap's ``timeline`` key); without one it lives in memory only."""
         self.settings = settings
         self.cluster = cluster
         self.engine_store = engine_store
@@ -188,7 +195,9 @@ class UpgradeService:
         self._abort = threading.Event()
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
-        self._timeline = TimelineRecorder()
+        self._timeline = KeptTimeline(timeline_store or MemoryStateStore())
+        self._timeline.load()  # a restarted service shows the timeline so far
+        self._leading = False  # as of the last pass: a change to True reloads the timeline
         self._failures: list[str] = []
         self.memory = ServiceMemory.from_document(self._load_memory())
         if self.memory.paused:
@@ -210,13 +219,20 @@ class UpgradeService:
         now = self.clock.now()
         self.metrics.heartbeat.set(now.timestamp())
         leading = self.leadership.tick(now)
+        became_leader, self._leading = leading and not self._leading, leading
         self.metrics.leader.set(1 if leading else 0)
         self.metrics.paused.set(1 if self.memory.paused else 0)
         self.view.window = self.window.state(now)
         if self.worker_running():
+            self._timeline.save()  # only if a write failed: the worker writes new items
             return
         state = self._load_state()
         self.view.state = state
+        upgrade_id = state.plan.upgrade_id if state is not None else None
+        if not leading or became_leader:
+            self._timeline.load(upgrade_id)  # the leader's timeline; a new leader goes on with it
+        else:
+            self._timeline.save()  # writes nothing unless a write failed earlier
         if not leading:
             self._set_phase(
                 "standby", f"standby: {self.leadership.holder or 'another replica'} leads"
@@ -353,7 +369,7 @@ class UpgradeService:
             self.memory.request = None  # from here on the engine's state carries it
             self.memory.refused = None
             self._save_memory()
-        self._timeline = TimelineRecorder()
+        self._timeline.reset(plan.upgrade_id)  # a new upgrade, a new timeline
         self._start_worker(plan, f"starting upgrade {plan.upgrade_id}")
 
     # -- the worker ----------------------------------------------------------------------
@@ -468,7 +484,7 @@ class UpgradeService:
 
     def _observe(self, state: UpgradeState, notes, pending) -> None:
         self.view.state = state
-        self._timeline(state, notes, pending)
+        self._timeline.record(state, notes, pending)  # and writes it to the state ConfigMap
         if any(note.reason == "RollingBack" for note in notes):
             self.metrics.rollbacks.inc()
         plan = state.plan
@@ -520,7 +536,7 @@ class UpgradeService:
             write_upgrade_report(
                 self.reports_dir / self._report_name(state.plan.upgrade_id),
                 summary(state),
-                self._timeline.timeline,
+                self._timeline.items,
             )
         except Exception:  # a report must never break the upgrade
             log.exception("could not write the upgrade report")
@@ -665,7 +681,7 @@ class UpgradeService:
                     if hasattr(item["at"], "isoformat")
                     else item["at"],
                 }
-                for item in self._timeline.timeline[-100:]
+                for item in self._timeline.items[-100:]
             ],
             "rules": {"names": self.rules.rules.names(), "invalid": self.rules.invalid},
             "reports": list_reports(self.reports_dir),
@@ -719,5 +735,6 @@ class UpgradeService:
         self._resume.set()
         self.interrupt.set()
         self.wait_idle(timeout)
+        self._timeline.save()  # anything a failed write left in memory
         self.leadership.release()
         self.pager.close()
