@@ -576,8 +576,9 @@ def _ownership_warnings(name: str, labels: dict[str, str]) -> tuple[str, ...]:
 
 class ConfigMapStateStore:
     """A JSON document under one key of a ConfigMap owned by the service: the engine's
-    state in ``data.state``; the service's own (pause, queued requests) in ``data.service``.
-    Each key is written by a strategic-merge patch, so the keys never overwrite each other."""
+    state in ``data.state``; the service's own (pause, queued requests) in ``data.service``;
+    the upgrade's timeline in ``data.timeline``. Each key is written by a strategic-merge
+    patch, so the keys never overwrite each other."""
 
     def __init__(
         self, cluster: KubernetesCluster, name: str, namespace: str, key: str = "state"
