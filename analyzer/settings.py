@@ -79,7 +79,7 @@ class WindowSettings(BaseModel):
 
 
 class RulesSettings(BaseModel):
-    """Which rule files judge, and how namespaces are named in the metrics."""
+    """Which rules judge, how metrics name namespaces, and the upgrade's false-rollback budget."""
 
     directory: Path | None = Field(
         None,
@@ -90,6 +90,16 @@ class RulesSettings(BaseModel):
         "destination_workload_namespace",
         pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
         description="Metric label holding the namespace. Default destination_workload_namespace.",
+    )
+    night_budget: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="The chance of at least one false rollback the operator accepts for a "
+        "whole upgrade (a share between 0 and 1, e.g. 0.05 = 5 %), split over every "
+        "namespace × critical rule the plan judges, with Holm's step-down within each wave; "
+        "it never makes a rule less strict than its own confidence. Default none: each "
+        "rule's own confidence.",
     )
 
 

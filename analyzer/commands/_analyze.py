@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from analyzer.adapters.prometheus import PrometheusSource
 from analyzer.commands.common import load_rule_set, parse_time, settings_from_args
+from analyzer.core.multiplicity import NightBudget
 from analyzer.core.ports import MetricsUnreachableError
 from analyzer.core.templates import TemplateError, validate_namespace
 from analyzer.core.verdicts import Verdict
@@ -70,11 +71,17 @@ def analyze_command(args: argparse.Namespace) -> int:
                 controls = controls_excluding(
                     discover_namespaces(tracked, windows, label), [namespace]
                 )
+            judged = (namespace,)
             outcome = analyze_restart(
                 tracked,
                 rules,
                 AnalysisRequest(
-                    judged=(namespace,), controls=controls, windows=windows, namespace_label=label
+                    judged=judged, controls=controls, windows=windows, namespace_label=label
+                ),
+                budget=(
+                    NightBudget(settings.rules.night_budget, len(judged))
+                    if settings.rules.night_budget is not None
+                    else None
                 ),
             )
     except MetricsUnreachableError as error:

@@ -134,7 +134,11 @@ def serve_command(args: argparse.Namespace) -> int:
             cluster, upgrade.state_configmap, upgrade.state_namespace, key="service"
         ),
         judging_for=lambda rules, record: PrometheusJudging(
-            source, rules, settings.rules.namespace_label, on_outcome=record
+            source,
+            rules,
+            settings.rules.namespace_label,
+            on_outcome=record,
+            night_budget=settings.rules.night_budget,
         ),
         rules=watcher,
         pager=pager,

@@ -141,7 +141,9 @@ def _run(args, settings, request, rules, source, cluster) -> int:
 
     upgrade = settings.upgrade
     store = ConfigMapStateStore(cluster, upgrade.state_configmap, upgrade.state_namespace)
-    judging = PrometheusJudging(source, rules, settings.rules.namespace_label)
+    judging = PrometheusJudging(
+        source, rules, settings.rules.namespace_label, night_budget=settings.rules.night_budget
+    )
     sinks = notifiers_from_urls(
         settings.notifications.alertmanager_url, settings.notifications.webhook_url
     )

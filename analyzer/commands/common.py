@@ -47,6 +47,16 @@ def add_window_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--step", type=_duration, help="query resolution (default 1m)")
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r} (e.g. 0.05 for 5%)") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
+    return value
+
+
 def add_source_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data and rules")
     group.add_argument(
@@ -57,6 +67,13 @@ def add_source_flags(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         type=Path,
         help="rule files directory (default ./rules, else the packaged defaults)",
+    )
+    group.add_argument(
+        "--night-budget",
+        metavar="SHARE",
+        type=_share,
+        help="accepted chance of any false rollback in the whole upgrade, e.g. 0.05, split "
+        "over every namespace × critical rule judged (default: each rule's own confidence)",
     )
 
 
@@ -109,6 +126,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     rules = settings.rules
     if getattr(args, "rules", None):
         rules = rules.model_copy(update={"directory": args.rules})
+    if getattr(args, "night_budget", None) is not None:
+        rules = rules.model_copy(update={"night_budget": args.night_budget})
     kubernetes = settings.kubernetes
     kubeconfig = getattr(args, "kubeconfig", None) or (
         Path(os.environ["KUBECONFIG"])

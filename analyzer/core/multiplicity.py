@@ -9,14 +9,51 @@ of at least one false rollback the operator accepts for the night — over the t
   (Bonferroni: valid whatever the dependence between tests, and each test's alpha is known
   before its data arrives, so verdicts never wait for the rest of the night);
 - ``holm``: Holm's step-down procedure, for when several namespaces are judged at once
-  (a wave): same guarantee, never less power than the even split.
+  (a wave): same guarantee, never less power than the even split;
+- ``holm_alphas``: the two together for one wave of judged rule results — each wave's
+  share of the night (per-test alpha × its tests) spent by Holm's step-down, as the alpha
+  each test is judged at.
 
-The engine asks for the per-test alpha and passes it as ``RuleInput.alpha``.
+``analyze_restart`` asks for each test's alpha and re-judges with it as ``RuleInput.alpha``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+import math
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass
+
+from analyzer.core.verdicts import RuleResult
+
+#: A test of one wave: (namespace, rule name).
+TestKey = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class NightBudget:
+    """The night's false-rollback budget and how many namespaces the whole plan judges."""
+
+    budget: float
+    namespaces: int
+
+    def __post_init__(self) -> None:
+        if not 0 < self.budget < 1:
+            raise ValueError(
+                f"the night's false-rollback budget must be in (0, 1), got {self.budget}"
+            )
+
+    def per_test(self, rules: int) -> float:
+        """The even split over ``namespaces × rules`` (``night_alpha``)."""
+        return night_alpha(self.budget, self.namespaces, rules)
+
+    def describe(self, rules: int) -> str:
+        """``night budget 5% over 25 namespaces × 4 rules, Holm within the wave``."""
+        namespaces = f"{self.namespaces} namespace{'s' if self.namespaces != 1 else ''}"
+        rule_count = f"{rules} rule{'s' if rules != 1 else ''}"
+        return (
+            f"night budget {self.budget * 100:.4g}% over {namespaces} × {rule_count}, "
+            "Holm within the wave"
+        )
 
 
 def night_alpha(budget: float, namespaces: int, rules: int, spent: float = 0.0) -> float:
@@ -41,3 +78,51 @@ def holm(p_values: Mapping[Hashable, float], budget: float) -> set[Hashable]:
             break
         rejected.add(key)
     return rejected
+
+
+def takes_part(result: RuleResult) -> bool:
+    """Whether a result spends the night's budget: critical, not dry-run, with a p-value."""
+    p_value = result.statistic.get("p_value")
+    return (
+        result.decides
+        and isinstance(p_value, int | float)
+        and not isinstance(p_value, bool)
+        and not math.isnan(p_value)
+    )
+
+
+def holm_alphas(
+    results: Iterable[RuleResult], per_test_alpha: float, tests: int
+) -> dict[TestKey, float]:
+    """Each test's alpha under Holm's step-down over one wave.
+
+    The wave's family budget is ``per_test_alpha × tests`` (``tests``: namespaces × critical
+    rules of the wave, so tests without a p-value count as never rejected). Sorted by
+    p-value, the k-th smallest (k from 0) gets ``budget / (tests − k)``; from the first test
+    not rejected (p ≥ its alpha, as the judge decides) on, every later test gets the alpha
+    at which the procedure stopped. Only results that ``takes_part`` are returned, keyed by
+    ``(namespace, rule)``.
+
+    >>> from analyzer.core.verdicts import RuleResult, Verdict
+    >>> def r(ns, p):
+    ...     return RuleResult("error-rate", ns, Verdict.FAIL, "", statistic={"p_value": p})
+    >>> alphas = holm_alphas([r("a", 0.001), r("b", 0.003), r("c", 0.2)], 0.0025, 4)
+    >>> {namespace: round(alpha, 5) for (namespace, _), alpha in alphas.items()}
+    {'a': 0.0025, 'b': 0.00333, 'c': 0.005}
+    """
+    if not 0 < per_test_alpha < 1:
+        raise ValueError(f"a per-test alpha must be in (0, 1), got {per_test_alpha}")
+    taking_part = sorted(
+        (r for r in results if takes_part(r)),
+        key=lambda r: (r.statistic["p_value"], r.namespace, r.rule),
+    )
+    count = max(tests, len(taking_part))
+    family = per_test_alpha * count
+    alphas: dict[TestKey, float] = {}
+    stopped: float | None = None
+    for rank, result in enumerate(taking_part):
+        alpha = stopped if stopped is not None else family / (count - rank)
+        alphas[(result.namespace, result.rule)] = alpha
+        if stopped is None and not result.statistic["p_value"] < alpha:
+            stopped = alpha
+    return alphas

@@ -194,6 +194,9 @@ class Judge(_Frozen):
     settle: timedelta
     after: timedelta
     step: timedelta
+    #: namespaces the whole plan judges (canary and every wave): the night's false-rollback
+    #: budget is split over them; 0 (a state saved before it was recorded): unknown
+    plan_namespaces: int = 0
 
 
 class Notify(_Frozen):
@@ -521,6 +524,7 @@ def _judge_action(state: UpgradeState) -> Judge:
         settle=plan.settle,
         after=plan.after * (1 + state.extensions),
         step=plan.step,
+        plan_namespaces=len(plan.namespaces),
     )
 
 

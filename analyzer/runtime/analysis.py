@@ -3,6 +3,8 @@
 Kept apart on purpose (Flagger's counter-example): this module looks up data and hands it
 to the pure judge; it does not decide, record or act. The engine and ``analyze`` both use
 it. One range query per rule per window covers every judged namespace and every control.
+With a night budget (``core.multiplicity``) the judged namespaces are one wave: judged once
+for their p-values, then re-judged at each test's Holm alpha from the same observations.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from analyzer.core.judge import RuleInput, error_result, judge_rule
+from analyzer.core.multiplicity import NightBudget, holm_alphas
 from analyzer.core.observations import (
     Observation,
     control_band,
@@ -58,13 +61,20 @@ def _query_window(source: MetricsSource, query: str, window: Window, step: timed
 
 
 def analyze_restart(
-    source: MetricsSource, rules: RuleSet, request: AnalysisRequest
+    source: MetricsSource,
+    rules: RuleSet,
+    request: AnalysisRequest,
+    budget: NightBudget | None = None,
 ) -> AnalysisOutcome:
-    """Judge every rule on every judged namespace of one restart."""
+    """Judge every rule on every judged namespace of one restart.
+
+    With ``budget`` the judged namespaces are one wave of the night: each critical,
+    non-dry-run test is re-judged at its Holm alpha (``spend_night_budget``)."""
     windows = request.windows
     step = windows.step
     everyone = sorted(set(request.judged) | set(request.controls))
     per_rule: dict[str, list[RuleResult]] = {name: [] for name in request.judged}
+    inputs: dict[tuple[str, str], RuleInput] = {}
     outcome = AnalysisOutcome(verdicts={})
     for rule in rules:
         query = rule_query(rule, request.namespace_label, everyone, step)
@@ -92,30 +102,38 @@ def analyze_restart(
             "controls_after": [list(p) for p in control_band(controls_after)],
         }
         for namespace in request.judged:
-            result = judge_rule(
-                RuleInput(
-                    rule=rule,
-                    namespace=namespace,
-                    before=before.get(namespace),
-                    after=after.get(namespace),
-                    controls_before=controls_before,
-                    controls_after=controls_after,
-                    queries=(query,),
-                )
+            data = RuleInput(
+                rule=rule,
+                namespace=namespace,
+                before=before.get(namespace),
+                after=after.get(namespace),
+                controls_before=controls_before,
+                controls_after=controls_after,
+                queries=(query,),
             )
+            inputs[(namespace, rule.name)] = data
             result = replace(
-                result,
+                judge_rule(data),
                 series=_chart_series(before.get(namespace), after.get(namespace), chart_controls),
             )
             per_rule[namespace].append(result)
+    if budget is not None:
+        per_rule = spend_night_budget(per_rule, inputs, rules, budget)
+    for namespace, results in per_rule.items():
+        for result in results:
             log.info(
                 "rule judged",
                 extra={
                     "fields": {
                         "namespace": namespace,
-                        "rule": rule.name,
+                        "rule": result.rule,
                         "verdict": result.verdict.value,
                         "reason": result.reason,
+                        **(
+                            {"alpha": result.statistic["alpha"]}
+                            if "alpha_source" in result.statistic
+                            else {}
+                        ),
                     }
                 },
             )
@@ -124,6 +142,64 @@ def analyze_restart(
         for namespace, results in per_rule.items()
     }
     return outcome
+
+
+def spend_night_budget(
+    per_rule: dict[str, list[RuleResult]],
+    inputs: dict[tuple[str, str], RuleInput],
+    rules: RuleSet,
+    budget: NightBudget,
+) -> dict[str, list[RuleResult]]:
+    """Re-judge one wave's results at their Holm alphas from the night's budget.
+
+    The per-test alpha splits the budget over the plan's namespaces × the critical,
+    non-dry-run rules; the wave spends that alpha × its own tests by Holm's step-down. A
+    rule is never judged looser than its own confidence: where the Holm alpha is larger,
+    the rule's own alpha stays (and the result says so). The judge is pure: re-judging
+    reuses the observations already fetched, no query is sent again."""
+    deciding = sum(1 for rule in rules if rule.spec.critical and not rule.spec.dry_run)
+    if deciding == 0:
+        return per_rule
+    per_test = budget.per_test(deciding)
+    alphas = holm_alphas(
+        (r for results in per_rule.values() for r in results),
+        per_test,
+        len(per_rule) * deciding,
+    )
+    source = budget.describe(deciding)
+    rejudged: dict[str, list[RuleResult]] = {}
+    for namespace, results in per_rule.items():
+        rejudged[namespace] = []
+        for result in results:
+            key = (namespace, result.rule)
+            if key not in alphas:
+                rejudged[namespace].append(result)
+                continue
+            data = inputs[key]
+            own = 1.0 - data.rule.spec.judge.confidence
+            night = alphas[key]
+            alpha = min(night, own)
+            if night <= own:
+                why = f"α {_percent(alpha)} from the {source}"
+            else:
+                why = (
+                    f"α {_percent(alpha)} from the rule's own confidence, stricter than "
+                    f"{_percent(night)} from the {source}"
+                )
+            again = judge_rule(replace(data, alpha=alpha))
+            rejudged[namespace].append(
+                replace(
+                    again,
+                    reason=f"{again.reason} [{why}]",
+                    statistic={**again.statistic, "night_alpha": night, "alpha_source": why},
+                    series=result.series,
+                )
+            )
+    return rejudged
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:.3g}%"
 
 
 def _chart_series(

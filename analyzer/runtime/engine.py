@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from analyzer.core.alerts import Alert, NotificationError, Notifier
 from analyzer.core.mesh import ClusterError, ClusterUnreachableError, MeshCluster, StateStore
+from analyzer.core.multiplicity import NightBudget
 from analyzer.core.ports import MetricsSource
 from analyzer.core.rules import RuleSet
 from analyzer.core.upgrade import (
@@ -70,7 +71,10 @@ class Judging(Protocol):
 
 
 class PrometheusJudging:
-    """Judging through ``analyze_restart``: one query per rule per window for all namespaces."""
+    """Judging through ``analyze_restart``: one query per rule per window for all namespaces.
+
+    With ``night_budget`` (the ``rules.night_budget`` setting) each wave spends its share of
+    the night's false-rollback budget, split over every namespace the plan judges."""
 
     def __init__(
         self,
@@ -78,12 +82,14 @@ class PrometheusJudging:
         rules: RuleSet | Callable[[], RuleSet],
         namespace_label: str,
         on_outcome: Callable[[AnalysisOutcome], None] | None = None,
+        night_budget: float | None = None,
     ) -> None:
         self._source = source
         # a callable gives the rules in force at each judgement (hot reload in the service)
         self._rules = rules if callable(rules) else (lambda: rules)
         self._label = namespace_label
         self._on_outcome = on_outcome
+        self._night_budget = night_budget
 
     def judge(self, action: Judge) -> Judged:
         windows = RestartWindows.around(
@@ -93,6 +99,12 @@ class PrometheusJudging:
             after=action.after,
             step=action.step,
         )
+        budget = None
+        if self._night_budget is not None:
+            # a state saved before the plan's size was recorded: the wave and its controls
+            # (the plan's other namespaces, less any with stray proxies) stand in for it
+            planned = action.plan_namespaces or len(action.judged) + len(action.controls)
+            budget = NightBudget(self._night_budget, planned)
         outcome = analyze_restart(
             self._source,
             self._rules(),
@@ -102,6 +114,7 @@ class PrometheusJudging:
                 windows=windows,
                 namespace_label=self._label,
             ),
+            budget=budget,
         )
         if self._on_outcome is not None:
             self._on_outcome(outcome)

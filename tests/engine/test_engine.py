@@ -97,6 +97,14 @@ def test_controls_are_namespaces_whose_proxies_did_not_change_during_the_windows
     ]
 
 
+def test_every_judgement_knows_how_many_namespaces_the_plan_judges():
+    # the night's false-rollback budget is split over the whole plan, canary included
+    judging = ScriptedJudging()
+    engine, _ = make_engine(FakeMesh.standard(NAMES), judging)
+    engine.run(make_plan())
+    assert [j.plan_namespaces for j in judging.actions] == [len(NAMES)] * 3
+
+
 def test_a_namespace_restarted_inside_the_before_window_is_no_control():
     mesh = FakeMesh.standard(NAMES)
     judging = ScriptedJudging()
