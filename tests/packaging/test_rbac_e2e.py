@@ -1,7 +1,8 @@
 """The chart's RBAC is exactly what the product calls: nothing denied, nothing unused.
 
 Why: least privilege is only true if it is measured. Full upgrades run through the real
-Kubernetes adapter, engine and state store against the simulated mesh, behind a recording
+Kubernetes adapter, engine, state store and kept timeline (the service's, written to the
+state ConfigMap as it grows and read back) against the simulated mesh, behind a recording
 proxy (the sim records writes only; RBAC needs reads too). Judging is scripted (this is
 about API calls, not metrics), the clock is real with second-long windows. The calls of
 the tag style (a promotion with explicit namespaces, a rollback with discovered ones) and
@@ -23,6 +24,7 @@ from analyzer.runtime.clock import RealClock
 from analyzer.runtime.engine import LogNotifier, UpgradeEngine
 from analyzer.runtime.leadership import LeaderElector
 from analyzer.runtime.preflight import UpgradeRequest, build_plan, parse_gateway, preflight
+from analyzer.runtime.timeline import KeptTimeline
 from analyzer.settings import Settings
 from tests.engine.fakes import ScriptedJudging, fail_in
 from tests.fixtures.sim_fixtures import api_client_for, fast_scenario, make_mesh  # noqa: F401
@@ -70,10 +72,24 @@ def _upgrade(mesh, style: UpgradeStyle, script, namespaces=None) -> tuple[Outcom
             )
             checked = preflight(cluster, request)
             plan = build_plan(request, checked, settings, datetime.now(UTC))
+            timeline = KeptTimeline(
+                ConfigMapStateStore(
+                    cluster,
+                    settings.upgrade.state_configmap,
+                    settings.upgrade.state_namespace,
+                    key="timeline",
+                )
+            )
             engine = UpgradeEngine(
-                cluster, store, ScriptedJudging(script=script), RealClock(), LogNotifier()
+                cluster,
+                store,
+                ScriptedJudging(script=script),
+                RealClock(),
+                LogNotifier(),
+                observer=timeline.record,
             )
             state = engine.run(plan)
+            assert not timeline.unsaved and KeptTimeline(timeline.store).load(plan.upgrade_id)
         finally:
             cluster.close()
     calls = [call_from_request(*r) for r in proxy.requests]
