@@ -99,6 +99,19 @@ def test_error_rate_from_1_to_5_percent_fails(prometheus):
     assert rule(document, "latency-p99")["verdict"] == "pass"
 
 
+def test_a_night_budget_keeps_a_strong_regression_failing_and_says_so(prometheus):
+    code, document = analyze(prometheus, "errors", "--night-budget", "0.05")
+    assert (code, document["verdict"]) == (1, "fail")
+    assert document["queries_sent"] == 8  # judged again from the same data, not re-queried
+    statistic = rule(document, "error-rate")["statistic"]
+    # one namespace: the budget's share (1.25 % and up) is looser than the rule's own 1 %
+    assert statistic["night_alpha"] >= 0.0125
+    assert statistic["alpha"] == pytest.approx(0.01)
+    assert "night budget 5% over 1 namespace × 4 rules" in statistic["alpha_source"]
+    assert "rule's own confidence" in statistic["alpha_source"]
+    assert "night budget" in rule(document, "error-rate")["reason"]
+
+
 def test_p99_up_60_percent_fails(prometheus):
     code, document = analyze(prometheus, "slow")
     assert (code, document["verdict"]) == (1, "fail")
