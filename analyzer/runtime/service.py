@@ -224,7 +224,8 @@ class UpgradeService:
         self.metrics.paused.set(1 if self.memory.paused else 0)
         self.view.window = self.window.state(now)
         if self.worker_running():
-            self._timeline.save()  # only if a write failed: the worker writes new items
+            if leading:
+                self._timeline.save()  # only if a write failed: the worker writes new items
             return
         state = self._load_state()
         self.view.state = state

@@ -14,8 +14,9 @@ ConfigMap (any ``StateStore``; the service uses key ``timeline``):
   (which thus shows the leader's timeline);
 - one timeline per upgrade: the document names its upgrade, and a stored timeline of
   another upgrade is never shown with the current one;
-- bounded: the last ``TIMELINE_LIMIT`` items, in memory and in the ConfigMap (a ConfigMap
-  holds at most 1 MiB, shared with the engine's state);
+- bounded: the last ``TIMELINE_LIMIT`` items, in memory and in the ConfigMap, and the
+  stored ones within ``TIMELINE_MAX_BYTES`` (a ConfigMap holds at most 1 MiB, shared with
+  the engine's state; a write that can never fit would fail on every retry);
 - timestamps are ISO 8601 with their UTC offset and come back as aware datetimes, so the
   report and the status page render them exactly as before a restart.
 
@@ -25,6 +26,7 @@ cluster answers.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,6 +40,8 @@ log = logging.getLogger("canary_analyzer.timeline")
 
 #: How many timeline items are kept (the newest); older ones are dropped.
 TIMELINE_LIMIT = 500
+#: At most this much JSON is stored (the oldest items are left out beyond it).
+TIMELINE_MAX_BYTES = 256 * 1024
 #: Version of the stored document; a document of another version is not read.
 TIMELINE_FORMAT = 1
 
@@ -76,16 +80,20 @@ def item_from_json(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def timeline_document(
-    items: Iterable[Mapping[str, Any]], upgrade_id: str | None, limit: int = TIMELINE_LIMIT
+    items: Iterable[Mapping[str, Any]],
+    upgrade_id: str | None,
+    limit: int = TIMELINE_LIMIT,
+    max_bytes: int = TIMELINE_MAX_BYTES,
 ) -> dict[str, Any]:
     """The stored form: ``{"format", "upgrade_id", "items": [...]}`` with the last ``limit``
-    items."""
-    kept = list(items)[-limit:] if limit > 0 else []
-    return {
-        "format": TIMELINE_FORMAT,
-        "upgrade_id": upgrade_id,
-        "items": [item_to_json(item) for item in kept],
-    }
+    items, fewer if their JSON would exceed ``max_bytes``."""
+    kept = [item_to_json(item) for item in (list(items)[-limit:] if limit > 0 else [])]
+    sizes = [len(json.dumps(item, sort_keys=True)) + 2 for item in kept]
+    first, total = 0, sum(sizes)
+    while first < len(kept) and total > max_bytes:
+        total -= sizes[first]
+        first += 1
+    return {"format": TIMELINE_FORMAT, "upgrade_id": upgrade_id, "items": kept[first:]}
 
 
 def timeline_from_document(document: Mapping[str, Any]) -> tuple[str | None, list[dict[str, Any]]]:

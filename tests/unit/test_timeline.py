@@ -19,6 +19,7 @@ from analyzer.runtime.engine import MemoryStateStore
 from analyzer.runtime.reports import TimelineRecorder, render_upgrade_report
 from analyzer.runtime.timeline import (
     TIMELINE_LIMIT,
+    TIMELINE_MAX_BYTES,
     KeptTimeline,
     TimelineFormatError,
     item_from_json,
@@ -113,6 +114,16 @@ def test_the_document_keeps_the_newest_items():
     document = timeline_document(items, "u-1", limit=5)
     assert [item["message"] for item in document["items"]] == ["m7", "m8", "m9", "m10", "m11"]
     assert TIMELINE_LIMIT == 500
+
+
+def test_the_document_stays_small_enough_for_the_configmap():
+    long = "x" * 1000
+    items = [{"at": NIGHT + timedelta(seconds=i), "message": f"{i} {long}"} for i in range(50)]
+    document = timeline_document(items, "u-1", max_bytes=10_000)
+    assert len(json.dumps(document, sort_keys=True)) < 10_000 + 200  # the envelope aside
+    assert document["items"] and document["items"][-1]["message"].startswith("49 ")  # newest kept
+    assert len(document["items"]) < 10
+    assert len(json.dumps(timeline_document(items * 10, "u-1"))) <= TIMELINE_MAX_BYTES + 200
 
 
 @pytest.mark.parametrize(
