@@ -8,7 +8,9 @@ the default windows (10 min before, 10 min after, 1 min steps), with
   Poisson) and each namespace's own small trend;
 - long-tailed latency (log-normal, per namespace) counted into Istio's default buckets;
 - night-time drift that hits every namespace alike: traffic ramps by a factor in
-  [0.5, 1.5] across the windows, and load moves error rates and latency a little with it;
+  [0.5, 1.5] across the windows and load moves latency a little with it; error rates move
+  either in proportion to load (two scenarios in three) or by the same points everywhere,
+  up to +0.4 pp (a shared backend failing a little, one in three);
 - low-traffic namespaces (0.05-2 rps) as well as busy ones;
 - a regression injected in the canary's after window only (half the scenarios have none):
   error rate +0.5/+1/+2 percentage points, p99 +10/+25/+50 % (tail widened, median kept),
@@ -21,6 +23,7 @@ scenarios, for every judge.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,6 +70,12 @@ REGRESSIONS: dict[str, tuple[str, float]] = {
 STEPS_PER_WINDOW = 10
 STEP_SECONDS = 60.0
 CONTROLS_PER_SCENARIO = 5
+
+#: How the night moves every namespace's error rate: in proportion to load (busier is a
+#: little more error-prone), or by the same points everywhere (a shared backend failing).
+DRIFT_MODELS: tuple[str, ...] = ("proportional", "proportional", "additive")
+#: Additive drift: a shared failure adds up to this many points to every error rate.
+ADDITIVE_SHIFT_MAX = 0.004
 Z99 = float(stats.norm.ppf(0.99))
 
 
@@ -105,6 +114,7 @@ class Scenario:
     traffic: float  # canary's before-window rps level
     regression: str | None  # a key of REGRESSIONS, or None for a healthy restart
     drift: float  # traffic factor after/before that hit every namespace
+    drift_model: str  # how the night moved error rates: "proportional" or "additive"
     canary: NamespaceTruth
     before: WindowData
     after: WindowData
@@ -166,69 +176,83 @@ def _load_effects(drift_after: float) -> tuple[float, float]:
     return error_factor, latency_factor
 
 
-def generate(count: int, seed: int) -> list[Scenario]:
-    """``count`` scenarios: half healthy, the rest spread evenly over REGRESSIONS."""
+def generate(
+    count: int,
+    seed: int,
+    levels: Sequence[float] = TRAFFIC_LEVELS,
+    regressions: Sequence[str | None] | None = None,
+) -> list[Scenario]:
+    """``count`` scenarios at random ``levels``; by default half healthy and the rest spread
+    evenly over REGRESSIONS, else cycling through ``regressions`` (None = healthy)."""
     rng = np.random.default_rng(seed)
-    kinds = list(REGRESSIONS)
-    scenarios = []
-    for index in range(count):
-        regression = None if index % 2 == 0 else kinds[(index // 2) % len(kinds)]
-        level = TRAFFIC_LEVELS[int(rng.integers(len(TRAFFIC_LEVELS)))]
-        drift = float(rng.uniform(0.5, 1.5))
-        error_factor, latency_factor = _load_effects(drift)
-        canary = _namespace_truth(rng, level)
-        # canary windows
-        rates_before, rates_after = _rate_path(rng, level, drift, float(rng.uniform(0.95, 1.05)))
-        error_after = canary.error_rate * error_factor
-        sigma_after = canary.latency_sigma
-        if regression is not None:
-            what, size = REGRESSIONS[regression]
-            if what == "errors":
-                error_after += size
-            elif what == "p99":
-                sigma_after += math.log(1 + size) / Z99  # p99 × (1+size), median unchanged
-            else:
-                rates_after = rates_after * (1 + size)
-        before = _window(
-            rng, rates_before, canary.error_rate, canary.latency_median_ms, canary.latency_sigma
+    if regressions is None:
+        kinds = list(REGRESSIONS)
+        plan = [None if i % 2 == 0 else kinds[(i // 2) % len(kinds)] for i in range(count)]
+    else:
+        plan = [regressions[i % len(regressions)] for i in range(count)]
+    return [
+        _scenario(rng, index, float(levels[int(rng.integers(len(levels)))]), regression)
+        for index, regression in enumerate(plan)
+    ]
+
+
+def _scenario(
+    rng: np.random.Generator, index: int, level: float, regression: str | None
+) -> Scenario:
+    drift = float(rng.uniform(0.5, 1.5))
+    model = DRIFT_MODELS[int(rng.integers(len(DRIFT_MODELS)))]
+    shared_errors = float(rng.uniform(0.0, ADDITIVE_SHIFT_MAX))
+    error_factor, latency_factor = _load_effects(drift)
+
+    def error_after(rate: float) -> float:
+        return rate * error_factor if model == "proportional" else rate + shared_errors
+
+    canary = _namespace_truth(rng, level)
+    rates_before, rates_after = _rate_path(rng, level, drift, float(rng.uniform(0.95, 1.05)))
+    canary_error_after = error_after(canary.error_rate)
+    sigma_after = canary.latency_sigma
+    if regression is not None:
+        what, size = REGRESSIONS[regression]
+        if what == "errors":
+            canary_error_after += size
+        elif what == "p99":
+            sigma_after += math.log(1 + size) / Z99  # p99 × (1+size), median unchanged
+        else:
+            rates_after = rates_after * (1 + size)
+    before = _window(
+        rng, rates_before, canary.error_rate, canary.latency_median_ms, canary.latency_sigma
+    )
+    after = _window(
+        rng, rates_after, canary_error_after, canary.latency_median_ms * latency_factor, sigma_after
+    )
+    controls_before, controls_after = {}, {}
+    for number in range(CONTROLS_PER_SCENARIO):
+        rps = float(math.exp(rng.uniform(math.log(0.5), math.log(100))))
+        truth = _namespace_truth(rng, rps)
+        cb, ca = _rate_path(rng, rps, drift, float(rng.uniform(0.95, 1.05)))
+        name = f"control-{number}"
+        controls_before[name] = _window(
+            rng, cb, truth.error_rate, truth.latency_median_ms, truth.latency_sigma
         )
-        after = _window(
+        controls_after[name] = _window(
             rng,
-            rates_after,
-            error_after,
-            canary.latency_median_ms * latency_factor,
-            sigma_after,
+            ca,
+            error_after(truth.error_rate),
+            truth.latency_median_ms * latency_factor,
+            truth.latency_sigma,
         )
-        controls_before, controls_after = {}, {}
-        for number in range(CONTROLS_PER_SCENARIO):
-            rps = float(math.exp(rng.uniform(math.log(0.5), math.log(100))))
-            truth = _namespace_truth(rng, rps)
-            cb, ca = _rate_path(rng, rps, drift, float(rng.uniform(0.95, 1.05)))
-            name = f"control-{number}"
-            controls_before[name] = _window(
-                rng, cb, truth.error_rate, truth.latency_median_ms, truth.latency_sigma
-            )
-            controls_after[name] = _window(
-                rng,
-                ca,
-                truth.error_rate * error_factor,
-                truth.latency_median_ms * latency_factor,
-                truth.latency_sigma,
-            )
-        scenarios.append(
-            Scenario(
-                index=index,
-                traffic=level,
-                regression=regression,
-                drift=drift,
-                canary=canary,
-                before=before,
-                after=after,
-                controls_before=controls_before,
-                controls_after=controls_after,
-            )
-        )
-    return scenarios
+    return Scenario(
+        index=index,
+        traffic=level,
+        regression=regression,
+        drift=drift,
+        drift_model=model,
+        canary=canary,
+        before=before,
+        after=after,
+        controls_before=controls_before,
+        controls_after=controls_after,
+    )
 
 
 def ideal_power(
@@ -251,3 +275,32 @@ def reference_limit(rps: float, increase: float = 0.01, base: float = 0.01) -> f
     no drift (≈ 0.8 at 5 rps)."""
     n = rps * STEPS_PER_WINDOW * STEP_SECONDS
     return ideal_power(base, increase, n, n)
+
+
+def exact_ideal_power(
+    error_rate: float, increase: float, requests_before: int, requests_after: int
+) -> float:
+    """The same ideal z test's *actual* power: summed over every pair of error counts the
+    two windows can show, rather than from the normal approximation. At a few expected
+    errors per window the approximation promises power no test at α = 1 % has (at 0.05 rps
+    it gives 3 %, the test itself rejects almost never)."""
+    n0, n1 = int(requests_before), int(requests_after)
+    if n0 <= 0 or n1 <= 0:
+        return 0.0
+    p0, p1 = error_rate, min(error_rate + increase, 1.0)
+    e0 = _count_range(n0, p0)
+    e1 = _count_range(n1, p1)
+    w0 = stats.binom.pmf(e0, n0, p0)
+    w1 = stats.binom.pmf(e1, n1, p1)
+    q0, q1 = e0[:, None] / n0, e1[None, :] / n1
+    pooled = (e0[:, None] + e1[None, :]) / (n0 + n1)
+    se = np.sqrt(pooled * (1 - pooled) * (1 / n0 + 1 / n1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(se > 0, (q1 - q0) / se, 0.0)
+    return float(w0 @ (z > Z99) @ w1)
+
+
+def _count_range(n: int, p: float) -> np.ndarray:
+    """Every error count with non-negligible probability in ``n`` requests at rate ``p``."""
+    low, high = stats.binom.ppf([1e-9, 1 - 1e-9], n, p)
+    return np.arange(int(low), int(high) + 1)

@@ -40,7 +40,7 @@ def rule(
     before_start = RESTART - timedelta(minutes=10)
     after_start = RESTART + timedelta(minutes=2)
     if kind == "ratio":
-        statistic = {"test": "exact conditional test on error counts", "p_value": 1e-9}
+        statistic = {"test": "unconditional E test on error counts", "p_value": 1e-9}
         threshold = {"allowed_change": 0.005, "direction": "increase", "confidence": 0.99}
         evidence = {"before_requests": 12000, "after_requests": 11890}
     elif kind == "histogram":
