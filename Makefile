@@ -47,7 +47,7 @@ demo: debs venv
 	$(BIN)/canary-analyzer demo
 
 bench: debs venv
-	$(BIN)/canary-analyzer bench judge --scenarios 2000 --seed 1
+	$(BIN)/canary-analyzer bench judge --scenarios 2000 --seed 1 --limit-scenarios 600
 	$(BIN)/canary-analyzer bench scale --namespaces 500
 
 docs: venv

@@ -304,3 +304,28 @@ def _count_range(n: int, p: float) -> np.ndarray:
     """Every error count with non-negligible probability in ``n`` requests at rate ``p``."""
     low, high = stats.binom.ppf([1e-9, 1 - 1e-9], n, p)
     return np.arange(int(low), int(high) + 1)
+
+
+def best_unbiased_power(
+    error_rate: float, increase: float, requests_before: int, requests_after: int
+) -> float:
+    """What no unbiased test at α = 1 % can beat: the power of the uniformly most powerful
+    unbiased test (the conditional test on the after window's share of the errors,
+    randomised on the boundary count so its size is exactly α). An upper bound for any
+    practical test, randomisation being something no operator would accept."""
+    n0, n1 = int(requests_before), int(requests_after)
+    if n0 <= 0 or n1 <= 0:
+        return 0.0
+    p1 = min(error_rate + increase, 1.0)
+    e0 = _count_range(n0, error_rate)
+    e1 = _count_range(n1, p1)
+    w0 = stats.binom.pmf(e0, n0, error_rate)
+    w1 = stats.binom.pmf(e1, n1, p1)
+    events = e0[:, None] + e1[None, :]
+    share = n1 / (n0 + n1)
+    above = stats.binom.sf(e1[None, :], events, share)
+    at = stats.binom.pmf(e1[None, :], events, share)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        partial = np.clip((0.01 - above) / at, 0.0, 1.0)
+    rejection = np.where(above + at <= 0.01, 1.0, np.where(above < 0.01, partial, 0.0))
+    return float(w0 @ rejection @ w1)

@@ -22,14 +22,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from analyzer.errors import BadInputError, ExitCode
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _whole_number(minimum: int):
+    """An argparse type: a whole number of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+_positive = _whole_number(1)
+_count = _whole_number(0)
 
 
 def _share(text: str) -> float:
@@ -59,6 +68,13 @@ def register(subparsers) -> None:
     )
     judge.add_argument("--scenarios", type=_positive, default=2000, help="scenarios (default 2000)")
     judge.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    judge.add_argument(
+        "--limit-scenarios",
+        type=_count,
+        default=0,
+        help="our judge against the physical limit: this many more scenarios per traffic "
+        "level, healthy and errors+1pp in turn (default 0: no limit study)",
+    )
     judge.add_argument(
         "--night-budget",
         type=_share,
@@ -103,25 +119,29 @@ def _progress(console: Console) -> Progress:
 
 
 def judge_command(args: argparse.Namespace) -> int:
-    from analyzer.bench.report import judge_table, print_table
-    from analyzer.bench.runner import BenchConfig, run
+    from analyzer.bench.report import judge_table, limit_table, print_table
+    from analyzer.bench.runner import BenchConfig, run, total_scenarios
 
     if (args.night_budget is None) != (args.night_namespaces is None):
         raise BadInputError("--night-budget and --night-namespaces go together")
     config = BenchConfig(
         scenarios=args.scenarios,
         seed=args.seed,
+        limit_scenarios=args.limit_scenarios,
         night_budget=args.night_budget,
         night_namespaces=args.night_namespaces,
     )
     errors = Console(stderr=True)
     with _progress(errors) as progress:
-        task = progress.add_task("judging scenarios", total=config.scenarios)
+        task = progress.add_task("judging scenarios", total=total_scenarios(config))
         result = run(config, progress=lambda n: progress.advance(task, n))
     if args.output == "json":
         print(json.dumps(result.to_dict(), indent=2))
     else:
-        print_table(judge_table(result), Console(width=200))
+        console = Console(width=200)
+        print_table(judge_table(result), console)
+        if result.limit_study:
+            print_table(limit_table(result), console)
     return int(ExitCode.OK)
 
 

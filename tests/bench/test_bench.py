@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.bench.scenarios import REGRESSIONS, generate, reference_limit
+from analyzer.bench.scenarios import (
+    REGRESSIONS,
+    TRAFFIC_LEVELS,
+    best_unbiased_power,
+    exact_ideal_power,
+    generate,
+    ideal_power,
+    reference_limit,
+)
 from analyzer.cli import main
 
 JUDGES = ("ours", "flagger", "kayenta", "naive")
@@ -42,6 +50,48 @@ def test_reference_limit_matches_the_issue():
     assert reference_limit(8) >= 0.95
 
 
+def test_exact_limit_agrees_with_the_approximation_only_where_errors_are_many():
+    busy = 5 * 600  # 5 rps over a 10-minute window
+    assert exact_ideal_power(0.01, 0.01, busy, busy) == pytest.approx(reference_limit(5), abs=0.03)
+    quiet = round(0.05 * 600)
+    assert exact_ideal_power(0.005, 0.01, quiet, quiet) < 0.001 < reference_limit(0.05)
+
+
+def test_no_unbiased_test_reaches_the_approximation_at_a_few_errors():
+    quiet = round(0.5 * 600)  # 0.5 rps: a handful of errors per window
+    best = best_unbiased_power(0.0034, 0.01, quiet, quiet)
+    assert (
+        exact_ideal_power(0.0034, 0.01, quiet, quiet)
+        < best
+        < 0.9 * ideal_power(0.0034, 0.01, quiet, quiet)
+    )
+
+
+def test_scenarios_include_both_drift_models():
+    models = {s.drift_model for s in generate(60, seed=4)}
+    assert models == {"proportional", "additive"}
+
+
+def test_limit_study_reports_every_traffic_level(capsys):
+    arguments = [
+        "bench",
+        "judge",
+        "--scenarios",
+        "16",
+        "--limit-scenarios",
+        "4",
+        "--output",
+        "json",
+    ]
+    assert main(arguments) == 0
+    study = json.loads(capsys.readouterr().out)["limit_study"]
+    assert list(study) == [f"{level:g}rps" for level in TRAFFIC_LEVELS]
+    for row in study.values():
+        assert row["scenarios"] == 4
+        assert 0.0 <= row["limit"] <= 1.0
+        assert 0.0 <= row["detection"] <= 1.0
+
+
 def test_bench_judge_json_has_every_judge_and_key(capsys):
     assert main(["bench", "judge", "--scenarios", "60", "--seed", "2", "--output", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -56,7 +106,14 @@ def test_bench_judge_json_has_every_judge_and_key(capsys):
 def test_bench_judge_table_shows_every_judge_and_the_limit(capsys):
     assert main(["bench", "judge", "--scenarios", "40", "--seed", "1"]) == 0
     out = capsys.readouterr().out
-    for word in (*JUDGES, "limit +1pp", "false rollback", "inconclusive", *DETECTION_KEYS):
+    for word in (
+        *JUDGES,
+        "limit +1pp",
+        "normal approx.",
+        "false rollback",
+        "inconclusive",
+        *DETECTION_KEYS,
+    ):
         assert word in out
 
 
