@@ -21,6 +21,7 @@ For the upgrade owner::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -275,7 +276,7 @@ def render_upgrade_report(
         namespaces.append(namespace_view(name, verdict))
     failing = [r for ns in namespaces for r in ns.failing_rules]
     outcome = str(summary.get("outcome") or "in progress")
-    events = [_timeline_item(item) for item in timeline]
+    events = [timeline_item(item) for item in timeline]
     return render_template(
         "upgrade.html.j2",
         title=f"{outcome.replace('_', ' ').upper()} · {summary.get('from_revision') or '?'} → "
@@ -289,8 +290,18 @@ def render_upgrade_report(
     )
 
 
-def _timeline_item(item: Mapping[str, Any]) -> dict[str, Any]:
+def timeline_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """One timeline item as the upgrade report and the status page show it:
+    ``{"at", "reason", "namespace", "message", "kind"}``, all text.
+
+    ``at`` is in UTC (``2026-03-02 01:42:00``) whether the item holds a datetime or its
+    ISO 8601 text (as ``/api/status`` gives it); one without an offset counts as UTC, and
+    text that is no timestamp is shown as is. ``kind`` is ``warning`` for a failure or a
+    rollback, else ``normal``."""
     at = item.get("at") or item.get("time") or ""
+    if isinstance(at, str):
+        with contextlib.suppress(ValueError):  # not a timestamp: shown as is
+            at = datetime.fromisoformat(at)
     if isinstance(at, datetime):
         at = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
         at = at.strftime("%Y-%m-%d %H:%M:%S")

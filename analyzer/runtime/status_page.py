@@ -3,10 +3,14 @@
 ``register_status_routes(app, get_status, reports_dir)`` plugs into ``create_app``'s
 ``extra_routes`` hook and adds:
 
-- ``GET /`` — current plan, progress per namespace, last verdicts, links to reports. A
-  small inline script polls ``/api/status`` every few seconds and updates the page in place
-  (no reload); it builds the DOM with ``textContent`` only, so nothing from the status can
-  inject markup. The page also renders from the status embedded at load time.
+- ``GET /`` — current plan, progress per namespace, the upgrade's timeline, last verdicts,
+  links to reports. A small inline script polls ``/status.json`` every few seconds and
+  updates the page in place (no reload); it builds the DOM with ``textContent`` only, so
+  nothing from the status can inject markup. The page also renders from the status
+  embedded at load time.
+- ``GET /status.json`` — what the page shows: the ``/api/status`` answer with its
+  ``timeline`` items formatted by ``reports.timeline_item`` (times in UTC, as in the
+  upgrade report), oldest first like the report.
 - ``GET /reports/`` — the saved HTML reports, newest first.
 - ``GET /reports/{name}`` — one report. Only plain ``*.html`` names directly inside
   ``reports_dir`` are served (no path traversal, no hidden files, no symlinks out), with a
@@ -18,15 +22,16 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
-from fastapi.responses import HTMLResponse, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from analyzer.runtime.reports import render_template
+from analyzer.runtime.reports import render_template, timeline_item
 
 #: How often the status page asks ``/api/status`` (milliseconds).
 POLL_INTERVAL_MS = 3000
@@ -71,6 +76,20 @@ def _report_path(reports_dir: Path, name: str) -> Path | None:
     return candidate
 
 
+def page_status(status: Any) -> Any:
+    """The status as the page shows it: ``status`` (the ``/api/status`` answer) with each
+    ``timeline`` item formatted as in the upgrade report (``reports.timeline_item``), in
+    the same order (oldest first). Anything but a dict is returned as is."""
+    if not isinstance(status, Mapping):
+        return status
+    items = status.get("timeline")
+    items = items if isinstance(items, list | tuple) else ()
+    return {
+        **status,
+        "timeline": [timeline_item(item) for item in items if isinstance(item, Mapping)],
+    }
+
+
 def _script_json(value: Any) -> str:
     """JSON safe inside ``<script type="application/json">`` (no ``</script>`` break-out)."""
     text = json.dumps(value, default=str)
@@ -84,17 +103,18 @@ def register_status_routes(
     *,
     poll_seconds: float = POLL_INTERVAL_MS / 1000,
 ) -> None:
-    """Add ``GET /``, ``GET /reports/`` and ``GET /reports/{name}`` to ``app``.
+    """Add ``GET /``, ``GET /status.json``, ``GET /reports/`` and ``GET /reports/{name}``
+    to ``app``.
 
-    ``get_status`` returns the same dict as ``/api/status`` (used for the first paint; the
-    page then polls ``/api/status`` itself every ``poll_seconds``). ``reports_dir`` holds
-    the ``*.html`` reports."""
+    ``get_status`` returns the same dict as ``/api/status`` (used for the first paint and
+    for ``/status.json``, which the page polls every ``poll_seconds``). ``reports_dir``
+    holds the ``*.html`` reports."""
     reports_dir = Path(reports_dir)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def status_page() -> HTMLResponse:
         try:
-            status: Any = get_status()
+            status: Any = page_status(get_status())
         except Exception:  # the page still loads and keeps polling
             status = None
         nonce = secrets.token_urlsafe(16)
@@ -119,6 +139,18 @@ def register_status_routes(
                 "X-Content-Type-Options": "nosniff",
             },
         )
+
+    @app.get("/status.json", include_in_schema=False)
+    def status_json() -> JSONResponse:
+        try:
+            status = page_status(get_status())
+        except Exception:  # the page says it cannot reach the service and retries
+            return JSONResponse(
+                {"detail": "status not available"},
+                status_code=503,
+                headers={"Cache-Control": "no-store"},
+            )
+        return JSONResponse(jsonable_encoder(status), headers={"Cache-Control": "no-store"})
 
     @app.get("/reports", include_in_schema=False)
     @app.get("/reports/", response_class=HTMLResponse, include_in_schema=False)

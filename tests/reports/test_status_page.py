@@ -1,7 +1,8 @@
 """The service's status page and report routes, served by a real uvicorn on loopback.
 
 The app holds only these routes plus ``/api/status`` answering from a dict the test
-changes; the page must pick the change up by polling, without a reload.
+changes; the page must pick the change up by polling (``/status.json``, the same dict with
+the timeline formatted as in the upgrade report), without a reload.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from analyzer.runtime.http_api import HttpServer
-from analyzer.runtime.reports import render_upgrade_report, write_report
+from analyzer.runtime.reports import render_upgrade_report, timeline_item, write_report
 from analyzer.runtime.status_page import list_reports, register_status_routes
 from tests.reports.conftest import severe_console_messages
-from tests.reports.sample_data import rolled_back_summary
+from tests.reports.sample_data import rolled_back_summary, rolled_back_timeline
 
 RUNNING = {
     "phase": "upgrading",
@@ -92,6 +93,7 @@ def test_status_page_updates_in_place(browser, service, tmp_path):
     wait.until(lambda d: d.find_element(By.ID, "phase").text == "UPGRADING")
     assert browser.find_element(By.ID, "progress-text").text == "0 / 3 namespaces"
     assert "judging payments" in browser.find_element(By.ID, "message").text
+    assert browser.find_element(By.ID, "timeline-none").is_displayed()
     browser.execute_script("window.__sameDocument = true")
 
     write_report(reports / "upgrade-1-15-4.html", render_upgrade_report(rolled_back_summary()))
@@ -125,6 +127,64 @@ def test_status_page_updates_in_place(browser, service, tmp_path):
     wait.until(lambda d: d.find_elements(By.ID, "outcome"))
     assert browser.find_element(By.ID, "outcome").get_attribute("data-outcome") == "rolled_back"
     assert severe_console_messages(browser) == []
+
+
+def _api_timeline(items: list[dict]) -> list[dict]:
+    """Timeline items as ``/api/status`` gives them: times as ISO 8601 text."""
+    return [{**item, "at": item["at"].isoformat()} for item in items]
+
+
+def _timeline_rows(driver) -> list[list[str]]:
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('#timeline tbody tr'))"
+        ".map(tr => Array.from(tr.cells).map(td => td.textContent));"
+    )
+
+
+def test_status_page_shows_the_upgrade_timeline_in_utc(browser, service):
+    url, board, _reports = service
+    timeline = _api_timeline(rolled_back_timeline())
+    running = copy.deepcopy(RUNNING)
+    # the canary's restart at 01:30 UTC, given with another offset
+    running["timeline"] = [*timeline[:2], {**timeline[2], "at": "2026-03-02T02:30:00+01:00"}]
+    board.set(running)
+    browser.get(url + "/")
+    wait = WebDriverWait(browser, 20, poll_frequency=0.1)
+    wait.until(lambda d: len(_timeline_rows(d)) == 3)
+    browser.execute_script("window.__sameDocument = true")
+    assert not browser.find_element(By.ID, "timeline-none").is_displayed()
+    as_in_report = [timeline_item(item) for item in rolled_back_timeline()]
+    expected = [[i["at"], i["reason"], i["namespace"], i["message"]] for i in as_in_report]
+    assert _timeline_rows(browser) == expected[:3]
+    assert expected[2] == [
+        "2026-03-02 01:30:00", "Restarted", "payments", "canary payments restarted (3 deployments)"
+    ]  # fmt: skip
+
+    rolled_back = copy.deepcopy(running)
+    rolled_back["phase"] = "rolling_back"
+    rolled_back["timeline"] = timeline
+    board.set(rolled_back)
+    wait.until(lambda d: len(_timeline_rows(d)) == len(timeline))
+    assert _timeline_rows(browser) == expected  # oldest first, newest last, as in the report
+    text = browser.find_element(By.ID, "timeline").text
+    for item in rolled_back_timeline():
+        assert item["message"] in text
+    rows = browser.find_elements(By.CSS_SELECTOR, "#timeline tbody tr")
+    assert [row.get_attribute("class") for row in rows] == [i["kind"] for i in as_in_report]
+    assert "warning" in rows[3].get_attribute("class")  # the failing verdict stands out
+    assert browser.execute_script("return window.__sameDocument === true"), "page was reloaded"
+    assert severe_console_messages(browser) == []
+
+
+def test_status_json_is_the_status_with_the_report_timeline(tmp_path):
+    status = {**copy.deepcopy(RUNNING), "timeline": _api_timeline(rolled_back_timeline())}
+    with serving(lambda: copy.deepcopy(status), tmp_path) as url:
+        answer = httpx.get(url + "/status.json", timeout=10)
+    assert answer.status_code == 200
+    assert answer.headers["cache-control"] == "no-store"
+    page = answer.json()
+    assert page["timeline"] == [timeline_item(item) for item in rolled_back_timeline()]
+    assert {k: v for k, v in page.items() if k != "timeline"} == RUNNING
 
 
 def test_reports_are_served_safely(service, tmp_path):
@@ -165,10 +225,12 @@ def test_status_page_survives_a_failing_status_source(tmp_path):
     server.start()
     try:
         answer = httpx.get(f"http://127.0.0.1:{server.bound_port}/", timeout=10)
+        polled = httpx.get(f"http://127.0.0.1:{server.bound_port}/status.json", timeout=10)
     finally:
         server.stop()
     assert answer.status_code == 200
     assert 'id="initial-status">null<' in answer.text
+    assert polled.status_code == 503
     assert "nonce-" in answer.headers["content-security-policy"]
 
 
