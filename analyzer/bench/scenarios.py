@@ -325,7 +325,7 @@ def best_unbiased_power(
     share = n1 / (n0 + n1)
     above = stats.binom.sf(e1[None, :], events, share)
     at = stats.binom.pmf(e1[None, :], events, share)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         partial = np.clip((0.01 - above) / at, 0.0, 1.0)
     rejection = np.where(above + at <= 0.01, 1.0, np.where(above < 0.01, partial, 0.0))
     return float(w0 @ rejection @ w1)
