@@ -19,6 +19,7 @@ import sys
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from analyzer.commands.common import share
 from analyzer.errors import BadInputError, ExitCode
 
 
@@ -39,16 +40,6 @@ def _whole_number(minimum: int):
 
 _positive = _whole_number(1)
 _count = _whole_number(0)
-
-
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return value
 
 
 def register(subparsers) -> None:
@@ -77,7 +68,7 @@ def register(subparsers) -> None:
     )
     judge.add_argument(
         "--night-budget",
-        type=_share,
+        type=share,
         help="our judge: accepted chance of any false rollback in a night, spread over "
         "--night-namespaces × 4 rules (default: each rule's own confidence)",
     )

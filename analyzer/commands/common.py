@@ -47,7 +47,8 @@ def add_window_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--step", type=_duration, help="query resolution (default 1m)")
 
 
-def _share(text: str) -> float:
+def share(text: str) -> float:
+    """An argparse type: a share strictly between 0 and 1 (0.05 for 5 %)."""
     try:
         value = float(text)
     except ValueError:
@@ -71,7 +72,7 @@ def add_source_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--night-budget",
         metavar="SHARE",
-        type=_share,
+        type=share,
         help="accepted chance of any false rollback in the whole upgrade, e.g. 0.05, split "
         "over every namespace × critical rule judged (default: each rule's own confidence)",
     )
