@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from analyzer.bench.judges import ours
 from analyzer.bench.scenarios import (
     REGRESSIONS,
     TRAFFIC_LEVELS,
@@ -20,6 +21,7 @@ from analyzer.bench.scenarios import (
     reference_limit,
 )
 from analyzer.cli import main
+from analyzer.core.verdicts import Verdict
 
 JUDGES = ("ours", "flagger", "kayenta", "naive")
 DETECTION_KEYS = (
@@ -141,3 +143,11 @@ def test_bench_scale_batches_queries_and_keeps_verdicts(capsys):
     assert data["queries_per_namespace"] == 30 * 2 * data["rules"]
     assert data["same_verdicts"] is True
     assert data["verdicts"].get("fail", 0) >= 1 and data["verdicts"].get("pass", 0) >= 1
+
+
+def test_ours_never_passes_a_regression_it_cannot_resolve_at_low_traffic():
+    judge = ours()
+    scenarios = generate(30, seed=5, levels=(0.05, 0.5), regressions=("errors+1pp", "errors+2pp"))
+    verdicts = [judge(s).verdict for s in scenarios]
+    assert Verdict.PASS not in verdicts
+    assert Verdict.INCONCLUSIVE in verdicts
