@@ -19,7 +19,8 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 
 @pytest.fixture(scope="session")
-def browser(tmp_path_factory) -> Iterator:
+def chromium(tmp_path_factory) -> Iterator:
+    """One headless Chromium for the session (starting one takes seconds)."""
     if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
         pytest.skip(
             "needs the Debian packages chromium and chromium-driver "
@@ -58,6 +59,20 @@ def browser(tmp_path_factory) -> Iterator:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def browser(chromium) -> Iterator:
+    """The session's Chromium on a blank page with an empty console log, left on a blank
+    page again afterwards: a page that keeps polling (the status page) must not reach into
+    the next test's console once the server it polled is gone."""
+    chromium.get("about:blank")
+    chromium.get_log("browser")
+    try:
+        yield chromium
+    finally:
+        chromium.get("about:blank")
+        chromium.get_log("browser")
 
 
 def severe_console_messages(driver) -> list[str]:
