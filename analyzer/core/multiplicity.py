@@ -14,6 +14,11 @@ of at least one false rollback the operator accepts for the night — over the t
   share of the night (per-test alpha × its tests) spent by Holm's step-down, as the alpha
   each test is judged at.
 
+An inconclusive wave is judged again on a longer after window (an extension): another look
+at the same namespaces, which could fail on noise too. The budget counts looks: with
+extensions allowed, the first look gets half of each test's share and the extensions split
+the other half (``look_share``), so the guarantee holds per night, not per look.
+
 ``analyze_restart`` asks for each test's alpha and re-judges with it as ``RuleInput.alpha``.
 """
 
@@ -35,6 +40,10 @@ class NightBudget:
 
     budget: float
     namespaces: int
+    #: which look at the wave this is (0: the first judgement, k: the k-th extension) and
+    #: how many the plan allows (1 + max extensions)
+    look: int = 0
+    looks: int = 1
 
     def __post_init__(self) -> None:
         if not 0 < self.budget < 1:
@@ -43,17 +52,37 @@ class NightBudget:
             )
 
     def per_test(self, rules: int) -> float:
-        """The even split over ``namespaces × rules`` (``night_alpha``)."""
-        return night_alpha(self.budget, self.namespaces, rules)
+        """The even split over ``namespaces × rules`` (``night_alpha``), times this look's
+        share (``look_share``)."""
+        return night_alpha(self.budget, self.namespaces, rules) * look_share(
+            self.look, self.looks
+        )
 
     def describe(self, rules: int) -> str:
-        """``night budget 5% over 25 namespaces × 4 rules, Holm within the wave``."""
+        """``night budget 5% over 25 namespaces × 4 rules, Holm within the wave`` (and, with
+        extensions allowed, ``, look 1 of 3``)."""
         namespaces = f"{self.namespaces} namespace{'s' if self.namespaces != 1 else ''}"
         rule_count = f"{rules} rule{'s' if rules != 1 else ''}"
+        looks = f", look {self.look + 1} of {self.looks}" if self.looks > 1 else ""
         return (
             f"night budget {self.budget * 100:.4g}% over {namespaces} × {rule_count}, "
-            "Holm within the wave"
+            f"Holm within the wave{looks}"
         )
+
+
+def look_share(look: int, looks: int) -> float:
+    """The share of a test's alpha spent at ``look`` (0-based) of ``looks``: all of it with
+    no extensions; else half on the first look, where most verdicts are reached, and the
+    other half split evenly over the extensions. The shares add up to 1.
+
+    >>> [look_share(k, 3) for k in range(3)]
+    [0.5, 0.25, 0.25]
+    """
+    if looks < 1 or not 0 <= look < looks:
+        raise ValueError(f"look {look} is not one of {looks} looks")
+    if looks == 1:
+        return 1.0
+    return 0.5 if look == 0 else 0.5 / (looks - 1)
 
 
 def night_alpha(budget: float, namespaces: int, rules: int, spent: float = 0.0) -> float:

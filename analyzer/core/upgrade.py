@@ -197,6 +197,10 @@ class Judge(_Frozen):
     #: namespaces the whole plan judges (canary and every wave): the night's false-rollback
     #: budget is split over them; 0 (a state saved before it was recorded): unknown
     plan_namespaces: int = 0
+    #: which look at this wave (0: first judgement, k: k-th extension) of how many the plan
+    #: allows (1 + max extensions): the night budget is spent across looks
+    look: int = 0
+    looks: int = 1
 
 
 class Notify(_Frozen):
@@ -525,6 +529,8 @@ def _judge_action(state: UpgradeState) -> Judge:
         after=plan.after * (1 + state.extensions),
         step=plan.step,
         plan_namespaces=len(plan.namespaces),
+        look=state.extensions,
+        looks=1 + plan.max_extensions,
     )
 
 

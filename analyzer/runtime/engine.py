@@ -74,7 +74,8 @@ class PrometheusJudging:
     """Judging through ``analyze_restart``: one query per rule per window for all namespaces.
 
     With ``night_budget`` (the ``rules.night_budget`` setting) each wave spends its share of
-    the night's false-rollback budget, split over every namespace the plan judges."""
+    the night's false-rollback budget, split over every namespace the plan judges and over
+    the looks at the wave (the first judgement and its extensions)."""
 
     def __init__(
         self,
@@ -104,7 +105,8 @@ class PrometheusJudging:
             # a state saved before the plan's size was recorded: the wave and its controls
             # (the plan's other namespaces, less any with stray proxies) stand in for it
             planned = action.plan_namespaces or len(action.judged) + len(action.controls)
-            budget = NightBudget(self._night_budget, planned)
+            looks = max(action.looks, action.look + 1)
+            budget = NightBudget(self._night_budget, planned, look=action.look, looks=looks)
         outcome = analyze_restart(
             self._source,
             self._rules(),

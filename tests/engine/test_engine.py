@@ -208,6 +208,8 @@ def test_inconclusive_extends_then_holds():
     state = engine.run(make_plan())
     assert state.outcome is Outcome.HELD
     assert [j.after for j in judging.actions] == [timedelta(minutes=m) for m in (10, 20, 30)]
+    # each extension is another look at the wave: the night budget is spent across them
+    assert [(j.look, j.looks) for j in judging.actions] == [(0, 3), (1, 3), (2, 3)]
     assert mesh.restarts()["b/web"] == 0 and mesh.restarts()["a/web"] == 1
     assert [a.name for a in alerts] == [AlertName.HELD]
     assert state.record("a").state == "inconclusive"

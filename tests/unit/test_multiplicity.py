@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from analyzer.core.multiplicity import NightBudget, holm, holm_alphas, night_alpha
+from analyzer.core.multiplicity import NightBudget, holm, holm_alphas, look_share, night_alpha
 from analyzer.core.verdicts import RuleResult, Verdict
 
 
@@ -130,3 +130,20 @@ def test_the_night_budget_splits_and_describes_itself():
     )
     with pytest.raises(ValueError, match="budget"):
         NightBudget(1.0, 25)
+
+
+@pytest.mark.parametrize("looks", [1, 2, 3, 6])
+def test_looks_at_a_wave_share_the_test_alpha(looks):
+    shares = [look_share(look, looks) for look in range(looks)]
+    assert sum(shares) == pytest.approx(1.0)
+    assert shares[0] == max(shares)  # most verdicts are reached on the first look
+
+
+def test_an_extension_spends_its_own_share_of_the_budget():
+    first = NightBudget(0.05, 25, look=0, looks=3)
+    second = NightBudget(0.05, 25, look=1, looks=3)
+    assert first.per_test(4) == pytest.approx(0.00025)
+    assert second.per_test(4) == pytest.approx(0.000125)
+    assert second.describe(4).endswith("Holm within the wave, look 2 of 3")
+    with pytest.raises(ValueError, match="look"):
+        look_share(3, 3)
