@@ -97,6 +97,7 @@ def limit_table(result: BenchResult) -> Table:
     for column in (
         "traffic",
         "ours: detection",
+        "95% interval",
         "limit",
         "share of limit",
         "normal approx.",
@@ -110,6 +111,9 @@ def limit_table(result: BenchResult) -> Table:
         table.add_row(
             key,
             _pct(row["detection"]),
+            "—"
+            if row["detection_95ci"] is None
+            else f"{_pct(row['detection_95ci'][0])}–{_pct(row['detection_95ci'][1])}",
             _pct(row["limit"]),
             _ratio(row["share_of_limit"]),
             _pct(row["limit_normal_approximation"]),

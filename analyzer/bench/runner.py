@@ -28,6 +28,8 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from scipy import stats
+
 from analyzer.bench import judges
 from analyzer.bench.scenarios import (
     REGRESSIONS,
@@ -147,9 +149,7 @@ class BenchResult:
                 "alpha": 0.01,
                 "test": "one-sided two-proportion z test, no drift",
                 "by_traffic": {_level_key(k): v for k, v in self.limit.items()},
-                "normal_approximation": {
-                    _level_key(k): v for k, v in self.limit_normal.items()
-                },
+                "normal_approximation": {_level_key(k): v for k, v in self.limit_normal.items()},
                 "reference_1pct_base": {_level_key(k): v for k, v in self.reference.items()},
             },
             "limit_study": {
@@ -257,9 +257,15 @@ class LevelStudy:
         limit = self.limit / self.regressions if self.regressions else None
         normal = self.limit_normal / self.regressions if self.regressions else None
         best = self.best_unbiased / self.regressions if self.regressions else None
+        interval = (
+            stats.binomtest(self.detected, self.regressions).proportion_ci(0.95, "wilson")
+            if self.regressions
+            else None
+        )
         return {
             "scenarios": self.regressions + self.healthy,
             "detection": detection,
+            "detection_95ci": [interval.low, interval.high] if interval else None,
             "limit": limit,
             "limit_normal_approximation": normal,
             "best_unbiased_test": best,
