@@ -12,24 +12,11 @@ from analyzer.core.judge import RuleInput, judge_rule
 from analyzer.core.observations import RatioCounts
 from analyzer.core.rules import Rule
 from analyzer.core.verdicts import Verdict
-
-QUERY = 'sum by ({{ namespace_label }}) (increase(x_total{ {{ namespace_label }}=~"{{ namespaces }}"}[{{ step }}]))'
+from tests.fixtures.rules import make_rule
 
 
 def error_rule(**judge) -> Rule:
-    return Rule.model_validate(
-        {
-            "apiVersion": "canary-analyzer/v1",
-            "kind": "Rule",
-            "metadata": {"name": "error-rate"},
-            "spec": {
-                "type": "ratio",
-                "numerator": QUERY,
-                "denominator": QUERY,
-                "judge": {"confidence": 0.99, **judge},
-            },
-        }
-    )
+    return make_rule("ratio", name="error-rate", judge={"confidence": 0.99, **judge})
 
 
 #: Any significant rise fails: what is left is the test itself.

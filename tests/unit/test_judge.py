@@ -17,27 +17,13 @@ from analyzer.core.observations import BucketCounts, RatioCounts, ValueSeries, V
 from analyzer.core.quantiles import tail_quantile
 from analyzer.core.rules import Rule
 from analyzer.core.verdicts import Verdict
-
-QUERY = 'sum by ({{ namespace_label }}) (increase(x_total{ {{ namespace_label }}=~"{{ namespaces }}"}[{{ step }}]))'
+from tests.fixtures.rules import make_rule
 
 
 def rule(kind: str, **judge) -> Rule:
-    queries = {
-        "ratio": {"numerator": QUERY, "denominator": QUERY},
-        "histogram": {"buckets": QUERY},
-        "volume": {"query": QUERY},
-        "value": {"query": QUERY},
-    }[kind]
     if kind == "histogram":
         judge.setdefault("quantile", 0.99)
-    return Rule.model_validate(
-        {
-            "apiVersion": "canary-analyzer/v1",
-            "kind": "Rule",
-            "metadata": {"name": f"{kind}-rule"},
-            "spec": {"type": kind, **queries, "judge": judge},
-        }
-    )
+    return make_rule(kind, judge=judge)
 
 
 ERRORS = {"allowedChange": {"absolute": 0.005, "relative": 0.5}, "minEvidence": {"requests": 500}}

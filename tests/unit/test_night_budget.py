@@ -17,16 +17,16 @@ import pytest
 from analyzer.core.multiplicity import NightBudget
 from analyzer.core.observations import ROLE_LABEL, RatioCounts
 from analyzer.core.ports import Series
-from analyzer.core.rules import LoadedRule, Rule, RuleSet
+from analyzer.core.rules import LoadedRule, RuleSet
 from analyzer.core.upgrade import Judge
 from analyzer.core.verdicts import Verdict
 from analyzer.core.windows import RestartWindows
 from analyzer.runtime.analysis import AnalysisRequest, analyze_restart
 from analyzer.runtime.engine import PrometheusJudging
+from tests.fixtures.rules import make_rule
 
 LABEL = "destination_workload_namespace"
 RESTARTED_AT = datetime(2026, 11, 27, 1, 30, tzinfo=UTC)
-QUERY = 'sum by ({{ namespace_label }}) (increase(x_total{ {{ namespace_label }}=~"{{ namespaces }}"}[{{ step }}]))'
 #: (before, after) counts per namespace. p-values with the rule below, no controls:
 #: borderline ≈ 0.008 (a FAIL at the rule's own alpha 0.01), strong ≈ 1e-20.
 TRAFFIC = {
@@ -36,25 +36,12 @@ TRAFFIC = {
 
 
 def ratio_rule(name: str, **spec) -> LoadedRule:
-    rule = Rule.model_validate(
-        {
-            "apiVersion": "canary-analyzer/v1",
-            "kind": "Rule",
-            "metadata": {"name": name},
-            "spec": {
-                "type": "ratio",
-                "numerator": QUERY,
-                "denominator": QUERY,
-                "judge": {
-                    "allowedChange": {"absolute": 0.005, "relative": 0.5},
-                    "minEvidence": {"requests": 500},
-                    "confidence": 0.99,
-                },
-                **spec,
-            },
-        }
-    )
-    return LoadedRule(rule=rule, source="test", line=1)
+    judge = {
+        "allowedChange": {"absolute": 0.005, "relative": 0.5},
+        "minEvidence": {"requests": 500},
+        "confidence": 0.99,
+    }
+    return LoadedRule(rule=make_rule("ratio", name=name, judge=judge, **spec), source="test", line=1)
 
 
 RULES = RuleSet(rules=(ratio_rule("error-rate"), ratio_rule("error-rate-trial", dryRun=True)))
