@@ -34,6 +34,13 @@ from analyzer.core.quantiles import tail_quantile
 from analyzer.core.rules import Direction, Judging, Rule, RuleType
 from analyzer.core.verdicts import RuleResult, Verdict
 
+#: A rule's bad direction as scipy's one- or two-sided ``alternative``.
+ALTERNATIVE = {
+    Direction.INCREASE: "greater",
+    Direction.DECREASE: "less",
+    Direction.BOTH: "two-sided",
+}
+
 #: Tail events needed before a quantile is resolved at all (histogram rules).
 MIN_TAIL_EVENTS = 20
 
@@ -274,13 +281,8 @@ def _ratio_p_value(
         z = float(_score_z(e0, e1, before.total, after.total, null))
         return _p_value(direction, z), "score test on error counts"
     share = after.total * null.scale / (before.total + after.total * null.scale)
-    alternative = {
-        Direction.INCREASE: "greater",
-        Direction.DECREASE: "less",
-        Direction.BOTH: "two-sided",
-    }[direction]
     return (
-        float(stats.binomtest(e1, events, share, alternative=alternative).pvalue),
+        float(stats.binomtest(e1, events, share, alternative=ALTERNATIVE[direction]).pvalue),
         "conditional binomial test on error counts",
     )
 
@@ -833,11 +835,7 @@ def _judge_values(data: RuleInput) -> RuleResult:
     adjusted_after = [v - shift for v in after.values]
     m0, m1 = _median(before.values), _median(after.values)
     change = _median(adjusted_after) - m0
-    alternative = {
-        Direction.INCREASE: "greater",
-        Direction.DECREASE: "less",
-        Direction.BOTH: "two-sided",
-    }[judging.direction]
+    alternative = ALTERNATIVE[judging.direction]
     if len(set(before.values) | set(adjusted_after)) == 1:
         p_value, u_statistic = 1.0, float("nan")
     else:
