@@ -23,7 +23,7 @@ scenarios, for every judge.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -284,26 +284,15 @@ def exact_ideal_power(
     two windows can show, rather than from the normal approximation. At a few expected
     errors per window the approximation promises power no test at α = 1 % has (at 0.05 rps
     it gives 3 %, the test itself rejects almost never)."""
-    n0, n1 = int(requests_before), int(requests_after)
-    if n0 <= 0 or n1 <= 0:
-        return 0.0
-    p0, p1 = error_rate, min(error_rate + increase, 1.0)
-    e0 = _count_range(n0, p0)
-    e1 = _count_range(n1, p1)
-    w0 = stats.binom.pmf(e0, n0, p0)
-    w1 = stats.binom.pmf(e1, n1, p1)
-    q0, q1 = e0[:, None] / n0, e1[None, :] / n1
-    pooled = (e0[:, None] + e1[None, :]) / (n0 + n1)
-    se = np.sqrt(pooled * (1 - pooled) * (1 / n0 + 1 / n1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(se > 0, (q1 - q0) / se, 0.0)
-    return float(w0 @ (z > Z99) @ w1)
 
+    def rejects(e0: np.ndarray, e1: np.ndarray, n0: int, n1: int) -> np.ndarray:
+        pooled = (e0 + e1) / (n0 + n1)
+        se = np.sqrt(pooled * (1 - pooled) * (1 / n0 + 1 / n1))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(se > 0, (e1 / n1 - e0 / n0) / se, 0.0)
+        return z > Z99
 
-def _count_range(n: int, p: float) -> np.ndarray:
-    """Every error count with non-negligible probability in ``n`` requests at rate ``p``."""
-    low, high = stats.binom.ppf([1e-9, 1 - 1e-9], n, p)
-    return np.arange(int(low), int(high) + 1)
+    return _power(rejects, error_rate, increase, requests_before, requests_after)
 
 
 def best_unbiased_power(
@@ -313,19 +302,38 @@ def best_unbiased_power(
     unbiased test (the conditional test on the after window's share of the errors,
     randomised on the boundary count so its size is exactly α). An upper bound for any
     practical test, randomisation being something no operator would accept."""
+
+    def rejects(e0: np.ndarray, e1: np.ndarray, n0: int, n1: int) -> np.ndarray:
+        events, share = e0 + e1, n1 / (n0 + n1)
+        above = stats.binom.sf(e1, events, share)
+        at = stats.binom.pmf(e1, events, share)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            partial = np.clip((0.01 - above) / at, 0.0, 1.0)
+        return np.where(above + at <= 0.01, 1.0, np.where(above < 0.01, partial, 0.0))
+
+    return _power(rejects, error_rate, increase, requests_before, requests_after)
+
+
+def _power(
+    rejects: Callable[[np.ndarray, np.ndarray, int, int], np.ndarray],
+    error_rate: float,
+    increase: float,
+    requests_before: int,
+    requests_after: int,
+) -> float:
+    """A test's power for ``error_rate`` → ``error_rate + increase``: its chance of
+    rejecting (``rejects`` on a grid of before × after error counts) weighted by how likely
+    each pair of counts is."""
     n0, n1 = int(requests_before), int(requests_after)
     if n0 <= 0 or n1 <= 0:
         return 0.0
     p1 = min(error_rate + increase, 1.0)
-    e0 = _count_range(n0, error_rate)
-    e1 = _count_range(n1, p1)
-    w0 = stats.binom.pmf(e0, n0, error_rate)
-    w1 = stats.binom.pmf(e1, n1, p1)
-    events = e0[:, None] + e1[None, :]
-    share = n1 / (n0 + n1)
-    above = stats.binom.sf(e1[None, :], events, share)
-    at = stats.binom.pmf(e1[None, :], events, share)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        partial = np.clip((0.01 - above) / at, 0.0, 1.0)
-    rejection = np.where(above + at <= 0.01, 1.0, np.where(above < 0.01, partial, 0.0))
-    return float(w0 @ rejection @ w1)
+    e0, e1 = _count_range(n0, error_rate), _count_range(n1, p1)
+    w0, w1 = stats.binom.pmf(e0, n0, error_rate), stats.binom.pmf(e1, n1, p1)
+    return float(w0 @ rejects(e0[:, None], e1[None, :], n0, n1) @ w1)
+
+
+def _count_range(n: int, p: float) -> np.ndarray:
+    """Every error count with non-negligible probability in ``n`` requests at rate ``p``."""
+    low, high = stats.binom.ppf([1e-9, 1 - 1e-9], n, p)
+    return np.arange(int(low), int(high) + 1)
