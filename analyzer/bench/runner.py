@@ -238,48 +238,57 @@ def scenario_limit(
     return power(scenario.canary.error_rate, 0.01, before, after)
 
 
+#: The ideal tests the limit study puts beside our detection, by their output key.
+STUDY_POWERS: dict[str, Callable[[float, float, int, int], float]] = {
+    "limit": exact_ideal_power,
+    "limit_normal_approximation": ideal_power,
+    "best_unbiased_test": best_unbiased_power,
+}
+
+
 @dataclass
 class LevelStudy:
     """Our judge on many scenarios of one traffic level: ``errors+1pp`` detection next to
     the physical limit on the same scenarios, and false rollbacks on as many healthy ones."""
 
-    detected: int = 0
-    regressions: int = 0
-    false_rollbacks: int = 0
-    healthy: int = 0
-    inconclusive: int = 0
-    limit: float = 0.0  # sums of per-scenario figures, over the errors+1pp scenarios
-    limit_normal: float = 0.0
-    best_unbiased: float = 0.0
+    regressions: Tally = field(default_factory=Tally)
+    healthy: Tally = field(default_factory=Tally)
+    everything: Tally = field(default_factory=Tally)
+    #: per ideal test (STUDY_POWERS), its power summed over the errors+1pp scenarios
+    powers: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STUDY_POWERS, 0.0))
+
+    def add(self, scenario: Scenario, verdict: Verdict) -> None:
+        self.everything.add(verdict)
+        if scenario.regression is None:
+            self.healthy.add(verdict)
+            return
+        self.regressions.add(verdict)
+        for key, power in STUDY_POWERS.items():
+            self.powers[key] += scenario_limit(scenario, power)
 
     def to_dict(self) -> dict:
-        detection = self.detected / self.regressions if self.regressions else None
-        limit = self.limit / self.regressions if self.regressions else None
-        normal = self.limit_normal / self.regressions if self.regressions else None
-        best = self.best_unbiased / self.regressions if self.regressions else None
+        count = self.regressions.total
+        means = {key: total / count if count else None for key, total in self.powers.items()}
+        detection = self.regressions.share("fail")
         interval = (
-            stats.binomtest(self.detected, self.regressions).proportion_ci(0.95, "wilson")
-            if self.regressions
+            stats.binomtest(self.regressions.fail, count).proportion_ci(0.95, "wilson")
+            if count
             else None
         )
         return {
-            "scenarios": self.regressions + self.healthy,
+            "scenarios": self.everything.total,
             "detection": detection,
             "detection_95ci": [interval.low, interval.high] if interval else None,
-            "limit": limit,
-            "limit_normal_approximation": normal,
-            "best_unbiased_test": best,
-            "share_of_limit": detection / limit if detection is not None and limit else None,
-            "share_of_normal_limit": (
-                detection / normal if detection is not None and normal else None
-            ),
-            "false_rollback_rate": self.false_rollbacks / self.healthy if self.healthy else None,
-            "inconclusive_rate": (
-                self.inconclusive / (self.regressions + self.healthy)
-                if self.regressions + self.healthy
-                else None
-            ),
+            **means,
+            "share_of_limit": _quotient(detection, means["limit"]),
+            "share_of_normal_limit": _quotient(detection, means["limit_normal_approximation"]),
+            "false_rollback_rate": self.healthy.share("fail"),
+            "inconclusive_rate": self.everything.share("inconclusive"),
         }
+
+
+def _quotient(part: float | None, whole: float | None) -> float | None:
+    return part / whole if part is not None and whole else None
 
 
 def run_limit_study(
@@ -297,17 +306,7 @@ def run_limit_study(
         for scenario in generate(
             per_level, seed * 1000 + offset, levels=(level,), regressions=(LIMIT_KIND, None)
         ):
-            verdict = judge(scenario).verdict
-            study.inconclusive += verdict is Verdict.INCONCLUSIVE
-            if scenario.regression is None:
-                study.healthy += 1
-                study.false_rollbacks += verdict is Verdict.FAIL
-            else:
-                study.regressions += 1
-                study.detected += verdict is Verdict.FAIL
-                study.limit += scenario_limit(scenario)
-                study.limit_normal += scenario_limit(scenario, ideal_power)
-                study.best_unbiased += scenario_limit(scenario, best_unbiased_power)
+            study.add(scenario, judge(scenario).verdict)
             if progress:
                 progress(1)
     return studies
