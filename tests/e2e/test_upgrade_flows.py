@@ -36,6 +36,11 @@ ENV = {
     "CANARY_UPGRADE__MAX_EXTENSIONS": "1",
     "CANARY_KUBERNETES__REQUEST_TIMEOUT": "10s",
     "CANARY_PROMETHEUS__TIMEOUT": "10s",
+    # A healthy night must promote on every run. At each rule's own 1 % a plan of 6
+    # namespaces × 4 rules × 2 looks fails a healthy namespace on noise alone a few runs in
+    # a hundred; the night budget bounds that chance for the whole upgrade to 1 %, and the
+    # regressions the bad scenarios inject are far beyond its per-test alpha.
+    "CANARY_RULES__NIGHT_BUDGET": "0.01",
 }
 APPS = ("accounts", "billing", "catalog", "delivery", "inventory", "orders")
 
@@ -155,6 +160,7 @@ def test_bad_canary_rolls_back(cluster):
     assert (canary["name"], canary["verdict"]) == ("accounts", "fail")
     failing = [r for r in canary["rules"] if r["verdict"] == "fail"]
     assert failing and failing[0]["before"] is not None and failing[0]["after"] is not None
+    assert "night budget 1% over 6 namespaces" in failing[0]["reason"]  # the budget is in force
     html = report.read_text()  # the rolled-back upgrade's report names the failing rule
     assert failing[0]["rule"] in html and "<svg" in html and "accounts" in html
 
