@@ -33,6 +33,8 @@ from analyzer.core.mesh import (
     ClusterUnreachableError,
     RevisionInfo,
     TagInfo,
+    VersionedDocument,
+    WriteConflictError,
 )
 from analyzer.core.upgrade import REVISION_LABEL, ProxyStatus, RolloutStatus, Target
 from analyzer.settings import KubernetesSettings
@@ -577,8 +579,14 @@ def _ownership_warnings(name: str, labels: dict[str, str]) -> tuple[str, ...]:
 class ConfigMapStateStore:
     """A JSON document under one key of a ConfigMap owned by the service: the engine's
     state in ``data.state``; the service's own (pause, queued requests) in ``data.service``;
-    the upgrade's timeline in ``data.timeline``. Each key is written by a strategic-merge
-    patch, so the keys never overwrite each other."""
+    the upgrade's timeline in ``data.timeline``; verbs standbys queued for the leader in
+    ``data.inbox``. Each key is written by a strategic-merge patch of that key alone, so the
+    keys never overwrite each other.
+
+    ``save`` writes whatever is there (one writer per key: the leader). ``read_versioned``
+    and ``write_if_unchanged`` are for a key several replicas change (the inbox): the patch
+    carries the ``metadata.resourceVersion`` read, and the API server refuses it with 409
+    Conflict if anything wrote the ConfigMap in between (``WriteConflictError``)."""
 
     def __init__(
         self, cluster: KubernetesCluster, name: str, namespace: str, key: str = "state"
@@ -631,3 +639,69 @@ class ConfigMapStateStore:
                 self.cluster._json(core.create_namespaced_config_map, self.namespace, body)
 
         self.cluster.retry(f"save state {self.namespace}/{self.name}", write)
+
+    def _what(self) -> str:
+        return f"{self.key} of ConfigMap {self.namespace}/{self.name}"
+
+    def read_versioned(self) -> VersionedDocument:
+        """The document under the key and the ConfigMap's resourceVersion (both None when
+        the ConfigMap does not exist; the document None when the key is absent or unreadable)."""
+        try:
+            configmap = self.cluster._get(
+                f"read {self._what()}",
+                self.cluster.core.read_namespaced_config_map,
+                self.name,
+                self.namespace,
+            )
+        except ClusterNotFoundError:
+            return VersionedDocument(document=None, version=None)
+        raw = (configmap.get("data") or {}).get(self.key)
+        document = None
+        if raw:
+            try:
+                document = json.loads(raw)
+            except ValueError:
+                log.warning(
+                    "unreadable JSON in the state ConfigMap; it is replaced on the next write",
+                    extra={"fields": {"key": self.key}},
+                )
+        return VersionedDocument(document=document, version=_meta(configmap).get("resourceVersion"))
+
+    def write_if_unchanged(self, document: Any, version: str | None) -> None:
+        """Write the key only if the ConfigMap is still at ``version`` (None: create it, only
+        if it does not exist). ``WriteConflictError`` when another write came first;
+        timeouts and 5xx are retried like every call (a retried write that had landed
+        comes back as a conflict, so the caller re-reads and sees it)."""
+        core = self.cluster.core
+        data = {self.key: json.dumps(document, sort_keys=True)}
+
+        def write() -> None:
+            try:
+                if version is None:
+                    body = {
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "metadata": {
+                            "name": self.name,
+                            "namespace": self.namespace,
+                            "labels": {MANAGED_BY: "canary-analyzer"},
+                        },
+                        "data": data,
+                    }
+                    self.cluster._json(core.create_namespaced_config_map, self.namespace, body)
+                else:
+                    self.cluster._json(
+                        core.patch_namespaced_config_map,
+                        self.name,
+                        self.namespace,
+                        {"metadata": {"resourceVersion": version}, "data": data},
+                        _content_type=STRATEGIC,
+                    )
+            except ApiException as error:
+                if error.status in (404, 409):  # changed, created or deleted since the read
+                    raise WriteConflictError(
+                        f"{self._what()} changed since it was read (HTTP {error.status})"
+                    ) from None
+                raise
+
+        self.cluster.retry(f"write {self._what()}", write)

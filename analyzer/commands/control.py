@@ -2,7 +2,16 @@
 
 They talk to a running ``serve`` over HTTP. Control verbs send the bearer token from
 ``--token-file`` (or ``CANARY_SERVICE__TOKEN_FILE``); ``status`` needs none.
-Exit codes: 0 done · 2 refused (bad token, nothing to approve) · 4 service unreachable.
+Exit codes: 0 done, or queued · 2 refused (bad token, nothing to approve, a standby that
+could not queue the verb) · 4 service unreachable.
+
+"Queued" (HTTP 202; the message reads ``queued for the leader <holder>: <verb>``, and
+``--output json`` shows ``"queued": true`` and the request's ``id``): the replica that
+answered is on standby; it recorded the verb in the state ConfigMap and the leader applies
+it on its next pass (every ``tick_interval``), in order, through the same code as a verb
+sent to it directly. If the leader then refuses it (e.g. approve with nothing held), the
+refusal is in ``status``'s timeline and the leader's log; ``status`` lists the verbs still
+waiting (``queued_requests``).
 """
 
 from __future__ import annotations
@@ -134,6 +143,10 @@ def format_status(status: dict) -> str:
             )
     if status.get("pending_request"):
         lines.append(f"pending request: {status['pending_request']}")
+    for queued in status.get("queued_requests") or []:
+        lines.append(
+            f"queued for the leader: {queued.get('verb')} (via {queued.get('via')} at {queued.get('at')})"
+        )
     if status.get("message"):
         lines.append(status["message"])
     return "\n".join(lines)

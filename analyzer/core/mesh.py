@@ -27,6 +27,11 @@ class ClusterNotFoundError(ClusterError):
     """An object the operation needs does not exist (unknown revision, tag, namespace)."""
 
 
+class WriteConflictError(ClusterError):
+    """A conditional write lost a race: the object changed since it was read (HTTP 409).
+    Read it again, redo the change, write again."""
+
+
 @dataclass(frozen=True)
 class RevisionInfo:
     """An istiod control-plane revision found in the cluster."""
@@ -88,3 +93,24 @@ class StateStore(Protocol):
     def load(self) -> dict[str, Any] | None: ...
 
     def save(self, document: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class VersionedDocument:
+    """A stored JSON document with the version it was read at (``version`` None: the
+    object holding it does not exist yet; ``document`` None: nothing stored under its key)."""
+
+    document: Any
+    version: str | None
+
+
+class VersionedStore(Protocol):
+    """A document several replicas change: read it with its version, write it back only if
+    nobody wrote in between (optimistic concurrency, e.g. a ConfigMap's resourceVersion)."""
+
+    def read_versioned(self) -> VersionedDocument: ...
+
+    def write_if_unchanged(self, document: Any, version: str | None) -> None:
+        """Store ``document`` if the object is still at ``version`` (None: if it does not
+        exist yet); ``WriteConflictError`` when another write came first."""
+        ...

@@ -4,6 +4,10 @@ Read-only endpoints are open: ``/healthz``, ``/readyz``, ``/metrics``, ``/api/st
 Control endpoints (``/api/pause``, ``/api/resume``, ``/api/approve``, ``/api/abort``,
 ``/api/upgrade``) need ``Authorization: Bearer <token>``; without the right token they
 answer 401 and change nothing. With no token configured they refuse every request.
+The leader answers 200 when it has done the verb; a standby answers 202 with
+``{"message", "queued": true, "id"}``: it queued the verb for the leader, who applies it on
+its next pass (``runtime.inbox``). 409 is a verb that makes no sense now, or a standby that
+could not queue it.
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ import hmac
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,16 +47,42 @@ class ControlRefusedError(Exception):
     """A control verb that makes no sense now (e.g. approve with nothing held): HTTP 409."""
 
 
+class StandbyCannotQueueError(ControlRefusedError):
+    """A standby could not queue a verb for the leader (API unreachable, every write lost
+    a race, inbox full): HTTP 409 naming the leader, to whom the operator can turn."""
+
+
+@dataclass(frozen=True)
+class QueuedForLeader:
+    """A standby's answer to a control verb: queued for the leader, who applies it on its
+    next pass (HTTP 202)."""
+
+    request_id: str
+    verb: str
+    leader: str | None
+
+    @property
+    def message(self) -> str:
+        leader = f"the leader {self.leader}" if self.leader else "the next leader"
+        return f"queued for {leader}: {self.verb}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"message": self.message, "queued": True, "id": self.request_id}
+
+
+ControlAnswer = dict[str, Any] | QueuedForLeader
+
+
 class ServiceControl(Protocol):
     """What the HTTP layer needs from the service."""
 
     def status(self) -> dict[str, Any]: ...
     def readiness(self) -> tuple[bool, str]: ...
-    def pause(self) -> dict[str, Any]: ...
-    def resume(self) -> dict[str, Any]: ...
-    def approve(self) -> dict[str, Any]: ...
-    def abort(self) -> dict[str, Any]: ...
-    def request_upgrade(self, body: UpgradeRequestBody) -> dict[str, Any]: ...
+    def pause(self) -> ControlAnswer: ...
+    def resume(self) -> ControlAnswer: ...
+    def approve(self) -> ControlAnswer: ...
+    def abort(self) -> ControlAnswer: ...
+    def request_upgrade(self, body: UpgradeRequestBody) -> ControlAnswer: ...
 
 
 class TokenCheck:
@@ -139,25 +171,30 @@ def create_app(
 
     authorized = [Depends(require_token)]
 
+    def answer(result: ControlAnswer) -> JSONResponse:
+        if isinstance(result, QueuedForLeader):
+            return JSONResponse(status_code=202, content=result.to_json())
+        return JSONResponse(status_code=200, content=jsonable_encoder(result))
+
     @app.post("/api/pause", dependencies=authorized)
-    def pause() -> dict[str, Any]:
-        return control.pause()
+    def pause() -> JSONResponse:
+        return answer(control.pause())
 
     @app.post("/api/resume", dependencies=authorized)
-    def resume() -> dict[str, Any]:
-        return control.resume()
+    def resume() -> JSONResponse:
+        return answer(control.resume())
 
     @app.post("/api/approve", dependencies=authorized)
-    def approve() -> dict[str, Any]:
-        return control.approve()
+    def approve() -> JSONResponse:
+        return answer(control.approve())
 
     @app.post("/api/abort", dependencies=authorized)
-    def abort() -> dict[str, Any]:
-        return control.abort()
+    def abort() -> JSONResponse:
+        return answer(control.abort())
 
     @app.post("/api/upgrade", dependencies=authorized)
-    def upgrade(body: UpgradeRequestBody) -> dict[str, Any]:
-        return control.request_upgrade(body)
+    def upgrade(body: UpgradeRequestBody) -> JSONResponse:
+        return answer(control.request_upgrade(body))
 
     if extra_routes is not None:
         extra_routes(app)

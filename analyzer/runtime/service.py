@@ -13,6 +13,13 @@ engine's state, so a restart loses nothing. So does the upgrade's timeline (``ti
 module): written whenever the engine adds items, loaded at start, on becoming leader and by
 a standby on each pass, so ``/api/status`` and the report tell the whole upgrade after a
 restart or a leader change.
+
+Replicas: only the Lease holder acts. A standby that receives a verb does not refuse it: it
+queues it in the state ConfigMap's ``inbox`` key (``inbox`` module) and answers "queued";
+the leader, on each pass of its loop, applies the queued verbs in order through the same
+methods the HTTP API calls, records in the timeline and the log what it did and for whom,
+and removes exactly the entries it applied. A verb the leader refuses is dropped with its
+reason; ``/api/status`` shows the verbs still waiting (``queued_requests``).
 """
 
 from __future__ import annotations
@@ -26,11 +33,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from analyzer.core.alert_builders import data_source_errors, rules_invalid
 from analyzer.core.alerts import AlertName
-from analyzer.core.mesh import ClusterError, MeshCluster, StateStore
+from analyzer.core.mesh import ClusterError, MeshCluster, StateStore, VersionedStore
 from analyzer.core.rules import RuleProblem, RuleSet
 from analyzer.core.upgrade import (
+    Note,
     OperatorDecisionError,
     Stage,
     UpgradeState,
@@ -46,7 +56,19 @@ from analyzer.runtime.alerting import AlertDispatcher
 from analyzer.runtime.analysis import AnalysisOutcome
 from analyzer.runtime.clock import Clock
 from analyzer.runtime.engine import Judging, MemoryStateStore, UpgradeEngine
-from analyzer.runtime.http_api import ControlRefusedError, UpgradeRequestBody
+from analyzer.runtime.http_api import (
+    ControlAnswer,
+    ControlRefusedError,
+    QueuedForLeader,
+    StandbyCannotQueueError,
+    UpgradeRequestBody,
+)
+from analyzer.runtime.inbox import (
+    ControlInbox,
+    InboxError,
+    MemoryVersionedStore,
+    QueuedRequest,
+)
 from analyzer.runtime.maintenance import MaintenanceWindow, WindowState
 from analyzer.runtime.preflight import (
     PreflightError,
@@ -141,6 +163,7 @@ class ServiceView:
     window: WindowState | None = None
     last_verdicts: list[dict[str, Any]] = field(default_factory=list)
     worker_error: str | None = None
+    queued_requests: list[dict[str, Any]] = field(default_factory=list)  # as last read
 
 
 def _revision_key(revision: str) -> tuple:
@@ -153,6 +176,8 @@ class UpgradeService:
 
     #: Consecutive failed attempts (cluster or Prometheus unreachable) before on-call is paged.
     FAILURES_BEFORE_PAGE = 3
+    #: Passes on which applying a queued verb failed unexpectedly before it is dropped.
+    QUEUED_REQUEST_ATTEMPTS = 3
 
     def __init__(
         self,
@@ -171,9 +196,12 @@ class UpgradeService:
         leadership: LeadershipView | None = None,
         reports_dir: Path | None = None,
         timeline_store: StateStore | None = None,
+        inbox_store: VersionedStore | None = None,
     ):
         """``timeline_store`` keeps the upgrade timeline across restarts (the state
-        ConfigMap's ``timeline`` key); without one it lives in memory only."""
+        ConfigMap's ``timeline`` key); without one it lives in memory only.
+        ``inbox_store`` holds the verbs standbys queue for the leader (the state
+        ConfigMap's ``inbox`` key), shared by all replicas; in memory without one."""
         self.settings = settings
         self.cluster = cluster
         self.engine_store = engine_store
@@ -199,6 +227,9 @@ class UpgradeService:
         self._timeline.load()  # a restarted service shows the timeline so far
         self._leading = False  # as of the last pass: a change to True reloads the timeline
         self._failures: list[str] = []
+        self._inbox = ControlInbox(inbox_store or MemoryVersionedStore())
+        self._applied_requests: set[str] = set()  # applied, not yet removed (a write failed)
+        self._failed_requests: dict[str, int] = {}  # id → passes on which applying failed
         self.memory = ServiceMemory.from_document(self._load_memory())
         if self.memory.paused:
             self._resume.clear()
@@ -225,6 +256,7 @@ class UpgradeService:
         self.view.window = self.window.state(now)
         if self.worker_running():
             if leading:
+                self._apply_queued_requests()  # pause and abort act on the running engine
                 self._timeline.save()  # only if a write failed: the worker writes new items
             return
         state = self._load_state()
@@ -235,10 +267,16 @@ class UpgradeService:
         else:
             self._timeline.save()  # writes nothing unless a write failed earlier
         if not leading:
+            self._read_queued_requests()
             self._set_phase(
                 "standby", f"standby: {self.leadership.holder or 'another replica'} leads"
             )
             return
+        if self._apply_queued_requests():
+            if self.worker_running():  # an abort started the rollback
+                return
+            state = self._load_state()  # an approve or abort changed it
+            self.view.state = state
         if state is not None and not state.finished:
             if state.stage is Stage.ROLLBACK:
                 self._start_worker(None, "resuming the rollback")  # never waits for a window
@@ -544,15 +582,36 @@ class UpgradeService:
 
     # -- operator verbs (HTTP threads) ---------------------------------------------------
 
-    def _require_leader(self) -> None:
-        if not self.leadership.leads(self.clock.now()):
-            raise ControlRefusedError(
-                f"this replica is on standby; send the request to the leader "
-                f"({self.leadership.holder or 'unknown'})"
+    def _queue_if_standby(
+        self, verb: str, body: dict[str, Any] | None = None
+    ) -> QueuedForLeader | None:
+        """On a standby: queue the verb for the leader and say so; None on the leader."""
+        if self.leadership.leads(self.clock.now()):
+            return None
+        leader = self.leadership.holder
+        via = self.leadership.identity or "a standby"
+        try:
+            request = self._inbox.queue(verb, self.clock.now(), via, body)
+        except InboxError as error:
+            log.warning(
+                "could not queue a verb for the leader",
+                extra={"fields": {"verb": verb, "leader": leader, "error": str(error)}},
             )
+            raise StandbyCannotQueueError(
+                f"this replica is on standby and could not queue {verb} for the leader "
+                f"({error}); send the request to the leader ({leader or 'unknown'})"
+            ) from None
+        log.info(
+            "verb queued for the leader",
+            extra={"fields": {"verb": verb, "id": request.id, "leader": leader, "via": via}},
+        )
+        with self._lock:
+            self.view.queued_requests = [*self.view.queued_requests, request.to_json()]
+        return QueuedForLeader(request_id=request.id, verb=verb, leader=leader)
 
-    def pause(self) -> dict[str, Any]:
-        self._require_leader()
+    def pause(self) -> ControlAnswer:
+        if queued := self._queue_if_standby("pause"):
+            return queued
         with self._lock:
             self.memory.paused = True
             self.memory.paused_at = self.clock.now().isoformat()
@@ -564,8 +623,9 @@ class UpgradeService:
         return {"message": "paused: no new step starts until resume (a rollback still completes)",
                 "paused": True}  # fmt: skip
 
-    def resume(self) -> dict[str, Any]:
-        self._require_leader()
+    def resume(self) -> ControlAnswer:
+        if queued := self._queue_if_standby("resume"):
+            return queued
         with self._lock:
             self.memory.paused = False
             self.memory.paused_at = None
@@ -576,8 +636,9 @@ class UpgradeService:
         log.info("resumed by an operator")
         return {"message": "resumed", "paused": False}
 
-    def approve(self) -> dict[str, Any]:
-        self._require_leader()
+    def approve(self) -> ControlAnswer:
+        if queued := self._queue_if_standby("approve"):
+            return queued
         state = self._load_state()
         if state is None or not held(state):
             raise ControlRefusedError("nothing to approve: no upgrade is held")
@@ -590,8 +651,9 @@ class UpgradeService:
         self.view.state = state
         return {"message": f"approved: upgrade {state.plan.upgrade_id} goes on in the window"}
 
-    def abort(self) -> dict[str, Any]:
-        self._require_leader()
+    def abort(self) -> ControlAnswer:
+        if queued := self._queue_if_standby("abort"):
+            return queued
         if self.worker_running():
             self._abort.set()
             self._resume.set()
@@ -615,8 +677,9 @@ class UpgradeService:
         self._start_worker(None, "aborted by an operator: rolling back")
         return {"message": "aborted: rolling back what moved"}
 
-    def request_upgrade(self, body: UpgradeRequestBody) -> dict[str, Any]:
-        self._require_leader()
+    def request_upgrade(self, body: UpgradeRequestBody) -> ControlAnswer:
+        if queued := self._queue_if_standby("upgrade", body.model_dump(exclude_none=True)):
+            return queued
         state = self._load_state()
         if state is not None and (not state.finished or held(state)):
             raise ControlRefusedError(
@@ -639,6 +702,111 @@ class UpgradeService:
             "message": f"upgrade to {body.to_revision} queued; starts {when}",
             "request": self.memory.request,
         }
+
+    # -- verbs queued by standbys (the loop, on the leader) --------------------------------
+
+    def _read_queued_requests(self) -> None:
+        """A standby's pass: show the verbs still waiting in ``/api/status``."""
+        try:
+            waiting = self._inbox.pending()
+        except InboxError as error:
+            log.warning("cannot read the queued verbs", extra={"fields": {"error": str(error)}})
+            return
+        with self._lock:
+            self.view.queued_requests = [request.to_json() for request in waiting]
+
+    def _apply_queued_requests(self) -> bool:
+        """The leader's pass: apply each verb standbys queued, oldest first, then remove
+        exactly those. True when any was applied (the state or memory may have changed)."""
+        try:
+            waiting = self._inbox.pending()
+        except InboxError as error:
+            log.warning(
+                "cannot read the verbs standbys queued; trying again on the next pass",
+                extra={"fields": {"error": str(error)}},
+            )
+            return False
+        done: list[str] = []
+        applied_any = False
+        for request in waiting:
+            if request.id in self._applied_requests:
+                done.append(request.id)  # applied on an earlier pass; its removal failed
+                continue
+            if not self.leadership.leads(self.clock.now()):
+                break  # the next leader applies the rest
+            finished = self._apply_queued(request)
+            if not finished:
+                break  # keeps the order: the rest waits behind it
+            applied_any = True
+            self._applied_requests.add(request.id)
+            done.append(request.id)
+        if done:
+            try:
+                self._inbox.remove(done)
+            except InboxError as error:
+                log.warning(
+                    "applied queued verbs but could not remove them; removed on the next pass",
+                    extra={"fields": {"ids": done, "error": str(error)}},
+                )
+            else:
+                self._applied_requests.difference_update(done)
+        with self._lock:
+            self.view.queued_requests = [r.to_json() for r in waiting if r.id not in done]
+        return applied_any
+
+    def _apply_queued(self, request: QueuedRequest) -> bool:
+        """Apply one queued verb through the HTTP API's own method; log and record in the
+        timeline what happened. False when it should be tried again on the next pass."""
+        verbs: dict[str, Callable[[], ControlAnswer]] = {
+            "pause": self.pause,
+            "resume": self.resume,
+            "approve": self.approve,
+            "abort": self.abort,
+            "upgrade": lambda: self.request_upgrade(
+                UpgradeRequestBody.model_validate(request.body or {})
+            ),
+        }
+        verb = verbs.get(request.verb)
+        fields = {"id": request.id, "verb": request.verb, "via": request.via, "at": request.at}
+        try:
+            if verb is None:
+                raise ControlRefusedError(f"unknown verb {request.verb!r}")
+            answer = verb()
+        except ControlRefusedError as error:
+            outcome, refused = f"refused: {error}", True
+        except ValidationError as error:
+            problems = "; ".join(str(e.get("msg")) for e in error.errors())
+            outcome, refused = f"refused: invalid upgrade request: {problems}", True
+        except Exception as error:  # unexpected (e.g. the cluster): try again, a few times
+            failures = self._failed_requests.get(request.id, 0) + 1
+            self._failed_requests[request.id] = failures
+            log.exception("applying a queued verb failed", extra={"fields": fields})
+            if failures < self.QUEUED_REQUEST_ATTEMPTS:
+                return False
+            outcome, refused = (
+                f"dropped after {failures} failed attempts: {type(error).__name__}: {error}",
+                True,
+            )
+        else:
+            if isinstance(answer, QueuedForLeader):  # lost the lease meanwhile: queued anew
+                outcome, refused = f"handed on to the next leader ({answer.request_id})", False
+            else:
+                outcome, refused = f"applied: {answer.get('message', '')}", False
+        self._failed_requests.pop(request.id, None)
+        message = f"{request.describe()}: {outcome}"
+        if refused:
+            log.warning(message, extra={"fields": fields})
+        else:
+            log.info(message, extra={"fields": fields})
+        self._timeline.record_note(
+            Note(
+                message=message,
+                reason="QueuedRequestRefused" if refused else "QueuedRequestApplied",
+                warning=refused,
+            ),
+            self.clock.now(),
+        )
+        return True
 
     # -- status --------------------------------------------------------------------------
 
@@ -674,6 +842,7 @@ class UpgradeService:
             "upgrade": upgrade,
             "pending_request": self.memory.request,
             "refused_request": self.memory.refused,
+            "queued_requests": list(self.view.queued_requests),
             "last_verdicts": list(self.view.last_verdicts),
             "timeline": [
                 {

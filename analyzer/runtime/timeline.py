@@ -176,6 +176,24 @@ class KeptTimeline:
             self._version += len(notes)
         self.save()
 
+    def record_note(self, note: Any, at: datetime) -> None:
+        """Append one note of the service itself (not the engine's: e.g. a verb a standby
+        queued, applied or refused) at ``at``, to the current upgrade's timeline, and write
+        it. Never raises."""
+        with self._lock:
+            self._recorder.timeline.append(
+                {
+                    "at": _aware(at),
+                    "message": getattr(note, "message", str(note)),
+                    "reason": getattr(note, "reason", ""),
+                    "namespace": getattr(note, "namespace", None),
+                    "warning": bool(getattr(note, "warning", False)),
+                }
+            )
+            del self._recorder.timeline[: -self.limit or None]
+            self._version += 1
+        self.save()
+
     def save(self) -> bool:
         """Write the timeline if items were appended since the last write. True when the
         store is up to date; on an error the items stay in memory (logged, retried later)."""
