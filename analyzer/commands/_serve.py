@@ -150,6 +150,9 @@ def serve_command(args: argparse.Namespace) -> int:
         timeline_store=ConfigMapStateStore(
             cluster, upgrade.state_configmap, upgrade.state_namespace, key="timeline"
         ),
+        inbox_store=ConfigMapStateStore(
+            cluster, upgrade.state_configmap, upgrade.state_namespace, key="inbox"
+        ),
     )
     reports_dir = service.reports_dir
     app = create_app(

@@ -2,10 +2,11 @@
 Prometheus and a real Alertmanager.
 
 Why: the service's promises hold only with real processes — one of two replicas acts (the
-Lease), a ``kill -9`` of the leader hands over to the other, which resumes from the state
-ConfigMap; the rollback pages on-call through Alertmanager with the explained verdict and is
-resolved; invalid rules pushed while running are refused with an alert. Windows are
-compressed; tests wait on conditions (data, status, received alerts), never on the clock.
+Lease), a verb sent to the other is queued for it and applied, a ``kill -9`` of the leader
+hands over to the other, which resumes from the state ConfigMap; the rollback pages
+on-call through Alertmanager with the explained verdict and is resolved; invalid rules
+pushed while running are refused with an alert. Windows are compressed; tests wait on
+conditions (data, status, received alerts), never on the clock.
 """
 
 from __future__ import annotations
@@ -149,8 +150,14 @@ def test_one_replica_acts_and_the_other_takes_over_after_kill_9_then_rolls_back_
     )  # fmt: skip
     standby = second if leader is first else first
     assert standby.status()["is_leader"] is False and standby.status()["phase"] == "standby"
-    refused = standby.post("pause")
-    assert refused.status_code == 409 and "standby" in refused.json()["detail"]
+    queued = standby.post("pause")  # the standby takes the verb; the leader carries it out
+    assert queued.status_code == 202 and queued.json()["queued"] is True
+    assert queued.json()["message"] == f"queued for the leader {leader.name}: pause"
+    wait_until(lambda: leader.status()["paused"], timeout=30,
+               message="the leader to apply the pause queued through the standby")  # fmt: skip
+    assert standby.post("resume").status_code == 202
+    wait_until(lambda: (lambda s: not s["paused"] and not s["queued_requests"])(leader.status()),
+               timeout=30, message="the leader to apply the queued resume")  # fmt: skip
 
     wait_until(  # a before-window's worth of traffic in Prometheus before anything moves
         lambda: prometheus.query('count_over_time(istio_requests_total{reporter="destination"}[25s]) > 20'),
