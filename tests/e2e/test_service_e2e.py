@@ -149,7 +149,10 @@ def test_one_replica_acts_and_the_other_takes_over_after_kill_9_then_rolls_back_
         timeout=30, message="one replica to take the lease",
     )  # fmt: skip
     standby = second if leader is first else first
-    assert standby.status()["is_leader"] is False and standby.status()["phase"] == "standby"
+    wait_until(  # the other replica has made its first pass and seen the Lease taken
+        lambda: (lambda s: not s["is_leader"] and s["phase"] == "standby")(standby.status()),
+        timeout=30, message="the other replica to stand by",
+    )  # fmt: skip
     queued = standby.post("pause")  # the standby takes the verb; the leader carries it out
     assert queued.status_code == 202 and queued.json()["queued"] is True
     assert queued.json()["message"] == f"queued for the leader {leader.name}: pause"
