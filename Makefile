@@ -41,7 +41,7 @@ lint: venv
 test:
 	$(MAKE) --no-print-directory debs BROWSER=1
 	$(MAKE) --no-print-directory lint
-	$(BIN)/pytest -q -p no:cacheprovider -n 4 --dist load
+	$(BIN)/pytest -q -p no:cacheprovider -n 4 --dist load --maxschedchunk 1
 
 demo: debs venv
 	$(BIN)/canary-analyzer demo
