@@ -94,6 +94,7 @@ def test_status_page_updates_in_place(browser, service, tmp_path):
     assert browser.find_element(By.ID, "progress-text").text == "0 / 3 namespaces"
     assert "judging payments" in browser.find_element(By.ID, "message").text
     assert browser.find_element(By.ID, "timeline-none").is_displayed()
+    assert browser.find_element(By.ID, "queued").text == "none"
     browser.execute_script("window.__sameDocument = true")
 
     write_report(reports / "upgrade-1-15-4.html", render_upgrade_report(rolled_back_summary()))
@@ -110,6 +111,9 @@ def test_status_page_updates_in_place(browser, service, tmp_path):
          "at": "2026-03-02T01:42:00Z"},
     ]  # fmt: skip
     failed["reports"] = list_reports(reports)
+    failed["queued_requests"] = [  # an abort a standby took, not yet applied by the leader
+        {"id": "5e1f", "verb": "abort", "at": "2026-03-02T01:43:00+00:00", "via": "replica-b"},
+    ]
     board.set(failed)
 
     wait.until(lambda d: d.find_element(By.ID, "phase").text == "ROLLING BACK")
@@ -117,6 +121,8 @@ def test_status_page_updates_in_place(browser, service, tmp_path):
     assert "failing" in row.get_attribute("class")
     assert "error-rate fail 0.01 → 0.05" in row.text
     assert "error-rate 1.00% → 5.00%" in browser.find_element(By.ID, "verdicts").text
+    queued = browser.find_element(By.ID, "queued").text
+    assert queued == "abort via replica-b at 2026-03-02T01:43:00+00:00"
     link = browser.find_element(By.CSS_SELECTOR, "#reports a")
     assert link.text == "upgrade-1-15-4.html"
     assert browser.execute_script("return window.__sameDocument === true"), "page was reloaded"
