@@ -596,64 +596,67 @@ class ConfigMapStateStore:
         self.namespace = namespace
         self.key = key
 
-    def load(self) -> dict[str, Any] | None:
-        core = self.cluster.core
-        try:
-            configmap = self.cluster._get(
-                f"state ConfigMap {self.namespace}/{self.name}",
-                core.read_namespaced_config_map,
-                self.name,
-                self.namespace,
-            )
-        except ClusterNotFoundError:
-            return None
-        raw = (configmap.get("data") or {}).get(self.key)
-        return json.loads(raw) if raw else None
-
-    def save(self, document: dict[str, Any]) -> None:
-        core = self.cluster.core
-        data = {self.key: json.dumps(document, sort_keys=True)}
-
-        def write() -> None:
-            try:
-                self.cluster._json(
-                    core.patch_namespaced_config_map,
-                    self.name,
-                    self.namespace,
-                    {"data": data},
-                    _content_type=STRATEGIC,
-                )
-            except ApiException as error:
-                if error.status != 404:
-                    raise
-                body = {
-                    "apiVersion": "v1",
-                    "kind": "ConfigMap",
-                    "metadata": {
-                        "name": self.name,
-                        "namespace": self.namespace,
-                        "labels": {MANAGED_BY: "canary-analyzer"},
-                    },
-                    "data": data,
-                }
-                self.cluster._json(core.create_namespaced_config_map, self.namespace, body)
-
-        self.cluster.retry(f"save state {self.namespace}/{self.name}", write)
-
     def _what(self) -> str:
         return f"{self.key} of ConfigMap {self.namespace}/{self.name}"
 
-    def read_versioned(self) -> VersionedDocument:
-        """The document under the key and the ConfigMap's resourceVersion (both None when
-        the ConfigMap does not exist; the document None when the key is absent or unreadable)."""
+    def _read_configmap(self) -> dict[str, Any] | None:
+        """The ConfigMap as JSON, or None when it does not exist yet."""
         try:
-            configmap = self.cluster._get(
+            return self.cluster._get(
                 f"read {self._what()}",
                 self.cluster.core.read_namespaced_config_map,
                 self.name,
                 self.namespace,
             )
         except ClusterNotFoundError:
+            return None
+
+    def _create(self, data: dict[str, str]) -> None:
+        """Create the ConfigMap holding ``data`` (409 if it exists meanwhile)."""
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": self.name,
+                "namespace": self.namespace,
+                "labels": {MANAGED_BY: "canary-analyzer"},
+            },
+            "data": data,
+        }
+        self.cluster._json(self.cluster.core.create_namespaced_config_map, self.namespace, body)
+
+    def _patch(self, patch: dict[str, Any]) -> None:
+        self.cluster._json(
+            self.cluster.core.patch_namespaced_config_map,
+            self.name,
+            self.namespace,
+            patch,
+            _content_type=STRATEGIC,
+        )
+
+    def load(self) -> dict[str, Any] | None:
+        configmap = self._read_configmap()
+        raw = ((configmap or {}).get("data") or {}).get(self.key)
+        return json.loads(raw) if raw else None
+
+    def save(self, document: dict[str, Any]) -> None:
+        data = {self.key: json.dumps(document, sort_keys=True)}
+
+        def write() -> None:
+            try:
+                self._patch({"data": data})
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+                self._create(data)
+
+        self.cluster.retry(f"save {self._what()}", write)
+
+    def read_versioned(self) -> VersionedDocument:
+        """The document under the key and the ConfigMap's resourceVersion (both None when
+        the ConfigMap does not exist; the document None when the key is absent or unreadable)."""
+        configmap = self._read_configmap()
+        if configmap is None:
             return VersionedDocument(document=None, version=None)
         raw = (configmap.get("data") or {}).get(self.key)
         document = None
@@ -672,31 +675,14 @@ class ConfigMapStateStore:
         if it does not exist). ``WriteConflictError`` when another write came first;
         timeouts and 5xx are retried like every call (a retried write that had landed
         comes back as a conflict, so the caller re-reads and sees it)."""
-        core = self.cluster.core
         data = {self.key: json.dumps(document, sort_keys=True)}
 
         def write() -> None:
             try:
                 if version is None:
-                    body = {
-                        "apiVersion": "v1",
-                        "kind": "ConfigMap",
-                        "metadata": {
-                            "name": self.name,
-                            "namespace": self.namespace,
-                            "labels": {MANAGED_BY: "canary-analyzer"},
-                        },
-                        "data": data,
-                    }
-                    self.cluster._json(core.create_namespaced_config_map, self.namespace, body)
+                    self._create(data)
                 else:
-                    self.cluster._json(
-                        core.patch_namespaced_config_map,
-                        self.name,
-                        self.namespace,
-                        {"metadata": {"resourceVersion": version}, "data": data},
-                        _content_type=STRATEGIC,
-                    )
+                    self._patch({"metadata": {"resourceVersion": version}, "data": data})
             except ApiException as error:
                 if error.status in (404, 409):  # changed, created or deleted since the read
                     raise WriteConflictError(

@@ -28,32 +28,21 @@ from analyzer.adapters.lease import KubernetesLease
 from analyzer.cli import main
 from analyzer.core.upgrade import Outcome
 from analyzer.core.verdicts import Verdict
-from analyzer.runtime.alerting import AlertDispatcher
-from analyzer.runtime.clock import RealClock
-from analyzer.runtime.engine import LogNotifier
 from analyzer.runtime.http_api import HttpServer, TokenCheck, UpgradeRequestBody, create_app
 from analyzer.runtime.leadership import LeaderElector
-from analyzer.runtime.maintenance import MaintenanceWindow
-from analyzer.runtime.rules_reload import RulesWatcher
-from analyzer.runtime.self_metrics import SelfMetrics
-from analyzer.runtime.service import LeadershipView, UpgradeService
-from analyzer.settings import Settings
+from analyzer.runtime.service import LeadershipView
 from analyzer.sim.scenario import ApiErrorFault
-from tests.engine.fakes import ScriptedJudging
+from tests.fixtures.service_replicas import (
+    CONFIGMAP,
+    NAMESPACE,
+    state_store,
+    upgrade_service,
+)
 from tests.fixtures.sim_fixtures import api_client_for, fast_scenario
 
 pytestmark = pytest.mark.timeout(180)
 
-REPO = Path(__file__).resolve().parents[2]
-NAMESPACE = "istio-system"
-CONFIGMAP = "canary-analyzer-state"
 TOKEN = "inbox-test-token"
-SETTINGS = {
-    "windows": {"before": "1s", "settle": "0s", "after": "1s", "step": "1s"},
-    "upgrade": {"waves": [1, 2], "evaluation_delay": "0s", "poll_interval": "200ms",
-                "rollout_timeout": "30s", "max_extensions": 0, "on_inconclusive": "hold",
-                "state_namespace": NAMESPACE, "state_configmap": CONFIGMAP},
-}  # fmt: skip
 INCONCLUSIVE_FIRST = lambda _n, i: Verdict.INCONCLUSIVE if i == 1 else Verdict.PASS  # noqa: E731
 
 
@@ -87,28 +76,16 @@ class Replica:
         self.cluster = KubernetesCluster(
             self.api_client, request_timeout=10, attempts=attempts, backoff=0.01
         )
-        clock = RealClock(slice_seconds=0.1)
         lease = KubernetesLease(self.api_client, NAMESPACE, "canary-analyzer")
-        inbox_store = ConfigMapStateStore(self.cluster, CONFIGMAP, NAMESPACE, key="inbox")
-        self.service_store = ConfigMapStateStore(self.cluster, CONFIGMAP, NAMESPACE, key="service")
-        judging = ScriptedJudging(script)
-        self.service = UpgradeService(
-            settings=Settings.model_validate(SETTINGS),
-            cluster=self.cluster,
-            engine_store=ConfigMapStateStore(self.cluster, CONFIGMAP, NAMESPACE),
-            service_store=self.service_store,
-            timeline_store=ConfigMapStateStore(self.cluster, CONFIGMAP, NAMESPACE, key="timeline"),
-            inbox_store=inbox_wrapper(inbox_store) if inbox_wrapper else inbox_store,
-            judging_for=lambda _rules, _record: judging,
-            rules=RulesWatcher(REPO / "rules"),
-            pager=AlertDispatcher([LogNotifier()], clock),
-            metrics=SelfMetrics(),
-            window=MaintenanceWindow(None, timedelta(hours=4), "UTC"),
-            clock=clock,
-            interrupt=threading.Event(),
+        inbox_store = state_store(self.cluster, "inbox")
+        self.service_store = state_store(self.cluster, "service")
+        self.service = upgrade_service(
+            self.cluster, work, name, script=script,
             leadership=LeadershipView(LeaderElector(lease, name, timedelta(seconds=60))),
-            reports_dir=work / f"reports-{name}",
-        )
+            timeline_store=state_store(self.cluster, "timeline"),
+            service_store=self.service_store,
+            inbox_store=inbox_wrapper(inbox_store) if inbox_wrapper else inbox_store,
+        )  # fmt: skip
         self.http: HttpServer | None = None
 
     def run_tick(self) -> None:

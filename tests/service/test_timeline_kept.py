@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,37 +20,24 @@ from kubernetes import client as kube
 from kubernetes.client.exceptions import ApiException
 from markupsafe import escape
 
-from analyzer.adapters.kubernetes import ConfigMapStateStore, KubernetesCluster
+from analyzer.adapters.kubernetes import KubernetesCluster
 from analyzer.adapters.lease import KubernetesLease
 from analyzer.core.upgrade import Outcome
 from analyzer.core.verdicts import Verdict
-from analyzer.runtime.alerting import AlertDispatcher
-from analyzer.runtime.clock import RealClock
-from analyzer.runtime.engine import LogNotifier
 from analyzer.runtime.http_api import UpgradeRequestBody
 from analyzer.runtime.leadership import LeaderElector
-from analyzer.runtime.maintenance import MaintenanceWindow
-from analyzer.runtime.rules_reload import RulesWatcher
-from analyzer.runtime.self_metrics import SelfMetrics
-from analyzer.runtime.service import LeadershipView, UpgradeService
-from analyzer.settings import Settings
+from analyzer.runtime.service import LeadershipView
 from analyzer.sim.scenario import ApiErrorFault
-from tests.engine.fakes import ScriptedJudging
 from tests.fixtures.polling import wait_until
+from tests.fixtures.service_replicas import (
+    CONFIGMAP,
+    NAMESPACE,
+    state_store,
+    upgrade_service,
+)
 from tests.fixtures.sim_fixtures import api_client_for, fast_scenario
 
 pytestmark = pytest.mark.timeout(180)
-
-REPO = Path(__file__).resolve().parents[2]
-NAMESPACE = "istio-system"
-CONFIGMAP = "canary-analyzer-state"
-SETTINGS = {
-    "windows": {"before": "1s", "settle": "0s", "after": "1s", "step": "1s"},
-    "upgrade": {"waves": [1, 2], "evaluation_delay": "0s", "poll_interval": "200ms",
-                "rollout_timeout": "30s", "max_extensions": 0, "on_inconclusive": "hold",
-                "state_namespace": NAMESPACE, "state_configmap": CONFIGMAP},
-}  # fmt: skip
-
 
 class Replica:
     """One ``UpgradeService`` as ``serve`` wires it, on the simulated mesh's API server."""
@@ -59,37 +45,20 @@ class Replica:
     def __init__(self, mesh, work: Path, name: str, *, script=lambda _n, _i: Verdict.PASS,
                  lease: bool = False, timeline_configmap: str = CONFIGMAP,
                  timeline_attempts: int = 6):  # fmt: skip
-        self.settings = Settings.model_validate(SETTINGS)
         self.clients = [api_client_for(mesh), api_client_for(mesh)]
         self.cluster = KubernetesCluster(self.clients[0], request_timeout=10)
         # the timeline's own connection: in the failure test its retries are short
         timeline_cluster = KubernetesCluster(
             self.clients[1], request_timeout=10, attempts=timeline_attempts, backoff=0.01
         )
-        clock = RealClock(slice_seconds=0.1)
         leadership = None
         if lease:
             kube_lease = KubernetesLease(self.clients[0], NAMESPACE, "canary-analyzer")
             leadership = LeadershipView(LeaderElector(kube_lease, name, timedelta(seconds=15)))
-        judging = ScriptedJudging(script)
-        self.service = UpgradeService(
-            settings=self.settings,
-            cluster=self.cluster,
-            engine_store=ConfigMapStateStore(self.cluster, CONFIGMAP, NAMESPACE),
-            service_store=ConfigMapStateStore(self.cluster, CONFIGMAP, NAMESPACE, key="service"),
-            timeline_store=ConfigMapStateStore(
-                timeline_cluster, timeline_configmap, NAMESPACE, key="timeline"
-            ),
-            judging_for=lambda _rules, _record: judging,
-            rules=RulesWatcher(REPO / "rules"),
-            pager=AlertDispatcher([LogNotifier()], clock),
-            metrics=SelfMetrics(),
-            window=MaintenanceWindow(None, timedelta(hours=4), "UTC"),
-            clock=clock,
-            interrupt=threading.Event(),
-            leadership=leadership,
-            reports_dir=work / f"reports-{name}",
-        )
+        self.service = upgrade_service(
+            self.cluster, work, name, script=script, leadership=leadership,
+            timeline_store=state_store(timeline_cluster, "timeline", timeline_configmap),
+        )  # fmt: skip
 
     def run_tick(self) -> None:
         """One loop pass, then wait for the engine worker it may have started."""
