@@ -181,6 +181,15 @@ def _too_little(
     )
 
 
+#: Below this a p-value is printed as a bound: doubles cannot tell such values apart.
+P_VALUE_FLOOR = 1e-300
+
+
+def _p_text(p_value: float) -> str:
+    """``p=0.0031`` for a reason text; ``p<1e-300`` where the value underflowed to 0."""
+    return f"p<{P_VALUE_FLOOR:.0e}" if p_value < P_VALUE_FLOOR else f"p={p_value:.2g}"
+
+
 def _fmt(value: float | None, unit: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
@@ -466,11 +475,11 @@ def _ratio_beyond_limit(judging: Judging, after: RatioCounts, alpha: float) -> s
     if judging.ceiling is not None:
         p = stats.binomtest(bad, total, judging.ceiling, alternative="greater").pvalue
         if p < alpha:
-            return f"after value {_fmt(after.bad / after.total, 'ratio')} is above the ceiling {_fmt(judging.ceiling, 'ratio')} (p={p:.2g})"
+            return f"after value {_fmt(after.bad / after.total, 'ratio')} is above the ceiling {_fmt(judging.ceiling, 'ratio')} ({_p_text(p)})"
     if judging.floor is not None:
         p = stats.binomtest(bad, total, judging.floor, alternative="less").pvalue
         if p < alpha:
-            return f"after value {_fmt(after.bad / after.total, 'ratio')} is below the floor {_fmt(judging.floor, 'ratio')} (p={p:.2g})"
+            return f"after value {_fmt(after.bad / after.total, 'ratio')} is below the floor {_fmt(judging.floor, 'ratio')} ({_p_text(p)})"
     return None
 
 
@@ -529,7 +538,7 @@ def _decide(
     described = (
         f"{_fmt(before_value, unit_value)} → {_fmt(after_value, unit_value)} "
         f"(change{net} {_fmt(change, unit_change)}, allowed {_fmt(tolerance, unit_change).lstrip('+')}"
-        f", p={p_value:.2g})"
+        f", {_p_text(p_value)})"
     )
     fields = {
         "before": before_value,
@@ -661,7 +670,7 @@ def _judge_histogram(data: RuleInput) -> RuleResult:
         allowed.append(f"+{tolerance_absolute:g} ms")
     described = (
         f"{name} {_fmt(q0.value, 'ms')} → {_fmt(q1.value, 'ms')} ({relative_change:+.1%}{net}; "
-        f"allowed {' and '.join(allowed) or 'none'}; p={p_value:.2g})"
+        f"allowed {' and '.join(allowed) or 'none'}; {_p_text(p_value)})"
     )
     plausible = math.exp(worst_log if direction is not Direction.DECREASE else -worst_log) - 1
     fields = {
@@ -781,7 +790,7 @@ def _judge_volume(data: RuleInput) -> RuleResult:
     described = (
         f"request rate {_fmt(before.rate, 'rps')} → {_fmt(after.rate, 'rps')} "
         f"({relative_change:+.1%}{net}; allowed {'-' if judging.direction is Direction.DECREASE else '+'}"
-        f"{(tolerance or 0):.0%}, p={result.statistic.get('p_value', float('nan')):.2g})"
+        f"{(tolerance or 0):.0%}, {_p_text(result.statistic.get('p_value', float('nan')))})"
     )
     prefix = {
         Verdict.FAIL: "regression: ",
@@ -848,7 +857,7 @@ def _judge_values(data: RuleInput) -> RuleResult:
     net = " net of controls" if control_info else ""
     described = (
         f"median {_fmt(m0, unit)} → {_fmt(m1, unit)} (change{net} {change:+.4g}, allowed "
-        f"{tolerance:.4g}, Mann-Whitney p={p_value:.2g})"
+        f"{tolerance:.4g}, Mann-Whitney {_p_text(p_value)})"
     )
     fields = {
         "before": m0,

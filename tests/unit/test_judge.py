@@ -278,6 +278,16 @@ def test_results_explain_themselves():
     assert result.reason.startswith("regression:")
 
 
+def test_a_p_value_too_small_for_a_double_reads_as_a_bound_not_zero():
+    # 0.2 % → 4 % over 240,000 requests each: the tail underflows; "p=0" would claim certainty
+    result = judged(rule("ratio", **ERRORS), RatioCounts(480, 240000), RatioCounts(9600, 240000))
+    assert result.verdict is Verdict.FAIL
+    assert result.statistic["p_value"] == 0.0
+    assert "p<1e-300" in result.reason and "p=0" not in result.reason
+    modest = judged(rule("ratio", **ERRORS), RatioCounts(10, 2000), RatioCounts(26, 2000))
+    assert f"p={modest.statistic['p_value']:.2g}" in modest.reason
+
+
 def test_alpha_override_makes_a_borderline_regression_inconclusive():
     the_rule = rule("ratio", **ERRORS)
     before, after = RatioCounts(10, 2000), RatioCounts(26, 2000)
