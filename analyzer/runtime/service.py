@@ -230,6 +230,7 @@ class UpgradeService:
         self._inbox = ControlInbox(inbox_store or MemoryVersionedStore())
         self._applied_requests: set[str] = set()  # applied, not yet removed (a write failed)
         self._failed_requests: dict[str, int] = {}  # id → passes on which applying failed
+        self._queued_upgrade_note: Note | None = None  # for the timeline the request starts
         self.memory = ServiceMemory.from_document(self._load_memory())
         if self.memory.paused:
             self._resume.clear()
@@ -409,6 +410,9 @@ class UpgradeService:
             self.memory.refused = None
             self._save_memory()
         self._timeline.reset(plan.upgrade_id)  # a new upgrade, a new timeline
+        if self._queued_upgrade_note is not None:  # it came through a standby: say so first
+            self._timeline.record_note(self._queued_upgrade_note, self.clock.now())
+            self._queued_upgrade_note = None
         self._start_worker(plan, f"starting upgrade {plan.upgrade_id}")
 
     # -- the worker ----------------------------------------------------------------------
@@ -798,14 +802,14 @@ class UpgradeService:
             log.warning(message, extra={"fields": fields})
         else:
             log.info(message, extra={"fields": fields})
-        self._timeline.record_note(
-            Note(
-                message=message,
-                reason="QueuedRequestRefused" if refused else "QueuedRequestApplied",
-                warning=refused,
-            ),
-            self.clock.now(),
+        note = Note(
+            message=message,
+            reason="QueuedRequestRefused" if refused else "QueuedRequestApplied",
+            warning=refused,
         )
+        self._timeline.record_note(note, self.clock.now())
+        if request.verb == "upgrade" and not refused:
+            self._queued_upgrade_note = note  # the upgrade's own timeline starts with it
         return True
 
     # -- status --------------------------------------------------------------------------

@@ -243,6 +243,9 @@ def test_an_upgrade_requested_through_a_standby_runs_on_the_leader(cluster):
     leader.run_tick()  # takes the request and, the window being open, runs it
     assert leader.service.view.state.outcome is Outcome.PROMOTED
     assert leader.service.view.state.plan.to_revision == "1-15-4"
+    # the upgrade's own timeline (and so its report) says where the request came from
+    assert any("upgrade queued via standby replica-b" in note
+               for note in _notes(leader, "QueuedRequestApplied")), leader.status()["timeline"]  # fmt: skip
 
 
 def test_verbs_two_standbys_queue_at_once_are_all_kept_and_all_applied(cluster):
