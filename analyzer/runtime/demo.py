@@ -51,6 +51,10 @@ DEMO_ENV = {
     "CANARY_SERVICE__TICK_INTERVAL": "1s",
     "CANARY_SERVICE__HEARTBEAT_INTERVAL": "30s",
     "CANARY_SERVICE__LEASE_DURATION": "10s",
+    # as an unattended night should run: one 1 % chance of any false rollback for the
+    # whole upgrade, so a healthy canary is not rolled back on noise (the bad wave's
+    # regression is far beyond the per-test alpha this leaves)
+    "CANARY_RULES__NIGHT_BUDGET": "0.01",
 }
 
 
@@ -149,7 +153,8 @@ class Demo:
         self._step(
             f"canary-analyzer serve: maintenance window [bold]{cron}[/] (UTC) for 15m, "
             f"windows before {DEMO_WINDOWS['before']} / settle {DEMO_WINDOWS['settle']} / after "
-            f"{DEMO_WINDOWS['after']}"
+            f"{DEMO_WINDOWS['after']}, night budget "
+            f"{float(DEMO_ENV['CANARY_RULES__NIGHT_BUDGET']):.0%} for any false rollback"
         )
         serve_log = self.work / "serve.log"
         command = [
