@@ -88,7 +88,7 @@ def limit_table(result: BenchResult) -> Table:
         title=f"Ours against the physical limit: errors +1 pp, {per_level} scenarios per level "
         "(half healthy), drift on",
         caption="limit = exact power of the ideal z test (α = 1 %, no drift) on the same "
-        "scenarios; share = our detection ÷ limit; normal approx. = the same test's power as "
+        "scenarios; share = our detection ÷ limit (its 95 % interval in brackets); normal approx. = the same test's power as "
         "the normal approximation gives it, which overstates it at a few errors per window; "
         "best unbiased test = the most powerful unbiased test at α = 1 % (randomised "
         "conditional test), which no test of that size beats. Where these are near zero no "
@@ -115,7 +115,7 @@ def limit_table(result: BenchResult) -> Table:
             if row["detection_95ci"] is None
             else f"{_pct(row['detection_95ci'][0])}–{_pct(row['detection_95ci'][1])}",
             _pct(row["limit"]),
-            _ratio(row["share_of_limit"]),
+            _share(row["share_of_limit"], row.get("share_of_limit_95ci")),
             _pct(row["limit_normal_approximation"]),
             _ratio(row["share_of_normal_limit"]),
             _pct(row["best_unbiased_test"]),
@@ -127,6 +127,13 @@ def limit_table(result: BenchResult) -> Table:
 
 def _ratio(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}×"
+
+
+def _share(value: float | None, interval: list[float | None] | None) -> str:
+    """``0.98× (0.95–1.00)``: a share of the limit with its 95 % interval."""
+    if value is None or not interval or None in interval:
+        return _ratio(value)
+    return f"{_ratio(value)} ({interval[0]:.2f}–{interval[1]:.2f})"
 
 
 def scale_table(result: dict) -> Table:

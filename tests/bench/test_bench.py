@@ -92,6 +92,13 @@ def test_limit_study_reports_every_traffic_level(capsys):
         assert row["scenarios"] == 4
         assert 0.0 <= row["limit"] <= 1.0
         assert 0.0 <= row["detection"] <= 1.0
+        low, high = row["detection_95ci"]
+        assert low <= row["detection"] <= high
+        if row["limit"] >= 0.01:  # the share comes with its interval, around it
+            share_low, share_high = row["share_of_limit_95ci"]
+            assert share_low <= row["share_of_limit"] <= share_high
+        else:  # no share of a limit near zero
+            assert row["share_of_limit"] is None and row["share_of_limit_95ci"] is None
 
 
 def test_bench_judge_json_has_every_judge_and_key(capsys):
