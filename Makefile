@@ -48,6 +48,7 @@ demo: debs venv
 
 bench: debs venv
 	$(BIN)/canary-analyzer bench judge --scenarios 2000 --seed 1 --limit-scenarios 600
+	$(BIN)/canary-analyzer bench night --namespaces 12 --nights 200 --night-budget 0.05
 	$(BIN)/canary-analyzer bench scale --namespaces 500
 
 docs: venv

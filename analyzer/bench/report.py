@@ -136,6 +136,42 @@ def _share(value: float | None, interval: list[float | None] | None) -> str:
     return f"{_ratio(value)} ({interval[0]:.2f}–{interval[1]:.2f})"
 
 
+def night_table(result: dict) -> Table:
+    """How seeded whole nights ended, at each rule's own alpha and with the night budget."""
+    config = result["config"]
+    low, high = config["traffic_rps"]
+    regression = config["canary_regression"]
+    table = Table(
+        title=(
+            f"Whole nights: {result['nights']} per row, {config['namespaces']} namespaces "
+            f"({low:g}–{high:g} rps), waves {config['waves']}, up to "
+            f"{config['max_extensions']} extensions, "
+            + (f"canary {regression}" if regression else "every namespace healthy")
+        ),
+        caption="rolled back = a FAIL in some wave; held = still inconclusive after the last "
+        "extension (a person decides); 95 % intervals in brackets. Same nights in every row.",
+    )
+    for column in ("α", "promoted", "rolled back", "held", "looks per night"):
+        table.add_column(column, justify="left" if column == "α" else "right")
+    labels = {
+        "rules_alpha": "each rule's own (1 % per test)",
+        "night_budget": f"night budget {config['night_budget']:.0%}"
+        if config["night_budget"]
+        else "",
+    }
+    for key, row in result["runs"].items():
+        table.add_row(
+            labels[key],
+            *(
+                f"{_pct(row[f'{outcome}_rate'])} "
+                f"({_pct(row[f'{outcome}_95ci'][0])}–{_pct(row[f'{outcome}_95ci'][1])})"
+                for outcome in ("promoted", "rolled_back", "held")
+            ),
+            f"{row['looks_per_night']:.2f}",
+        )
+    return table
+
+
 def scale_table(result: dict) -> Table:
     table = Table(title=f"Scale: {result['namespaces']} namespaces × the default rules")
     table.add_column("")

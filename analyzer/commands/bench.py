@@ -3,6 +3,9 @@
 - ``bench judge --scenarios N --seed S [--output text|json]``: our judge and the
   Flagger-style, Kayenta-style and naive judges on the same seeded scenarios; one table (or
   the JSON contract ``{"judges": {"ours"|"flagger"|"kayenta"|"naive": {...}}}``).
+- ``bench night --namespaces N --nights M [--night-budget B] [--output text|json]``: seeded
+  whole nights (waves, controls, extensions, the budget's Holm step-down) and how they
+  end — promoted, rolled back or held — at each rule's own alpha and with the budget.
 - ``bench scale --namespaces N [--output text|json]``: batched vs per-namespace queries
   against a real local Prometheus on backfilled history (started and stopped here).
 
@@ -40,6 +43,26 @@ def _whole_number(minimum: int):
 
 _positive = _whole_number(1)
 _count = _whole_number(0)
+#: regression kinds ``--canary-regression`` accepts (the benchmark's injected regressions)
+REGRESSION_KINDS = (
+    "errors+0.5pp", "errors+1pp", "errors+2pp", "p99+10%", "p99+25%", "p99+50%", "traffic-50%",
+)  # fmt: skip
+
+
+def _wave_sizes(text: str) -> tuple[int, ...]:
+    """An argparse type: ``1,2,4`` → (1, 2, 4), every size a whole number ≥ 1."""
+    return tuple(_positive(part.strip()) for part in text.split(","))
+
+
+def _traffic_range(text: str) -> tuple[float, float]:
+    """An argparse type: ``10,200`` → (10.0, 200.0), 0 < low ≤ high."""
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH in rps, got {text!r}") from None
+    if not 0 < low <= high:
+        raise argparse.ArgumentTypeError(f"need 0 < LOW <= HIGH, got {text}")
+    return low, high
 
 
 def register(subparsers) -> None:
@@ -79,6 +102,43 @@ def register(subparsers) -> None:
     )
     judge.add_argument("--output", choices=("text", "json"), default="text")
     judge.set_defaults(handler=judge_command)
+    night = commands.add_parser(
+        "night",
+        help="whole upgrade nights: how often they end rolled back or held",
+        description="Seeded nights through the engine's waves, controls, extensions and night "
+        "budget: the share promoted, rolled back and held, at each rule's own alpha and, "
+        "with --night-budget, on the same nights with the budget.",
+    )
+    night.add_argument("--namespaces", type=_positive, default=25, help="per night (default 25)")
+    night.add_argument("--nights", type=_positive, default=200, help="nights (default 200)")
+    night.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    night.add_argument(
+        "--night-budget",
+        type=share,
+        help="also judge the same nights with this accepted chance of any false rollback",
+    )
+    night.add_argument(
+        "--waves",
+        type=_wave_sizes,
+        default=(1, 2, 4),
+        help="wave sizes, comma-separated; the last keeps doubling (default 1,2,4)",
+    )
+    night.add_argument(
+        "--max-extensions", type=_count, default=2, help="extensions per wave (default 2)"
+    )
+    night.add_argument(
+        "--canary-regression",
+        choices=tuple(REGRESSION_KINDS),
+        help="inject this regression into the canary (default: every namespace healthy)",
+    )
+    night.add_argument(
+        "--traffic",
+        type=_traffic_range,
+        default=(10.0, 200.0),
+        help="namespaces' request rates, drawn log-uniformly: LOW,HIGH rps (default 10,200)",
+    )
+    night.add_argument("--output", choices=("text", "json"), default="text")
+    night.set_defaults(handler=night_command)
     scale = commands.add_parser(
         "scale",
         help="batched vs per-namespace queries against a real local Prometheus",
@@ -133,6 +193,45 @@ def judge_command(args: argparse.Namespace) -> int:
         print_table(judge_table(result), console)
         if result.limit_study:
             print_table(limit_table(result), console)
+    return int(ExitCode.OK)
+
+
+def night_command(args: argparse.Namespace) -> int:
+    from analyzer.bench.night import NightConfig, night_study
+    from analyzer.bench.report import night_table, print_table
+
+    config = NightConfig(
+        namespaces=args.namespaces,
+        waves=args.waves,
+        max_extensions=args.max_extensions,
+        night_budget=args.night_budget,
+        canary_regression=args.canary_regression,
+        traffic=args.traffic,
+    )
+    runs = 2 if args.night_budget is not None else 1
+    errors = Console(stderr=True)
+    with _progress(errors) as progress:
+        task = progress.add_task("judging nights", total=args.nights * runs)
+        study = night_study(
+            config, args.nights, args.seed, progress=lambda n: progress.advance(task, n)
+        )
+    result = {
+        "config": {
+            "namespaces": config.namespaces,
+            "waves": list(config.waves),
+            "max_extensions": config.max_extensions,
+            "night_budget": config.night_budget,
+            "canary_regression": config.canary_regression,
+            "traffic_rps": list(config.traffic),
+            "seed": args.seed,
+        },
+        "nights": args.nights,
+        "runs": {key: tally.to_dict() for key, tally in study.items()},
+    }
+    if args.output == "json":
+        print(json.dumps(result, indent=2))
+    else:
+        print_table(night_table(result), Console(width=200))
     return int(ExitCode.OK)
 
 

@@ -1,0 +1,79 @@
+"""Whole-night benchmark in a small configuration: seeded nights through waves, controls,
+extensions and the night budget end as the engine would end them, and the command's JSON
+has every outcome with its interval for both alphas."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from analyzer.bench.judges import default_rules
+from analyzer.bench.night import NightConfig, night_study, run_night
+from analyzer.bench.scenarios import REGRESSIONS
+from analyzer.cli import main
+from analyzer.commands.bench import REGRESSION_KINDS
+
+BUSY = (100.0, 200.0)  # rps: a default window resolves every rule
+
+
+def test_the_commands_regression_choices_are_the_benchmarks():
+    assert tuple(REGRESSIONS) == REGRESSION_KINDS
+
+
+def test_a_bad_canary_ends_the_night_in_its_first_wave():
+    rules = default_rules()
+    rng = np.random.default_rng(5)
+    config = NightConfig(namespaces=6, canary_regression="errors+2pp", traffic=BUSY)
+    for _ in range(4):  # the canary is judged first: one look, rolled back
+        assert run_night(config, rng, rules) == ("rolled_back", 1)
+
+
+def test_a_night_with_a_namespace_too_quiet_to_judge_is_held_after_every_extension():
+    rules = default_rules()
+    rng = np.random.default_rng(5)
+    config = NightConfig(namespaces=3, waves=(3,), max_extensions=2, traffic=(0.05, 0.05))
+    assert run_night(config, rng, rules) == ("held", 3)  # first look + 2 extensions
+
+
+def test_busy_healthy_nights_promote_through_every_wave():
+    rules = default_rules()
+    rng = np.random.default_rng(5)
+    config = NightConfig(namespaces=7, waves=(1, 2, 4), night_budget=0.05, traffic=BUSY)
+    outcomes = [run_night(config, rng, rules) for _ in range(3)]
+    assert outcomes == [("promoted", 3)] * 3  # three waves, each passed at its first look
+
+
+def test_both_alphas_judge_the_same_nights():
+    config = NightConfig(namespaces=4, night_budget=0.05, canary_regression="errors+2pp",
+                         traffic=BUSY)  # fmt: skip
+    study = night_study(config, nights=3, seed=2)
+    assert set(study) == {"rules_alpha", "night_budget"}
+    for tally in study.values():
+        assert tally.nights == 3 and tally.outcomes["rolled_back"] == 3
+
+
+def test_bench_night_json_has_every_outcome_for_both_alphas(capsys):
+    arguments = ["bench", "night", "--namespaces", "4", "--nights", "3", "--seed", "2",
+                 "--night-budget", "0.05", "--output", "json"]  # fmt: skip
+    assert main(arguments) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["config"]["namespaces"] == 4 and result["nights"] == 3
+    assert set(result["runs"]) == {"rules_alpha", "night_budget"}
+    for row in result["runs"].values():
+        rates = [row[f"{outcome}_rate"] for outcome in ("promoted", "rolled_back", "held")]
+        assert sum(rates) == pytest.approx(1.0)
+        for outcome in ("promoted", "rolled_back", "held"):
+            low, high = row[f"{outcome}_95ci"]
+            assert low <= row[f"{outcome}_rate"] <= high
+        assert row["looks_per_night"] >= 1
+
+
+def test_bench_night_table_and_bad_flags(capsys):
+    assert main(["bench", "night", "--namespaces", "3", "--nights", "2"]) == 0
+    assert "Whole nights" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "night", "--traffic", "200,10"])
+    assert exit_info.value.code == 2
+    assert "need 0 < LOW <= HIGH" in capsys.readouterr().err
