@@ -30,14 +30,13 @@ from analyzer.bench import judges
 from analyzer.bench.scenarios import (
     ADDITIVE_SHIFT_MAX,
     DRIFT_MODELS,
-    REGRESSIONS,
     STEPS_PER_WINDOW,
-    Z99,
     NamespaceTruth,
     WindowData,
     _load_effects,
     _namespace_truth,
     _window,
+    with_regression,
 )
 from analyzer.core.judge import RuleInput, judge_rule
 from analyzer.core.multiplicity import NightBudget
@@ -138,13 +137,9 @@ def _wave_traffic(
         )
         sigma_after = truth.latency_sigma
         if name in regressed:
-            what, size = REGRESSIONS[regressed[name]]
-            if what == "errors":
-                error_after += size
-            elif what == "p99":
-                sigma_after += math.log(1 + size) / Z99
-            else:
-                rates_after = rates_after * (1 + size)
+            error_after, sigma_after, rates_after = with_regression(
+                regressed[name], error_after, sigma_after, rates_after
+            )
         traffic[name] = _Traffic(
             before=_window(
                 rng, rates_before, truth.error_rate, truth.latency_median_ms, truth.latency_sigma

@@ -196,6 +196,20 @@ def generate(
     ]
 
 
+def with_regression(
+    kind: str, error_rate: float, latency_sigma: float, rates: np.ndarray
+) -> tuple[float, float, np.ndarray]:
+    """An after-window's error rate, latency spread and per-step rates with the regression
+    ``kind`` (a key of REGRESSIONS) injected: errors add points, p99 grows by its share
+    with the median unchanged, traffic scales."""
+    what, size = REGRESSIONS[kind]
+    if what == "errors":
+        return error_rate + size, latency_sigma, rates
+    if what == "p99":
+        return error_rate, latency_sigma + math.log(1 + size) / Z99, rates
+    return error_rate, latency_sigma, rates * (1 + size)
+
+
 def _scenario(
     rng: np.random.Generator, index: int, level: float, regression: str | None
 ) -> Scenario:
@@ -212,13 +226,9 @@ def _scenario(
     canary_error_after = error_after(canary.error_rate)
     sigma_after = canary.latency_sigma
     if regression is not None:
-        what, size = REGRESSIONS[regression]
-        if what == "errors":
-            canary_error_after += size
-        elif what == "p99":
-            sigma_after += math.log(1 + size) / Z99  # p99 × (1+size), median unchanged
-        else:
-            rates_after = rates_after * (1 + size)
+        canary_error_after, sigma_after, rates_after = with_regression(
+            regression, canary_error_after, sigma_after, rates_after
+        )
     before = _window(
         rng, rates_before, canary.error_rate, canary.latency_median_ms, canary.latency_sigma
     )
