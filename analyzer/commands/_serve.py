@@ -34,6 +34,7 @@ from analyzer.core.mesh import ClusterNotFoundError
 from analyzer.core.rules import RuleFileError
 from analyzer.errors import BadInputError, ExitCode
 from analyzer.runtime.alerting import AlertDispatcher, notifiers_from_urls
+from analyzer.runtime.analysis import planned_evidence_warnings
 from analyzer.runtime.clock import RealClock
 from analyzer.runtime.engine import PrometheusJudging
 from analyzer.runtime.http_api import HttpServer, TokenCheck, create_app, parse_listen
@@ -139,6 +140,9 @@ def serve_command(args: argparse.Namespace) -> int:
             settings.rules.namespace_label,
             on_outcome=record,
             night_budget=settings.rules.night_budget,
+        ),
+        evidence_check=lambda rules, namespaces, now: planned_evidence_warnings(
+            source, rules, settings, namespaces, now
         ),
         rules=watcher,
         pager=pager,

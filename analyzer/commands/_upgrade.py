@@ -32,7 +32,7 @@ from analyzer.core.templates import TemplateError, validate_namespace
 from analyzer.core.upgrade import Action, Note, Outcome, UpgradeState, UpgradeStyle, summary
 from analyzer.errors import BadInputError, ExitCode, UnreachableError
 from analyzer.runtime.alerting import AlertDispatcher, notifiers_from_urls
-from analyzer.runtime.analysis import parse_namespace_list
+from analyzer.runtime.analysis import parse_namespace_list, planned_evidence_warnings
 from analyzer.runtime.clock import RealClock, VirtualClock
 from analyzer.runtime.engine import (
     DryRunCluster,
@@ -163,7 +163,10 @@ def _run(args, settings, request, rules, source, cluster) -> int:
         plan = None
     else:
         checked = preflight(cluster, request)  # reads only: a refusal changes nothing
-        for warning in checked.warnings:
+        quiet = planned_evidence_warnings(
+            source, rules, settings, checked.namespaces, RealClock().now()
+        )
+        for warning in (*checked.warnings, *quiet):
             progress.console.print(f"[yellow]warning:[/] {warning}")
         if args.dry_run:
             clock = VirtualClock(RealClock().now())

@@ -12,20 +12,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from analyzer.core.evidence import ThinEvidence, needed_requests, thin_evidence
 from analyzer.core.judge import RuleInput, error_result, judge_rule
 from analyzer.core.multiplicity import NightBudget, holm_alphas
 from analyzer.core.observations import (
     Observation,
+    VolumeCount,
     control_band,
     extract_observations,
     rule_query,
 )
 from analyzer.core.ports import MetricsError, MetricsSource, MetricsUnreachableError
-from analyzer.core.rules import RuleSet
+from analyzer.core.rules import RuleSet, RuleType
 from analyzer.core.verdicts import NamespaceVerdict, RuleResult, combine_rule_results
 from analyzer.core.windows import RestartWindows, Window
+from analyzer.settings import Settings
 
 log = logging.getLogger("canary_analyzer.analysis")
 
@@ -234,3 +237,54 @@ def discover_namespaces(
 def controls_excluding(candidates: Iterable[str], judged: Sequence[str]) -> tuple[str, ...]:
     """Control candidates minus the judged namespaces."""
     return tuple(sorted(set(candidates) - set(judged)))
+
+
+def forecast_thin_evidence(
+    source: MetricsSource,
+    rules: RuleSet,
+    namespaces: Sequence[str],
+    window: timedelta,
+    step: timedelta,
+    at: datetime,
+    namespace_label: str = "destination_workload_namespace",
+) -> tuple[ThinEvidence, ...]:
+    """The planned namespaces whose traffic over ``[at - window, at)`` is below what the
+    deciding rules need per window: one query, with the first request-volume rule's own
+    PromQL (none: nothing is forecast). ``MetricsError`` when Prometheus cannot answer."""
+    needed = needed_requests(rules)
+    volume = next((rule for rule in rules if rule.spec.type is RuleType.VOLUME), None)
+    if needed <= 0 or volume is None or not namespaces:
+        return ()
+    query = rule_query(volume, namespace_label, namespaces, step)
+    series = _query_window(source, query, Window(at - window, at), step)
+    observed = extract_observations(volume, series, namespace_label, window.total_seconds())
+    requests = {
+        name: observation.count
+        for name, observation in observed.items()
+        if isinstance(observation, VolumeCount)
+    }
+    return thin_evidence(requests, namespaces, needed, window)
+
+
+def planned_evidence_warnings(
+    source: MetricsSource,
+    rules: RuleSet,
+    settings: Settings,
+    namespaces: Sequence[str],
+    now: datetime,
+) -> tuple[str, ...]:
+    """Warnings for the planned namespaces too quiet to be judged in the configured windows
+    (``forecast_thin_evidence`` over the last window-length). Advisory: when Prometheus
+    cannot answer, one warning says the check was skipped and nothing else changes."""
+    windows, upgrade = settings.windows, settings.upgrade
+    try:
+        found = forecast_thin_evidence(
+            source, rules, namespaces, min(windows.before, windows.after), windows.step, now,
+            settings.rules.namespace_label,
+        )  # fmt: skip
+    except MetricsError as error:
+        log.warning("could not check the planned namespaces' traffic", exc_info=False,
+                    extra={"fields": {"error": str(error)}})  # fmt: skip
+        return (f"could not check whether the planned namespaces serve enough traffic to be "
+                f"judged: {error}",)  # fmt: skip
+    return tuple(thin.describe(upgrade.on_inconclusive) for thin in found)

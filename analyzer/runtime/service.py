@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -197,11 +197,14 @@ class UpgradeService:
         reports_dir: Path | None = None,
         timeline_store: StateStore | None = None,
         inbox_store: VersionedStore | None = None,
+        evidence_check: Callable[[RuleSet, Sequence[str], datetime], Sequence[str]] | None = None,
     ):
         """``timeline_store`` keeps the upgrade timeline across restarts (the state
         ConfigMap's ``timeline`` key); without one it lives in memory only.
         ``inbox_store`` holds the verbs standbys queue for the leader (the state
-        ConfigMap's ``inbox`` key), shared by all replicas; in memory without one."""
+        ConfigMap's ``inbox`` key), shared by all replicas; in memory without one.
+        ``evidence_check(rules, namespaces, now)`` warns, as a new upgrade starts, of planned
+        namespaces too quiet to be judged (``analysis.planned_evidence_warnings``)."""
         self.settings = settings
         self.cluster = cluster
         self.engine_store = engine_store
@@ -228,6 +231,7 @@ class UpgradeService:
         self._leading = False  # as of the last pass: a change to True reloads the timeline
         self._failures: list[str] = []
         self._inbox = ControlInbox(inbox_store or MemoryVersionedStore())
+        self._evidence_check = evidence_check
         self._applied_requests: set[str] = set()  # applied, not yet removed (a write failed)
         self._failed_requests: dict[str, int] = {}  # id → passes on which applying failed
         self._queued_upgrade_note: Note | None = None  # for the timeline the request starts
@@ -404,6 +408,11 @@ class UpgradeService:
             return
         for warning in checked.warnings:
             log.warning(warning)
+        quiet: Sequence[str] = ()
+        if self._evidence_check is not None:
+            quiet = self._evidence_check(self.rules.rules, checked.namespaces, self.clock.now())
+        for warning in quiet:
+            log.warning(warning)
         plan = build_plan(request, checked, self.settings, self.clock.now())
         with self._lock:
             self.memory.request = None  # from here on the engine's state carries it
@@ -413,6 +422,10 @@ class UpgradeService:
         if self._queued_upgrade_note is not None:  # it came through a standby: say so first
             self._timeline.record_note(self._queued_upgrade_note, self.clock.now())
             self._queued_upgrade_note = None
+        for warning in quiet:  # on-call reads in the report why the night may hold there
+            self._timeline.record_note(
+                Note(message=warning, reason="ThinEvidence", warning=True), self.clock.now()
+            )
         self._start_worker(plan, f"starting upgrade {plan.upgrade_id}")
 
     # -- the worker ----------------------------------------------------------------------

@@ -109,9 +109,10 @@ def cluster(tmp_path, request):
     """``cluster(scenario_name)`` starts the mesh and Prometheus, waits for a full before-window."""
     started = []
 
-    def start(name: str, warm: bool = True) -> Cluster:
-        scenario = load_scenario(REPO / "scenarios" / f"{name}.yaml")
-        mesh = SimulatedMesh(_busier(scenario, TRAFFIC_FACTOR))
+    def start(name: str, warm: bool = True, rps: dict[str, float] | None = None) -> Cluster:
+        """``rps`` sets some namespaces' request rate outright (after the busier factor)."""
+        scenario = _busier(load_scenario(REPO / "scenarios" / f"{name}.yaml"), TRAFFIC_FACTOR)
+        mesh = SimulatedMesh(_with_rates(scenario, rps or {}))
         mesh.start()
         started.append(mesh)
         target = mesh.metrics_url.removeprefix("http://").removesuffix("/metrics")
@@ -145,6 +146,27 @@ def _busier(scenario: Scenario, factor: float) -> Scenario:
             "traffic": faster(namespace.traffic),
             "workloads": [
                 w.model_copy(update={"traffic": faster(w.traffic)}) if w.traffic else w
+                for w in namespace.workloads
+            ],
+        })
+        for namespace in scenario.namespaces
+    ]  # fmt: skip
+    return scenario.model_copy(update={"namespaces": namespaces})
+
+
+def _with_rates(scenario: Scenario, rps: dict[str, float]) -> Scenario:
+    """The scenario with the named namespaces (and their workloads) serving ``rps``."""
+
+    def rate(namespace, traffic: TrafficSpec) -> TrafficSpec:
+        if namespace.name not in rps:
+            return traffic
+        return traffic.model_copy(update={"rps": rps[namespace.name]})
+
+    namespaces = [
+        namespace.model_copy(update={
+            "traffic": rate(namespace, namespace.traffic),
+            "workloads": [
+                w.model_copy(update={"traffic": rate(namespace, w.traffic)}) if w.traffic else w
                 for w in namespace.workloads
             ],
         })
@@ -247,6 +269,17 @@ def test_kill_9_then_rerun_resumes_without_double_restart(cluster):
     assert "resuming" in stderr
     assert document["outcome"] == "promoted"
     assert set(env.restarts().values()) == {1}
+
+
+def test_dry_run_warns_of_a_namespace_too_quiet_to_judge(cluster):
+    # 0.01 rps × time scale 20 × a 20 s window: ~4 requests, the rules need 500 per window
+    env = cluster("healthy", rps={"orders": 0.01})
+    code, document, stderr = env.run("--dry-run")
+    assert code == 0, stderr[-3000:]
+    assert document["dry_run"] is True
+    warnings = [line for line in stderr.splitlines() if "requests in the last" in line]
+    assert any("namespace orders served ~" in line for line in warnings), stderr[-3000:]
+    assert not any("namespace accounts" in line for line in warnings), warnings
 
 
 def test_bad_input_and_dry_run_patch_nothing(cluster):

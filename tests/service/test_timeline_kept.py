@@ -44,7 +44,7 @@ class Replica:
 
     def __init__(self, mesh, work: Path, name: str, *, script=lambda _n, _i: Verdict.PASS,
                  lease: bool = False, timeline_configmap: str = CONFIGMAP,
-                 timeline_attempts: int = 6):  # fmt: skip
+                 timeline_attempts: int = 6, evidence_check=None):  # fmt: skip
         self.clients = [api_client_for(mesh), api_client_for(mesh)]
         self.cluster = KubernetesCluster(self.clients[0], request_timeout=10)
         # the timeline's own connection: in the failure test its retries are short
@@ -58,6 +58,7 @@ class Replica:
         self.service = upgrade_service(
             self.cluster, work, name, script=script, leadership=leadership,
             timeline_store=state_store(timeline_cluster, "timeline", timeline_configmap),
+            evidence_check=evidence_check,
         )  # fmt: skip
 
     def run_tick(self) -> None:
@@ -149,6 +150,29 @@ def test_a_restarted_service_shows_the_timeline_so_far_and_its_report_tells_all(
     report = (second.service.reports_dir / f"upgrade-{state.plan.upgrade_id}.html").read_text()
     missing = [item["message"] for item in before if _report_row(item) not in report]
     assert not missing, f"rows of the first pod's timeline missing from the report: {missing}"
+
+
+def test_a_quiet_namespace_is_named_in_the_new_upgrades_timeline_and_report(replicas):
+    asked = []
+
+    def too_quiet(rules, namespaces, now):  # what serve wires to Prometheus (one query)
+        asked.append((rules.names(), tuple(namespaces)))
+        return (f"namespace {namespaces[-1]} served ~4 requests in the last 1s",)
+
+    pod = replicas("pod-1", evidence_check=too_quiet)
+    pod.service.request_upgrade(UpgradeRequestBody(to_revision="1-15-4"))
+    pod.run_tick()
+    state = pod.service.view.state
+    assert state.outcome is Outcome.PROMOTED  # a warning, not a gate
+    (rules, planned), = asked
+    assert "request-volume" in rules and planned == state.plan.namespaces
+    notes = [item for item in pod.timeline() if item["reason"] == "ThinEvidence"]
+    assert [item["message"] for item in notes] == [
+        f"namespace {planned[-1]} served ~4 requests in the last 1s"
+    ]
+    assert notes[0]["warning"] is True
+    report = (pod.service.reports_dir / f"upgrade-{state.plan.upgrade_id}.html").read_text()
+    assert _report_row(notes[0]) in report
 
 
 def test_a_new_leader_goes_on_with_the_timeline_of_the_one_before(replicas):

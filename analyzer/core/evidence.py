@@ -1,0 +1,75 @@
+"""Before a night moves anything: which planned namespaces serve too little traffic for the
+rules to judge them.
+
+Why it exists: a rule with ``minEvidence.requests`` is INCONCLUSIVE — never PASS — when a
+window holds fewer requests, and an inconclusive wave is extended and then held for a
+person. A namespace at 0.3 rps cannot reach 500 requests in a 10-minute window, so a
+night that includes it ends held however healthy it is. Platform teams should learn that
+when they plan the night (``upgrade --dry-run``, the start of ``upgrade`` and ``serve``),
+not at 3 a.m. from a page. Pure: counts in, findings out; the runtime fetches the counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from analyzer.core.durations import format_duration
+from analyzer.core.rules import RuleSet
+
+
+@dataclass(frozen=True)
+class ThinEvidence:
+    """A planned namespace whose recent traffic is below what the rules need per window."""
+
+    namespace: str
+    requests: float  # in the last window-length before the check
+    needed: int
+    window: timedelta
+
+    def describe(self, on_inconclusive: str) -> str:
+        """One line for a warning, the log and the timeline. Extensions lengthen only the
+        after-window, so a before-window this thin stays thin at every look."""
+        then = (
+            "the upgrade holds there for a person"
+            if on_inconclusive == "hold"
+            else "the upgrade rolls back there"
+        )
+        return (
+            f"namespace {self.namespace} served ~{self.requests:.0f} requests in the last "
+            f"{format_duration(self.window)}; the rules need ≥ {self.needed} in each window, so unless its "
+            f"traffic rises every look at it is INCONCLUSIVE (extensions lengthen only the "
+            f"after-window) and {then} (upgrade.on_inconclusive={on_inconclusive}); lengthen "
+            f"the windows or leave it out of the plan"
+        )
+
+
+def needed_requests(rules: RuleSet) -> int:
+    """The most requests per window any deciding rule (critical, not dry-run) needs; 0
+    when none sets ``minEvidence.requests``."""
+    return max(
+        (
+            rule.spec.judge.min_evidence.requests
+            for rule in rules
+            if rule.spec.critical and not rule.spec.dry_run
+        ),
+        default=0,
+    )
+
+
+def thin_evidence(
+    requests: Mapping[str, float],
+    namespaces: Iterable[str],
+    needed: int,
+    window: timedelta,
+) -> tuple[ThinEvidence, ...]:
+    """The planned ``namespaces`` whose ``requests`` over the last ``window`` fall short of
+    ``needed`` (a namespace with no data at all counts as 0), in plan order."""
+    if needed <= 0:
+        return ()
+    return tuple(
+        ThinEvidence(namespace, requests.get(namespace, 0.0), needed, window)
+        for namespace in namespaces
+        if requests.get(namespace, 0.0) < needed
+    )
