@@ -129,6 +129,15 @@ def test_status_page_updates_in_place(browser, service, tmp_path):
     browser.save_screenshot(str(tmp_path / "status-page.png"))
     assert severe_console_messages(browser) == []
 
+    # a poll that changes nothing in the list keeps the very same link element: one redrawn
+    # on every poll could vanish under the pointer and swallow the click
+    for element in (link, row):
+        browser.execute_script("arguments[0].dataset.seen = 'yes'", element)
+    board.set({**failed, "message": "still rolling back"})
+    wait.until(lambda d: d.find_element(By.ID, "message").text == "still rolling back")
+    for selector in ("#reports a", '#namespaces tr[data-namespace="payments"]'):
+        seen = browser.execute_script(f"return document.querySelector('{selector}').dataset.seen")
+        assert seen == "yes", f"{selector} was redrawn by a poll that changed nothing in it"
     link.click()
     wait.until(lambda d: d.find_elements(By.ID, "outcome"))
     assert browser.find_element(By.ID, "outcome").get_attribute("data-outcome") == "rolled_back"
