@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -110,9 +111,12 @@ def cluster(tmp_path, request):
     started = []
 
     def start(name: str, warm: bool = True, rps: dict[str, float] | None = None) -> Cluster:
-        """``rps`` sets some namespaces' request rate outright (after the busier factor)."""
-        scenario = _busier(load_scenario(REPO / "scenarios" / f"{name}.yaml"), TRAFFIC_FACTOR)
-        mesh = SimulatedMesh(_with_rates(scenario, rps or {}))
+        """``rps`` sets some namespaces' request rate outright (instead of the busier factor)."""
+        scenario = load_scenario(REPO / "scenarios" / f"{name}.yaml")
+        chosen = rps or {}
+        mesh = SimulatedMesh(_with_rates(
+            scenario, lambda namespace, rate: chosen.get(namespace, rate * TRAFFIC_FACTOR)
+        ))  # fmt: skip
         mesh.start()
         started.append(mesh)
         target = mesh.metrics_url.removeprefix("http://").removesuffix("/metrics")
@@ -135,38 +139,19 @@ def cluster(tmp_path, request):
         thing.stop()
 
 
-def _busier(scenario: Scenario, factor: float) -> Scenario:
-    """The scenario with every namespace's and workload's request rate times ``factor``."""
+def _with_rates(scenario: Scenario, rps: Callable[[str, float], float]) -> Scenario:
+    """The scenario with every namespace's and workload's request rate replaced by
+    ``rps(namespace, rate)``."""
 
-    def faster(traffic: TrafficSpec) -> TrafficSpec:
-        return traffic.model_copy(update={"rps": traffic.rps * factor})
-
-    namespaces = [
-        namespace.model_copy(update={
-            "traffic": faster(namespace.traffic),
-            "workloads": [
-                w.model_copy(update={"traffic": faster(w.traffic)}) if w.traffic else w
-                for w in namespace.workloads
-            ],
-        })
-        for namespace in scenario.namespaces
-    ]  # fmt: skip
-    return scenario.model_copy(update={"namespaces": namespaces})
-
-
-def _with_rates(scenario: Scenario, rps: dict[str, float]) -> Scenario:
-    """The scenario with the named namespaces (and their workloads) serving ``rps``."""
-
-    def rate(namespace, traffic: TrafficSpec) -> TrafficSpec:
-        if namespace.name not in rps:
-            return traffic
-        return traffic.model_copy(update={"rps": rps[namespace.name]})
+    def rated(namespace: str, traffic: TrafficSpec) -> TrafficSpec:
+        return traffic.model_copy(update={"rps": rps(namespace, traffic.rps)})
 
     namespaces = [
         namespace.model_copy(update={
-            "traffic": rate(namespace, namespace.traffic),
+            "traffic": rated(namespace.name, namespace.traffic),
             "workloads": [
-                w.model_copy(update={"traffic": rate(namespace, w.traffic)}) if w.traffic else w
+                w.model_copy(update={"traffic": rated(namespace.name, w.traffic)})
+                if w.traffic else w
                 for w in namespace.workloads
             ],
         })
