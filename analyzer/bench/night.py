@@ -35,11 +35,14 @@ from analyzer.bench.scenarios import (
     WindowData,
     _load_effects,
     _namespace_truth,
+    _rate_path,
     _window,
+    drifted_error_rate,
     with_regression,
 )
 from analyzer.core.judge import RuleInput, judge_rule
 from analyzer.core.multiplicity import NightBudget
+from analyzer.core.observations import Observation
 from analyzer.core.rules import RuleSet
 from analyzer.core.upgrade import split_waves
 from analyzer.core.verdicts import RuleResult, Verdict, combine_rule_results
@@ -125,16 +128,10 @@ def _wave_traffic(
     after_steps = STEPS_PER_WINDOW * (1 + max_extensions)
     traffic: dict[str, _Traffic] = {}
     for name, truth in truths.items():
-        steps = STEPS_PER_WINDOW + after_steps
-        trend = float(rng.uniform(0.95, 1.05))
-        ramp = np.linspace(1.0, drift, steps) * np.linspace(1.0, trend, steps)
-        rates = truth.rps * ramp * rng.lognormal(0.0, 0.08, steps)
-        rates_before, rates_after = rates[:STEPS_PER_WINDOW], rates[STEPS_PER_WINDOW:]
-        error_after = (
-            truth.error_rate * error_factor
-            if model == "proportional"
-            else truth.error_rate + shared_errors
+        rates_before, rates_after = _rate_path(
+            rng, truth.rps, drift, float(rng.uniform(0.95, 1.05)), after_steps
         )
+        error_after = drifted_error_rate(truth.error_rate, model, error_factor, shared_errors)
         sigma_after = truth.latency_sigma
         if name in regressed:
             error_after, sigma_after, rates_after = with_regression(
@@ -155,16 +152,18 @@ def _judge_wave(
     rules: RuleSet,
     wave: Sequence[str],
     traffic: dict[str, _Traffic],
+    before_by_rule: dict[str, dict[str, Observation | None]],
     look: int,
     budget: NightBudget | None,
 ) -> dict[str, Verdict]:
     """One look at one wave: every rule on every namespace of the wave, the others as
-    controls; with a budget, re-judged at the wave's Holm alphas as the engine does."""
+    controls; with a budget, re-judged at the wave's Holm alphas as the engine does.
+    ``before_by_rule`` holds the before-windows' observations, the same at every look."""
     controls = [name for name in traffic if name not in wave]
     per_rule: dict[str, list[RuleResult]] = {name: [] for name in wave}
     inputs: dict[tuple[str, str], RuleInput] = {}
     for rule in rules:
-        before = {n: judges.observation(rule, t.before) for n, t in traffic.items()}
+        before = before_by_rule[rule.name]
         after = {n: judges.observation(rule, t.after_look(look)) for n, t in traffic.items()}
         for name in wave:
             data = RuleInput(
@@ -197,6 +196,10 @@ def run_night(config: NightConfig, rng: np.random.Generator, rules: RuleSet) -> 
     looks_taken = 0
     for wave in split_waves(names, config.waves):
         traffic = _wave_traffic(rng, truths, config.max_extensions, regressed)
+        before_by_rule = {
+            rule.name: {n: judges.observation(rule, t.before) for n, t in traffic.items()}
+            for rule in rules
+        }
         for look in range(config.max_extensions + 1):
             looks_taken += 1
             budget = (
@@ -204,7 +207,7 @@ def run_night(config: NightConfig, rng: np.random.Generator, rules: RuleSet) -> 
                 if config.night_budget is not None
                 else None
             )
-            verdicts = _judge_wave(rules, wave, traffic, look, budget).values()
+            verdicts = _judge_wave(rules, wave, traffic, before_by_rule, look, budget).values()
             if Verdict.FAIL in verdicts:
                 return "rolled_back", looks_taken
             if all(verdict is Verdict.PASS for verdict in verdicts):

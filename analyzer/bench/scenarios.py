@@ -148,11 +148,15 @@ def _window(
 
 
 def _rate_path(
-    rng: np.random.Generator, rps: float, drift: float, own_trend: float
+    rng: np.random.Generator,
+    rps: float,
+    drift: float,
+    own_trend: float,
+    after_steps: int = STEPS_PER_WINDOW,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-step rates of the before and after windows: the night's ramp (1 → drift across
-    both windows), the namespace's own trend, and per-minute overdispersion."""
-    steps = 2 * STEPS_PER_WINDOW
+    """Per-step rates of the before window and of ``after_steps`` after it: the night's
+    ramp (1 → drift across both), the namespace's own trend, and per-minute overdispersion."""
+    steps = STEPS_PER_WINDOW + after_steps
     ramp = np.linspace(1.0, drift, steps) * np.linspace(1.0, own_trend, steps)
     jitter = rng.lognormal(0.0, 0.08, steps)
     rates = rps * ramp * jitter
@@ -196,6 +200,12 @@ def generate(
     ]
 
 
+def drifted_error_rate(rate: float, model: str, error_factor: float, shared: float) -> float:
+    """An error rate after the night's drift: scaled with the load (``proportional``) or
+    raised by the same points everywhere (``additive``, a shared backend failing)."""
+    return rate * error_factor if model == "proportional" else rate + shared
+
+
 def with_regression(
     kind: str, error_rate: float, latency_sigma: float, rates: np.ndarray
 ) -> tuple[float, float, np.ndarray]:
@@ -218,12 +228,9 @@ def _scenario(
     shared_errors = float(rng.uniform(0.0, ADDITIVE_SHIFT_MAX))
     error_factor, latency_factor = _load_effects(drift)
 
-    def error_after(rate: float) -> float:
-        return rate * error_factor if model == "proportional" else rate + shared_errors
-
     canary = _namespace_truth(rng, level)
     rates_before, rates_after = _rate_path(rng, level, drift, float(rng.uniform(0.95, 1.05)))
-    canary_error_after = error_after(canary.error_rate)
+    canary_error_after = drifted_error_rate(canary.error_rate, model, error_factor, shared_errors)
     sigma_after = canary.latency_sigma
     if regression is not None:
         canary_error_after, sigma_after, rates_after = with_regression(
@@ -247,7 +254,7 @@ def _scenario(
         controls_after[name] = _window(
             rng,
             ca,
-            error_after(truth.error_rate),
+            drifted_error_rate(truth.error_rate, model, error_factor, shared_errors),
             truth.latency_median_ms * latency_factor,
             truth.latency_sigma,
         )
