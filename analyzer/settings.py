@@ -91,6 +91,12 @@ class RulesSettings(BaseModel):
         pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
         description="Metric label holding the namespace. Default destination_workload_namespace.",
     )
+    scrape_interval: Duration = Field(
+        timedelta(seconds=30),
+        description="How often Prometheus scrapes the proxies; rules lint warns when a rule's "
+        "range window (e.g. [{{ step }}] at windows.step) is shorter than 4 times it. Default "
+        "30s, the Prometheus Operator's and kube-prometheus-stack's usual interval.",
+    )
     night_budget: float | None = Field(
         None,
         gt=0,
