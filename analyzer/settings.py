@@ -92,10 +92,11 @@ class RulesSettings(BaseModel):
         description="Metric label holding the namespace. Default destination_workload_namespace.",
     )
     scrape_interval: Duration = Field(
-        timedelta(seconds=30),
+        timedelta(seconds=15),
         description="How often Prometheus scrapes the proxies; rules lint warns when a rule's "
         "range window (e.g. [{{ step }}] at windows.step) is shorter than 4 times it. Default "
-        "30s, the Prometheus Operator's and kube-prometheus-stack's usual interval.",
+        "15s, the interval of Istio's own Prometheus add-on (samples/addons/prometheus.yaml); "
+        "kube-prometheus-stack scrapes every 30s: set it, and a step of at least 2m.",
     )
     night_budget: float | None = Field(
         None,

@@ -122,7 +122,12 @@ def test_lint_of_missing_path_exits_2(tmp_path, capsys):
 
 
 def test_lint_warns_when_a_range_window_is_shorter_than_four_scrapes(monkeypatch, capsys):
-    # the shipped rules use [{{ step }}]: at a 1m step that is 4 scrapes of 15s but 2 of 30s
+    # the shipped rules use [{{ step }}]: at a 1m step that is 4 scrapes of 15s but 2 of 30s;
+    # the defaults (15s scrapes, 1m step) fit them without a warning
+    monkeypatch.delenv("CANARY_RULES__SCRAPE_INTERVAL", raising=False)
+    monkeypatch.delenv("CANARY_WINDOWS__STEP", raising=False)
+    assert main(["rules", "lint", "rules/"]) == 0
+    assert "warning" not in capsys.readouterr().err
     monkeypatch.setenv("CANARY_RULES__SCRAPE_INTERVAL", "15s")
     assert main(["rules", "lint", "rules/"]) == 0
     assert "warning" not in capsys.readouterr().err
