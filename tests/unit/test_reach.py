@@ -131,8 +131,10 @@ def test_selectors_the_api_server_refuses_are_refused(expression):
 
 def test_a_webhook_that_does_not_intercept_pod_creation_reaches_nothing():
     webhook = Webhook.from_spec(
-        {"name": "x", "rules": [{"operations": ["UPDATE"], "apiGroups": [""],
-                                 "resources": ["pods"]}]}  # fmt: skip
+        {
+            "name": "x",
+            "rules": [{"operations": ["UPDATE"], "apiGroups": [""], "resources": ["pods"]}],
+        }
     )
     assert not webhook.selects({}, {})
 
@@ -143,12 +145,17 @@ def test_a_webhook_that_does_not_intercept_pod_creation_reaches_nothing():
 def test_rev_namespace_reaches_the_labelled_namespace_whole():
     reach = reach_of(
         {"shop": {"istio.io/rev": "default"}},
-        [deployment("shop", "web"), deployment("shop", "off", **{"sidecar.istio.io/inject": "false"})],
+        [
+            deployment("shop", "web"),
+            deployment("shop", "off", **{"sidecar.istio.io/inject": "false"}),
+        ],
         [pod("shop", "web-1"), pod("shop", "web-2", revision="1-15-4")],
     )
     (shop,) = reach.namespaces
     assert shop.whole and shop.targets() == (Target(namespace="shop"),)
-    assert shop.why == "namespace label istio.io/rev=default (rev.namespace.sidecar-injector.istio.io)"
+    assert (
+        shop.why == "namespace label istio.io/rev=default (rev.namespace.sidecar-injector.istio.io)"
+    )
     assert shop.pods == 2 and shop.revisions == {"1-14-6": 1, "1-15-4": 1}
     assert [w.name for w in shop.workloads] == ["web"]  # inject=false is not reached
 
@@ -157,7 +164,9 @@ def test_istio_injection_namespace_is_reached_by_the_default_tag_only():
     namespaces = {"legacy": {"istio-injection": "enabled"}}
     reach = reach_of(namespaces, [deployment("legacy", "web")], [pod("legacy", "web-1")])
     assert reach.names == ("legacy",)
-    assert "istio-injection=enabled (namespace.sidecar-injector.istio.io)" in reach.get("legacy").why
+    assert (
+        "istio-injection=enabled (namespace.sidecar-injector.istio.io)" in reach.get("legacy").why
+    )
     assert reach_of(namespaces, tag="canary").names == ()
 
 
@@ -177,7 +186,9 @@ def test_object_selector_reaches_only_the_labelled_workloads():
             WorkloadInfo("plain", "StatefulSet", "pinned-rev", {"istio.io/rev": "default"}),
         ],
         [
-            pod("plain", "meshed-1", ("Deployment", "meshed"), **{"sidecar.istio.io/inject": "true"}),
+            pod(
+                "plain", "meshed-1", ("Deployment", "meshed"), **{"sidecar.istio.io/inject": "true"}
+            ),
             pod("plain", "unmeshed-1", ("Deployment", "unmeshed"), revision=None),
             pod("plain", "job-1", ("Job", "nightly"), **{"sidecar.istio.io/inject": "true"}),
             pod("plain", "lonely", None, **{"sidecar.istio.io/inject": "true"}),
@@ -191,7 +202,10 @@ def test_object_selector_reaches_only_the_labelled_workloads():
     )
     meshed = plain.workloads[0]
     assert meshed.why == "pod label sidecar.istio.io/inject=true (object.sidecar-injector.istio.io)"
-    assert plain.workloads[1].why == "pod label istio.io/rev=default (rev.object.sidecar-injector.istio.io)"
+    assert (
+        plain.workloads[1].why
+        == "pod label istio.io/rev=default (rev.object.sidecar-injector.istio.io)"
+    )
     assert plain.pods == 3  # meshed-1, job-1, lonely: not the unlabelled pod
     assert plain.unowned == ("job-1 (Job nightly)", "lonely (bare pod)")
 
@@ -211,10 +225,13 @@ def test_gateway_pinned_to_a_revision_is_reported_not_reached():
     reach = reach_of(
         {"istio-ingress": {}},
         [
-            deployment("istio-ingress", "pinned-gw", **{"sidecar.istio.io/inject": "true",
-                                                        "istio.io/rev": "1-14-6"}),
+            deployment(
+                "istio-ingress",
+                "pinned-gw",
+                **{"sidecar.istio.io/inject": "true", "istio.io/rev": "1-14-6"},
+            ),
             deployment("istio-ingress", "gw", **{"sidecar.istio.io/inject": "true"}),
-        ],  # fmt: skip
+        ],
     )
     target = Target(namespace="istio-ingress", kind="Deployment", name="pinned-gw")
     assert reach.workload(target) is None
