@@ -279,6 +279,7 @@ class NamespaceReach:
     #: reached live pods no Deployment/StatefulSet/DaemonSet owns: "pod (Job x)", "pod (bare)"
     unowned: tuple[str, ...] = ()
     note: str = ""
+    labels: dict[str, str] = field(default_factory=dict)  # the namespace's own
 
     def targets(self) -> tuple[Target, ...]:
         """What an upgrade restarts here: the namespace, or only its reached workloads."""
@@ -472,7 +473,7 @@ def compute_reach(inputs: ReachInputs) -> Reach:
         reached.append(NamespaceReach(
             name=namespace.name, whole=whole_by is not None, why=why, pods=len(pods),
             revisions=_count(p.revision for p in pods), workloads=tuple(workloads),
-            unowned=unowned, note=note,
+            unowned=unowned, note=note, labels=dict(labels),
         ))  # fmt: skip
     return Reach(
         tag=inputs.tag,
