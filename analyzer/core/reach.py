@@ -433,7 +433,8 @@ def compute_reach(inputs: ReachInputs) -> Reach:
             if webhook is None:
                 value = _pinned_value(workload.template_labels.get(REVISION_LABEL), inputs.tag)
                 unlabelled = REVISION_LABEL not in labels and INJECTION_LABEL not in labels
-                if value and whole_by is None and unlabelled:
+                opted_out = workload.template_labels.get(INJECT_LABEL) == "false"  # e.g. istiod
+                if value and whole_by is None and unlabelled and not opted_out:
                     pinned.append(Pinned(namespace.name, f"{workload.kind} {workload.name}", value))
                 continue
             owned = [

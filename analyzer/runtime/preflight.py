@@ -127,7 +127,7 @@ def preflight(cluster: MeshCluster, request: UpgradeRequest) -> PreflightResult:
         namespaces = _choose_namespaces(cluster, request, reach, gateway_namespaces, problems,
                                         warnings)  # fmt: skip
         if request.style is UpgradeStyle.NAMESPACE_LABEL:
-            _check_label_style(request, reach, (*gateway_namespaces, *namespaces), problems)
+            _check_label_style(request, reach, sorted(gateway_namespaces), namespaces, problems)
     if problems:
         raise PreflightError(problems)
     targets: tuple[Target, ...] = ()
@@ -245,13 +245,18 @@ def _choose_namespaces(
 
 
 def _check_label_style(
-    request: UpgradeRequest, reach: Reach, relabelled: Sequence[str], problems: list[str]
+    request: UpgradeRequest,
+    reach: Reach,
+    gateway_namespaces: Sequence[str],
+    namespaces: Sequence[str],
+    problems: list[str],
 ) -> None:
     """The namespace-label style relabels namespaces ``istio.io/rev=<revision>``: that moves
     a namespace only if the revision's own ``rev.namespace`` webhook then selects it, which
     needs ``istio-injection`` absent (istio-discovery ``templates/mutatingwebhook.yaml``), and
-    it moves whole namespaces, not single workloads."""
-    for name in dict.fromkeys(relabelled):
+    it moves whole namespaces, not single workloads (a gateway's namespace is relabelled for
+    its gateway alone)."""
+    for name in dict.fromkeys((*gateway_namespaces, *namespaces)):
         reached = reach.get(name)
         if reached is None:
             continue
@@ -263,7 +268,7 @@ def _check_label_style(
                 f"the tag first: kubectl label namespace {name} {INJECTION_LABEL}- "
                 f"{REVISION_LABEL}={request.tag}"
             )
-        elif not reached.whole:
+        elif not reached.whole and name not in gateway_namespaces:
             problems.append(
                 f"namespace {name} is reached only through pod labels ({reached.why}); the "
                 "namespace-label style moves whole namespaces: use --style tag, or leave it "
