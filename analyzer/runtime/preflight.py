@@ -205,10 +205,10 @@ def _choose_namespaces(
         return tuple(movable)
     namespaces = request.namespaces
     for name in namespaces:
-        reached = reach.get(name)
-        if reached is not None and reached.targets():
-            continue
         labels = cluster.namespace_labels(name)
+        reached = reach.get(name)
+        if labels is not None and reached is not None and reached.targets():
+            continue
         if labels is None:
             problems.append(f"unknown namespace {name}")
         elif reached is None:
