@@ -289,3 +289,68 @@ def test_reach_to_dict_is_plain_json():
     document = json.loads(json.dumps(reach.to_dict()))
     assert document["namespaces"][0]["namespace"] == "shop"
     assert document["namespaces"][0]["revisions"] == {"1-14-6": 1}
+
+
+# -- the state machine: planned workloads and what moved outside the plan ---------------------
+
+
+def test_rollback_restarts_what_moved_outside_the_plan_and_partial_namespaces_by_workload():
+    from datetime import UTC, datetime, timedelta
+
+    from analyzer.core.upgrade import (
+        Done,
+        FindMoved,
+        FoundMoved,
+        Judged,
+        MoveTag,
+        NamespaceJudgement,
+        ProxyStatus,
+        Restart,
+        Restarted,
+        RolloutStatus,
+        UpgradePlan,
+        WaitUntil,
+        advance,
+        start,
+    )
+    from analyzer.core.verdicts import Verdict
+
+    meshed = Target(namespace="tools", kind="Deployment", name="meshed")
+    plan = UpgradePlan(
+        upgrade_id="u", tag="default", from_revision="1-14-6", to_revision="1-15-4",
+        waves=(("a", "tools"), ("b",)), workloads=(meshed,), before=timedelta(minutes=1),
+        settle=timedelta(0), after=timedelta(minutes=1), step=timedelta(seconds=10),
+        rollout_timeout=timedelta(minutes=5), poll_interval=timedelta(seconds=5),
+        max_extensions=0,
+    )  # fmt: skip
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    state = start(plan, now).state
+    state = advance(state, Done(), now).state
+    assert state.pending == Restart(targets=(Target(namespace="a"), meshed), step_id="u.wave-1",
+                                    at=now)  # fmt: skip
+    state = advance(state, Restarted(at=now), now).state
+    state = advance(state, RolloutStatus(complete=True), now).state
+    state = advance(state, ProxyStatus(checked=3), now).state
+    assert isinstance(state.pending, WaitUntil)
+    later = state.pending.until
+    state = advance(state, Done(), later).state
+    failed = NamespaceJudgement(verdict=Verdict.FAIL, reason="worse")
+    state = advance(state, Judged(verdicts={"a": failed, "tools": failed}), later).state
+    assert state.pending == MoveTag(tag="default", revision="1-14-6")
+    state = advance(state, Done(), later).state
+    assert state.pending == FindMoved(revision="1-15-4", skip=(Target(namespace="a"), meshed))
+    # b was not moved, but a pod of it was rescheduled onto 1-15-4; a is already covered
+    transition = advance(
+        state, FoundMoved(targets=(Target(namespace="b"), Target(namespace="a"))), later
+    )
+    state = transition.state
+    assert state.rescheduled == (Target(namespace="b"),)
+    assert state.pending.targets == (Target(namespace="a"), meshed, Target(namespace="b"))
+    assert [n.namespace for n in transition.notes if n.reason == "MovedOutsidePlan"] == ["b"]
+    state = advance(state, Restarted(at=later), later).state
+    state = advance(state, RolloutStatus(complete=True), later).state
+    assert state.pending.targets[-1] == Target(namespace="b")
+    state = advance(state, ProxyStatus(checked=4), later).state
+    assert "also restarted (on the new revision outside the plan): namespace b" in (
+        state.pending.summary
+    )
