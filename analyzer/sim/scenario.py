@@ -241,6 +241,9 @@ class Scenario(_Model):
     hub: str = "docker.io/istio"
     traffic_tick_seconds: float = Field(0.25, gt=0, le=10)
     source_reporter: bool = False
+    # which Istio release's chart renderings seed the control plane: "current" (with the
+    # tag Service istiod-revision-tag-<tag>) or "legacy" (before Istio 1.28, without it)
+    istio_layout: Literal["current", "legacy"] = "current"
     revisions: list[RevisionSpec] = Field(min_length=1)
     tags: list[TagSpec] = Field(default_factory=list)
     gateway: GatewaySpec | None = GatewaySpec()
