@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -57,8 +58,31 @@ NEVER_MATCH = {"matchLabels": {"istio.io/deactivated": "never-match"}}
 STRATEGIC = "application/strategic-merge-patch+json"
 RETRY_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
 KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+#: where Events about cluster-scoped objects (our Namespaces) are accepted and found
+EVENTS_NAMESPACE = "default"
+REPORTING_CONTROLLER = "canary-analyzer.io/upgrade"
 
 T = TypeVar("T")
+
+
+class ClusterRefusedError(ClusterError):
+    """The API server answered a 4xx other than 404 (and 409/429, which are retried): the
+    request itself is wrong (invalid, forbidden). ``api_message`` is the Status message."""
+
+    def __init__(self, what: str, status: int, reason: str, api_message: str) -> None:
+        super().__init__(
+            f"{what}: HTTP {status} {reason}" + (f": {api_message}" if api_message else "")
+        )
+        self.status = status
+        self.api_message = api_message
+
+
+def _api_message(error: ApiException) -> str:
+    """The ``message`` of the Status body the API server sent, if any."""
+    try:
+        return str(json.loads(error.body or b"{}").get("message") or "")
+    except (ValueError, AttributeError, TypeError):
+        return ""
 
 
 class WorkloadPausedError(ClusterError):
@@ -82,6 +106,12 @@ def connect(settings: KubernetesSettings) -> kube.ApiClient:
         raise ClusterNotFoundError(f"no usable Kubernetes configuration: {error}") from None
     configuration.retries = 0  # retries are ours (with backoff, on 409/5xx as well)
     return kube.ApiClient(configuration)
+
+
+def micro_time(moment: datetime) -> str:
+    """metav1.MicroTime as the API server writes it (RFC3339Micro): always six fractional
+    digits, ``.000000`` included (k8s.io/apimachinery pkg/apis/meta/v1/micro_time.go)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -202,6 +232,9 @@ class KubernetesCluster:
         self.core = kube.CoreV1Api(api_client)
         self.apps = kube.AppsV1Api(api_client)
         self.admission = kube.AdmissionregistrationV1Api(api_client)
+        self.events = kube.EventsV1Api(api_client)
+        self.reporting_instance = f"canary-analyzer-{socket.gethostname()}"[:128]
+        self._event_refusal_logged = False
         self.timeout = request_timeout
         self.istio_namespace = istio_namespace
         self.attempts = attempts
@@ -233,6 +266,10 @@ class KubernetesCluster:
                 if error.status == 404:
                     raise ClusterNotFoundError(f"{what}: not found") from None
                 if error.status not in RETRY_STATUSES:
+                    if 400 <= error.status < 500:
+                        raise ClusterRefusedError(
+                            what, error.status, error.reason, _api_message(error)
+                        ) from None
                     raise ClusterError(f"{what}: HTTP {error.status} {error.reason}") from None
                 problem = f"HTTP {error.status} {error.reason}"
             except (urllib3.exceptions.HTTPError, OSError) as error:
@@ -409,8 +446,10 @@ class KubernetesCluster:
             self.admission.list_mutating_webhook_configuration,
             label_selector=f"{REVISION_LABEL}={revision},!{TAG_LABEL}",
         )
-        own = {f"istio-sidecar-injector-{revision}",
-               f"istio-sidecar-injector-{revision}-{self.istio_namespace}"}
+        own = {
+            f"istio-sidecar-injector-{revision}",
+            f"istio-sidecar-injector-{revision}-{self.istio_namespace}",
+        }
         injectors.sort(key=lambda m: _meta(m).get("name") not in own)
         for mwc in injectors:
             for webhook in mwc.get("webhooks") or []:
@@ -429,10 +468,13 @@ class KubernetesCluster:
         except ApiException as error:
             if error.status != 404:
                 raise
-        found = self._json(
-            self.admission.list_mutating_webhook_configuration,
-            label_selector=f"{TAG_LABEL}={tag}",
-        ).get("items") or []
+        found = (
+            self._json(
+                self.admission.list_mutating_webhook_configuration,
+                label_selector=f"{TAG_LABEL}={tag}",
+            ).get("items")
+            or []
+        )
         if len(found) != 1:
             raise ClusterNotFoundError(
                 f"tag {tag}: no MutatingWebhookConfiguration {name}"
@@ -499,8 +541,9 @@ class KubernetesCluster:
         # leaves fields of other managers alone)
         meta["labels"] = {
             **_labels(mwc),
-            **{k: v for k, v in canonical_labels.items()
-               if k != "app" and OPERATOR_LABELS not in k},
+            **{
+                k: v for k, v in canonical_labels.items() if k != "app" and OPERATOR_LABELS not in k
+            },
             REVISION_LABEL: revision,
             TAG_LABEL: tag,
         }
@@ -510,29 +553,30 @@ class KubernetesCluster:
             )
             if canonical.get("reinvocationPolicy"):
                 webhook["reinvocationPolicy"] = canonical["reinvocationPolicy"]
-        return self._json(
-            self.admission.replace_mutating_webhook_configuration, meta["name"], mwc
-        )
+        return self._json(self.admission.replace_mutating_webhook_configuration, meta["name"], mwc)
 
     def _move_tag_service(self, tag: str, revision: str) -> dict[str, Any] | None:
         """revision-tags-svc.yaml: labels ``istio.io/rev``/``istio.io/tag`` and a selector
         on the revision's istiod, as the revision's own Service ``istiod-<rev>`` has them."""
         name = f"istiod-revision-tag-{tag}"
         try:
-            service = self._json(
-                self.core.read_namespaced_service, name, self.istio_namespace
-            )
+            service = self._json(self.core.read_namespaced_service, name, self.istio_namespace)
         except ApiException as error:
             if error.status == 404:
                 return None  # Istio before 1.28 renders no tag Service
             raise
-        canonical = self._json(
-            self.core.list_namespaced_service,
-            self.istio_namespace,
-            label_selector=f"{REVISION_LABEL}={revision},!{TAG_LABEL},app=istiod",
-        ).get("items") or []
-        own = next((svc for svc in canonical if _meta(svc).get("name") == f"istiod-{revision}"),
-                   canonical[0] if canonical else None)
+        canonical = (
+            self._json(
+                self.core.list_namespaced_service,
+                self.istio_namespace,
+                label_selector=f"{REVISION_LABEL}={revision},!{TAG_LABEL},app=istiod",
+            ).get("items")
+            or []
+        )
+        own = next(
+            (svc for svc in canonical if _meta(svc).get("name") == f"istiod-{revision}"),
+            canonical[0] if canonical else None,
+        )
         labels = {**_labels(service)}
         if own is not None:
             labels.update({k: v for k, v in _labels(own).items() if OPERATOR_LABELS not in k})
@@ -545,17 +589,18 @@ class KubernetesCluster:
         labels[TAG_LABEL] = tag
         service["metadata"]["labels"] = labels
         service.setdefault("spec", {})["selector"] = selector
-        return self._json(
-            self.core.replace_namespaced_service, name, self.istio_namespace, service
-        )
+        return self._json(self.core.replace_namespaced_service, name, self.istio_namespace, service)
 
     def _deactivate_default_injector(self) -> dict[str, Any] | None:
         """util.go DeactivateIstioInjectionWebhook: the non-revisioned injector
         (istio.io/rev=default, no tag) stays but never matches again."""
-        found = self._json(
-            self.admission.list_mutating_webhook_configuration,
-            label_selector=f"{REVISION_LABEL}=default,!{TAG_LABEL}",
-        ).get("items") or []
+        found = (
+            self._json(
+                self.admission.list_mutating_webhook_configuration,
+                label_selector=f"{REVISION_LABEL}=default,!{TAG_LABEL}",
+            ).get("items")
+            or []
+        )
         if not found:
             return None
         if len(found) > 1:
@@ -565,8 +610,10 @@ class KubernetesCluster:
             )
         mwc = found[0]
         webhooks = mwc.get("webhooks") or []
-        if all(w.get("namespaceSelector") == NEVER_MATCH and w.get("objectSelector") == NEVER_MATCH
-               for w in webhooks):
+        if all(
+            w.get("namespaceSelector") == NEVER_MATCH and w.get("objectSelector") == NEVER_MATCH
+            for w in webhooks
+        ):
             return None  # already deactivated (a resumed or repeated move)
         for webhook in webhooks:
             webhook["namespaceSelector"] = json.loads(json.dumps(NEVER_MATCH))
@@ -622,17 +669,23 @@ class KubernetesCluster:
             self.admission.replace_validating_webhook_configuration, DEFAULT_VALIDATOR, vwc
         )
 
-    def _verify_tag(self, tag: str, revision: str, canonical: dict[str, Any],
-                    has_service: bool) -> None:
+    def _verify_tag(
+        self, tag: str, revision: str, canonical: dict[str, Any], has_service: bool
+    ) -> None:
         """Read back: the tag webhook (and Service) now point at the revision."""
         back = self.retry(f"read back tag {tag}", lambda: self._read_tag_webhook(tag))
         target = _endpoint(canonical.get("clientConfig") or {})
-        wrong = [w.get("name") for w in back.get("webhooks") or []
-                 if _endpoint(w.get("clientConfig") or {}) != target]
+        wrong = [
+            w.get("name")
+            for w in back.get("webhooks") or []
+            if _endpoint(w.get("clientConfig") or {}) != target
+        ]
         problems = []
         if _labels(back).get(REVISION_LABEL) != revision or wrong:
-            problems.append(f"webhook label {_labels(back).get(REVISION_LABEL)}, webhooks not "
-                            f"rewritten: {wrong}")
+            problems.append(
+                f"webhook label {_labels(back).get(REVISION_LABEL)}, webhooks not "
+                f"rewritten: {wrong}"
+            )
         if has_service:
             service = self._get(
                 f"read back tag Service of {tag}",
@@ -745,26 +798,44 @@ class KubernetesCluster:
         return ProxyStatus(checked=checked, mismatched=tuple(wrong))
 
     def record_event(self, namespace: str, reason: str, message: str, warning: bool) -> None:
+        """An events.k8s.io/v1 Event about the Namespace object.
+
+        A Namespace is cluster-scoped, so the API server accepts an Event about it only in
+        ``default`` (or ``kube-system``) — pkg/apis/core/validation/events.go,
+        legacyValidateEvent — which is where client-go's recorders put them too
+        (tools/events: cluster-scoped ``regarding`` → ``default``): ``kubectl get events -n
+        default``. Events are best effort: a refusal is logged once at warning with the API
+        server's message and not raised; an unreachable server raises ``ClusterError``."""
         now = datetime.now(UTC)
         body = {
-            "apiVersion": "v1",
+            "apiVersion": "events.k8s.io/v1",
             "kind": "Event",
-            "metadata": {"generateName": "canary-analyzer.", "namespace": namespace},
-            "involvedObject": {"apiVersion": "v1", "kind": "Namespace", "name": namespace},
-            "reason": reason,
-            "message": message[:1024],
+            "metadata": {
+                "generateName": f"canary-analyzer.{namespace}.",
+                "namespace": EVENTS_NAMESPACE,
+            },
+            "eventTime": micro_time(now),
+            "regarding": {"apiVersion": "v1", "kind": "Namespace", "name": namespace},
+            "reason": reason[:128],
+            "action": reason[:128],
+            "note": message[:1024],
             "type": "Warning" if warning else "Normal",
-            "source": {"component": "canary-analyzer"},
-            "reportingComponent": "canary-analyzer",
-            "firstTimestamp": _rfc3339(now),
-            "lastTimestamp": _rfc3339(now),
-            "count": 1,
+            "reportingController": REPORTING_CONTROLLER,
+            "reportingInstance": self.reporting_instance,
         }
-        self.retry(
-            f"event in {namespace}",
-            lambda: self._json(self.core.create_namespaced_event, namespace, body),
-            attempts=2,
-        )
+        try:
+            self.retry(
+                f"event about namespace {namespace}",
+                lambda: self._json(self.events.create_namespaced_event, EVENTS_NAMESPACE, body),
+                attempts=2,
+            )
+        except ClusterRefusedError as error:
+            if not self._event_refusal_logged:
+                self._event_refusal_logged = True
+                log.warning(
+                    "the API server refuses our Events; none will be recorded this run",
+                    extra={"fields": {"status": error.status, "message": error.api_message}},
+                )
 
 
 def _injector_client_config(
