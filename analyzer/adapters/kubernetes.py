@@ -30,6 +30,7 @@ from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from analyzer.adapters.lease import micro_time, send_json
 from analyzer.core.mesh import (
     ClusterError,
     ClusterNotFoundError,
@@ -106,12 +107,6 @@ def connect(settings: KubernetesSettings) -> kube.ApiClient:
         raise ClusterNotFoundError(f"no usable Kubernetes configuration: {error}") from None
     configuration.retries = 0  # retries are ours (with backoff, on 409/5xx as well)
     return kube.ApiClient(configuration)
-
-
-def micro_time(moment: datetime) -> str:
-    """metav1.MicroTime as the API server writes it (RFC3339Micro): always six fractional
-    digits, ``.000000`` included (k8s.io/apimachinery pkg/apis/meta/v1/micro_time.go)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -232,7 +227,6 @@ class KubernetesCluster:
         self.core = kube.CoreV1Api(api_client)
         self.apps = kube.AppsV1Api(api_client)
         self.admission = kube.AdmissionregistrationV1Api(api_client)
-        self.events = kube.EventsV1Api(api_client)
         self.reporting_instance = f"canary-analyzer-{socket.gethostname()}"[:128]
         self._event_refusal_logged = False
         self.timeout = request_timeout
@@ -826,7 +820,13 @@ class KubernetesCluster:
         try:
             self.retry(
                 f"event about namespace {namespace}",
-                lambda: self._json(self.events.create_namespaced_event, EVENTS_NAMESPACE, body),
+                lambda: send_json(
+                    self.api_client,
+                    "POST",
+                    f"/apis/events.k8s.io/v1/namespaces/{EVENTS_NAMESPACE}/events",
+                    body,
+                    self.timeout,
+                ),
                 attempts=2,
             )
         except ClusterRefusedError as error:

@@ -30,6 +30,7 @@ from analyzer.sim.clock import SimClock, rfc3339, rfc3339_micro
 from analyzer.sim.controller import Controller
 from analyzer.sim.events import invalid_message, validate_event_create
 from analyzer.sim.faults import FaultState
+from analyzer.sim.micro_time import decode_error
 from analyzer.sim.patches import PatchError, json_merge, json_patch, strategic_merge
 from analyzer.sim.resources import (
     EVENTS,
@@ -422,6 +423,9 @@ def build_api(context: ApiContext) -> Starlette:
     def _incoming(rtype: ResourceType, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise BadRequest("the request body must be a JSON object")
+        undecodable = decode_error(rtype.kind, rtype.version, body)
+        if undecodable:
+            raise BadRequest(undecodable)
         if body.get("kind") not in (None, "", rtype.kind):
             raise BadRequest(f"the kind of the body ({body.get('kind')}) is not {rtype.kind}")
         if rtype.group == "events.k8s.io":
