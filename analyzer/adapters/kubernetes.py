@@ -2,9 +2,10 @@
 
 Why it exists: the upgrade engine depends on the ``MeshCluster`` Protocol; this is the one
 implementation that talks to a real API server (or the simulated mesh's fake one). It does
-what the people's tools do, by their rules (domain.md):
-- move a tag as ``istioctl tag set --overwrite`` (tag MWC label + every webhook's
-  clientConfig copied from the revision's own injector; ``istiod-default-validator`` too);
+what the people's tools do, by their rules (docs/architecture.md, "Moving the tag"):
+- move a tag as ``istioctl tag set --overwrite``: the tag webhook, the tag Service when there
+  is one, for ``default`` the non-revisioned injector deactivated and
+  ``istiod-default-validator`` moved; installer-owned objects are warned of;
 - restart like ``kubectl rollout restart`` (strategic-merge patch of the pod template's
   ``restartedAt``), plus ``canary-analyzer.io/restart-step`` so a step never restarts twice;
 - rollout status by kubectl's rules; per-pod proxy revision from ``sidecar.istio.io/status``.
@@ -16,10 +17,12 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import urllib3
 from kubernetes import client as kube
@@ -27,6 +30,7 @@ from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from analyzer.adapters.lease import micro_time, send_json
 from analyzer.core.mesh import (
     ClusterError,
     ClusterNotFoundError,
@@ -56,11 +60,38 @@ INJECT = "sidecar.istio.io/inject"
 TAG_LABEL = "istio.io/tag"
 MANAGED_BY = "app.kubernetes.io/managed-by"
 DEFAULT_VALIDATOR = "istiod-default-validator"
+INJECTOR_SUFFIX = "sidecar-injector.istio.io"
+OPERATOR_LABELS = "operator.istio.io"
+#: istioctl/pkg/util/common.go NeverMatch: how istioctl switches a webhook off in place
+NEVER_MATCH = {"matchLabels": {"istio.io/deactivated": "never-match"}}
 STRATEGIC = "application/strategic-merge-patch+json"
 RETRY_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
 KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+#: where Events about cluster-scoped objects (our Namespaces) are accepted and found
+EVENTS_NAMESPACE = "default"
+REPORTING_CONTROLLER = "canary-analyzer.io/upgrade"
 
 T = TypeVar("T")
+
+
+class ClusterRefusedError(ClusterError):
+    """The API server answered a 4xx other than 404 (and 409/429, which are retried): the
+    request itself is wrong (invalid, forbidden). ``api_message`` is the Status message."""
+
+    def __init__(self, what: str, status: int, reason: str, api_message: str) -> None:
+        super().__init__(
+            f"{what}: HTTP {status} {reason}" + (f": {api_message}" if api_message else "")
+        )
+        self.status = status
+        self.api_message = api_message
+
+
+def _api_message(error: ApiException) -> str:
+    """The ``message`` of the Status body the API server sent, if any."""
+    try:
+        return str(json.loads(error.body or b"{}").get("message") or "")
+    except (ValueError, AttributeError, TypeError):
+        return ""
 
 
 class WorkloadPausedError(ClusterError):
@@ -204,6 +235,8 @@ class KubernetesCluster:
         self.core = kube.CoreV1Api(api_client)
         self.apps = kube.AppsV1Api(api_client)
         self.admission = kube.AdmissionregistrationV1Api(api_client)
+        self.reporting_instance = f"canary-analyzer-{socket.gethostname()}"[:128]
+        self._event_refusal_logged = False
         self.timeout = request_timeout
         self.istio_namespace = istio_namespace
         self.attempts = attempts
@@ -235,6 +268,10 @@ class KubernetesCluster:
                 if error.status == 404:
                     raise ClusterNotFoundError(f"{what}: not found") from None
                 if error.status not in RETRY_STATUSES:
+                    if 400 <= error.status < 500:
+                        raise ClusterRefusedError(
+                            what, error.status, error.reason, _api_message(error)
+                        ) from None
                     raise ClusterError(f"{what}: HTTP {error.status} {error.reason}") from None
                 problem = f"HTTP {error.status} {error.reason}"
             except (urllib3.exceptions.HTTPError, OSError) as error:
@@ -325,19 +362,45 @@ class KubernetesCluster:
         return found
 
     def tags(self) -> dict[str, TagInfo]:
-        found = {}
+        """Every tag with a webhook (``istio.io/tag`` label), as ``istioctl tag list`` finds
+        them; the owners of its webhook, tag Service and (``default``) validator warned of."""
+        webhooks: dict[str, dict[str, Any]] = {}
         for mwc in self._items(
             "list tag webhooks",
             self.admission.list_mutating_webhook_configuration,
             label_selector=TAG_LABEL,
         ):
+            name = _labels(mwc)[TAG_LABEL]
+            # several Istio installs: prefer the webhook named for our namespace
+            if name not in webhooks or _meta(mwc).get("name") == self._tag_webhook_name(name):
+                webhooks[name] = mwc
+        services = {
+            _labels(svc).get(TAG_LABEL): svc
+            for svc in self._items(
+                "list tag services",
+                self.core.list_namespaced_service,
+                self.istio_namespace,
+                label_selector=TAG_LABEL,
+            )
+        }
+        found = {}
+        for name, mwc in webhooks.items():
             labels = _labels(mwc)
-            name = labels[TAG_LABEL]
+            warnings = list(_ownership_warnings("MutatingWebhookConfiguration", mwc))
+            service = services.get(name)
+            if service is not None:
+                warnings += _ownership_warnings("Service", service)
+            if name == "default":
+                validator = self._validator()
+                if validator is not None:
+                    warnings += _ownership_warnings("ValidatingWebhookConfiguration", validator)
             found[name] = TagInfo(
                 name=name,
                 revision=labels.get(REVISION_LABEL, ""),
                 managed_by=labels.get(MANAGED_BY),
-                warnings=_ownership_warnings(_meta(mwc).get("name", ""), labels),
+                warnings=tuple(warnings),
+                webhook=_meta(mwc).get("name"),
+                service=_meta(service).get("name") if service else None,
             )
         return found
 
@@ -422,97 +485,278 @@ class KubernetesCluster:
         )
 
     # -- the tag -----------------------------------------------------------------------------
+    #
+    # ``istioctl tag set <tag> --revision <rev> --overwrite`` (istioctl/pkg/tag/generate.go,
+    # tag.go, util.go) reads the revision's own injector webhook ("canonical": labelled
+    # istio.io/rev=<rev> without istio.io/tag) and renders from the istio-discovery chart
+    # (templates/revision-tags-mwc.yaml, revision-tags-svc.yaml) the tag webhook, the tag
+    # Service and, for ``default``, the default chart's istiod-default-validator, then
+    # server-side applies them. What the charts put there for the new revision is what the
+    # move writes, field by field; everything else on the objects stays as their owner left it.
 
-    def _injector_client_config(self, revision: str) -> tuple[dict[str, Any], str]:
-        """clientConfig and reinvocationPolicy of the revision's own injector webhook."""
+    def _tag_webhook_name(self, tag: str) -> str:
+        return tag_webhook_name(tag, self.istio_namespace)
+
+    def _canonical_injector(self, revision: str) -> tuple[dict[str, str], dict[str, Any]]:
+        """(labels, first ``*sidecar-injector.istio.io`` webhook) of the revision's own
+        injector MWC (util.go GetWebhooksWithRevision; generate.go
+        tagWebhookConfigFromCanonicalWebhook)."""
         injectors = self._items(
             f"injector of revision {revision}",
             self.admission.list_mutating_webhook_configuration,
             label_selector=f"{REVISION_LABEL}={revision},!{TAG_LABEL}",
         )
-        injectors.sort(key=lambda m: _meta(m).get("name") != f"istio-sidecar-injector-{revision}")
+        own = {
+            f"istio-sidecar-injector-{revision}",
+            f"istio-sidecar-injector-{revision}-{self.istio_namespace}",
+        }
+        injectors.sort(key=lambda m: _meta(m).get("name") not in own)
         for mwc in injectors:
             for webhook in mwc.get("webhooks") or []:
-                if webhook.get("name", "").endswith("sidecar-injector.istio.io"):
-                    source = webhook.get("clientConfig") or {}
-                    config: dict[str, Any] = {}
-                    if source.get("caBundle"):
-                        config["caBundle"] = source["caBundle"]
-                    if source.get("url"):
-                        config["url"] = source["url"]
-                    else:
-                        service = dict(source.get("service") or {})
-                        service.setdefault("path", "/inject")
-                        config["service"] = service
-                    return config, webhook.get("reinvocationPolicy") or "Never"
+                if webhook.get("name", "").endswith(INJECTOR_SUFFIX):
+                    return _labels(mwc), webhook
         raise ClusterNotFoundError(
             f"revision {revision} has no injector MutatingWebhookConfiguration "
             f"(selector {REVISION_LABEL}={revision},!{TAG_LABEL})"
         )
 
-    def move_tag(self, tag: str, revision: str) -> TagInfo:
-        """``istioctl tag set <tag> --revision <revision> --overwrite``, then read back."""
-        config, reinvocation = self._injector_client_config(revision)
-        name = f"istio-revision-tag-{tag}"
-
-        def rewrite_mwc() -> dict[str, Any]:
-            mwc = self._json(self.admission.read_mutating_webhook_configuration, name)
-            labels = {k: v for k, v in _labels(mwc).items() if "operator.istio.io" not in k}
-            labels[REVISION_LABEL] = revision
-            labels[TAG_LABEL] = tag
-            mwc["metadata"]["labels"] = labels
-            for webhook in mwc.get("webhooks") or []:
-                webhook["clientConfig"] = json.loads(json.dumps(config))
-                webhook["reinvocationPolicy"] = reinvocation
-            return self._json(self.admission.replace_mutating_webhook_configuration, name, mwc)
-
-        written = self.retry(f"move tag {tag} to {revision}", rewrite_mwc)
-        if tag == "default":
-            self.retry(f"move {DEFAULT_VALIDATOR}", lambda: self._move_validator(revision, config))
-        back = self._get(
-            f"read back {name}", self.admission.read_mutating_webhook_configuration, name
+    def _read_tag_webhook(self, tag: str) -> dict[str, Any]:
+        """The tag's MWC: by the chart's name, else the only one labelled with the tag."""
+        name = self._tag_webhook_name(tag)
+        try:
+            return self._json(self.admission.read_mutating_webhook_configuration, name)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+        found = (
+            self._json(
+                self.admission.list_mutating_webhook_configuration,
+                label_selector=f"{TAG_LABEL}={tag}",
+            ).get("items")
+            or []
         )
-        wrong = [
-            w.get("name")
-            for w in back.get("webhooks") or []
-            if (w.get("clientConfig") or {}).get("service", {}).get("name")
-            != config.get("service", {}).get("name")
-            or (w.get("clientConfig") or {}).get("url") != config.get("url")
-        ]
-        if _labels(back).get(REVISION_LABEL) != revision or wrong:
-            raise ClusterError(
-                f"tag {tag} did not move to {revision}: label "
-                f"{_labels(back).get(REVISION_LABEL)}, webhooks not rewritten: {wrong}"
+        if len(found) != 1:
+            raise ClusterNotFoundError(
+                f"tag {tag}: no MutatingWebhookConfiguration {name}"
+                + (f" and {len(found)} labelled {TAG_LABEL}={tag}" if found else "")
             )
+        return found[0]
+
+    def move_tag(self, tag: str, revision: str) -> TagInfo:
+        """``istioctl tag set <tag> --revision <revision> --overwrite``, then read back:
+        the tag webhook, the tag Service when there is one (Istio 1.28 and later render it;
+        its absence is normal before), and for ``default`` the non-revisioned injector
+        deactivated and ``istiod-default-validator`` pointed at the revision."""
+        canonical_labels, canonical = self._canonical_injector(revision)
+        warnings: list[str] = []
+        written = self.retry(
+            f"move tag {tag} to {revision}",
+            lambda: self._move_tag_webhook(tag, revision, canonical_labels, canonical),
+        )
+        warnings += _ownership_warnings("MutatingWebhookConfiguration", written)
+        service = self.retry(
+            f"move tag Service of {tag}", lambda: self._move_tag_service(tag, revision)
+        )
+        if service is not None:
+            warnings += _ownership_warnings("Service", service)
+        if tag == "default":
+            deactivated = self.retry(
+                "deactivate the non-revisioned injector", self._deactivate_default_injector
+            )
+            if deactivated is not None:
+                warnings += _ownership_warnings("MutatingWebhookConfiguration", deactivated)
+                warnings.append(
+                    f"{_meta(deactivated).get('name')} (istio.io/rev=default) was deactivated "
+                    "as istioctl does (its selectors never match); pods labelled for it are "
+                    "now injected by the tag"
+                )
+            validator = self.retry(
+                f"move {DEFAULT_VALIDATOR}", lambda: self._move_validator(revision, canonical)
+            )
+            if validator is not None:
+                warnings += _ownership_warnings("ValidatingWebhookConfiguration", validator)
+        self._verify_tag(tag, revision, canonical, service is not None)
         labels = _labels(written)
         return TagInfo(
             name=tag,
             revision=revision,
             managed_by=labels.get(MANAGED_BY),
-            warnings=_ownership_warnings(name, labels),
+            warnings=tuple(warnings),
+            webhook=_meta(written).get("name"),
+            service=_meta(service).get("name") if service is not None else None,
         )
 
-    def _move_validator(self, revision: str, config: dict[str, Any]) -> None:
+    def _move_tag_webhook(
+        self,
+        tag: str,
+        revision: str,
+        canonical_labels: dict[str, str],
+        canonical: dict[str, Any],
+    ) -> dict[str, Any]:
+        mwc = self._read_tag_webhook(tag)
+        meta = mwc["metadata"]
+        # generate.go: the canonical webhook's labels without "app" (the tag keeps its own
+        # app: sidecar-injector) and, istioctl's tags being user-managed, without the
+        # installer's operator.istio.io labels; labels already there stay (server-side apply
+        # leaves fields of other managers alone)
+        meta["labels"] = {
+            **_labels(mwc),
+            **{
+                k: v for k, v in canonical_labels.items() if k != "app" and OPERATOR_LABELS not in k
+            },
+            REVISION_LABEL: revision,
+            TAG_LABEL: tag,
+        }
+        for webhook in mwc.get("webhooks") or []:
+            webhook["clientConfig"] = _injector_client_config(
+                webhook.get("clientConfig") or {}, canonical, self.istio_namespace
+            )
+            if canonical.get("reinvocationPolicy"):
+                webhook["reinvocationPolicy"] = canonical["reinvocationPolicy"]
+        return self._json(self.admission.replace_mutating_webhook_configuration, meta["name"], mwc)
+
+    def _move_tag_service(self, tag: str, revision: str) -> dict[str, Any] | None:
+        """revision-tags-svc.yaml: labels ``istio.io/rev``/``istio.io/tag`` and a selector
+        on the revision's istiod, as the revision's own Service ``istiod-<rev>`` has them."""
+        name = f"istiod-revision-tag-{tag}"
+        try:
+            service = self._json(self.core.read_namespaced_service, name, self.istio_namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return None  # Istio before 1.28 renders no tag Service
+            raise
+        canonical = (
+            self._json(
+                self.core.list_namespaced_service,
+                self.istio_namespace,
+                label_selector=f"{REVISION_LABEL}={revision},!{TAG_LABEL},app=istiod",
+            ).get("items")
+            or []
+        )
+        own = next(
+            (svc for svc in canonical if _meta(svc).get("name") == f"istiod-{revision}"),
+            canonical[0] if canonical else None,
+        )
+        labels = {**_labels(service)}
+        if own is not None:
+            labels.update({k: v for k, v in _labels(own).items() if OPERATOR_LABELS not in k})
+            selector = dict((own.get("spec") or {}).get("selector") or {})
+        elif revision == "default":
+            selector = {"app": "istiod", "istio": "pilot"}
+        else:
+            selector = {"app": "istiod", REVISION_LABEL: revision}
+        labels[REVISION_LABEL] = revision
+        labels[TAG_LABEL] = tag
+        service["metadata"]["labels"] = labels
+        service.setdefault("spec", {})["selector"] = selector
+        return self._json(self.core.replace_namespaced_service, name, self.istio_namespace, service)
+
+    def _deactivate_default_injector(self) -> dict[str, Any] | None:
+        """util.go DeactivateIstioInjectionWebhook: the non-revisioned injector
+        (istio.io/rev=default, no tag) stays but never matches again."""
+        found = (
+            self._json(
+                self.admission.list_mutating_webhook_configuration,
+                label_selector=f"{REVISION_LABEL}=default,!{TAG_LABEL}",
+            ).get("items")
+            or []
+        )
+        if not found:
+            return None
+        if len(found) > 1:
+            raise ClusterError(
+                "expected a single webhook for the default revision, found "
+                + ", ".join(sorted(_meta(m).get("name", "") for m in found))
+            )
+        mwc = found[0]
+        webhooks = mwc.get("webhooks") or []
+        if all(
+            w.get("namespaceSelector") == NEVER_MATCH and w.get("objectSelector") == NEVER_MATCH
+            for w in webhooks
+        ):
+            return None  # already deactivated (a resumed or repeated move)
+        for webhook in webhooks:
+            webhook["namespaceSelector"] = json.loads(json.dumps(NEVER_MATCH))
+            webhook["objectSelector"] = json.loads(json.dumps(NEVER_MATCH))
+        return self._json(
+            self.admission.replace_mutating_webhook_configuration, _meta(mwc)["name"], mwc
+        )
+
+    def _validator(self) -> dict[str, Any] | None:
+        try:
+            return self._get(
+                f"read {DEFAULT_VALIDATOR}",
+                self.admission.read_validating_webhook_configuration,
+                DEFAULT_VALIDATOR,
+            )
+        except ClusterNotFoundError:
+            return None
+
+    def _move_validator(self, revision: str, canonical: dict[str, Any]) -> dict[str, Any] | None:
+        """generate.go fixWhConfig: the injector's endpoint with the path ``/validate``
+        (a URL's path replaced whole), its CA bundle, label ``istio.io/rev``; the failure
+        policy istiod manages is left as it is."""
         try:
             vwc = self._json(
                 self.admission.read_validating_webhook_configuration, DEFAULT_VALIDATOR
             )
         except ApiException as error:
             if error.status == 404:
-                log.warning(f"{DEFAULT_VALIDATOR} not found; only the tag MWC moved")
-                return
+                log.warning(f"{DEFAULT_VALIDATOR} not found; only the tag webhook moved")
+                return None
             raise
         vwc["metadata"].setdefault("labels", {})[REVISION_LABEL] = revision
+        source = canonical.get("clientConfig") or {}
         for webhook in vwc.get("webhooks") or []:
-            client_config = webhook.setdefault("clientConfig", {})
-            if "service" in config:
-                client_config.pop("url", None)
-                client_config["service"] = {**config["service"], "path": "/validate"}
+            current = webhook.get("clientConfig") or {}
+            config: dict[str, Any] = {}
+            if source.get("url"):
+                config["url"] = urlunsplit(urlsplit(source["url"])._replace(path="/validate"))
             else:
-                client_config["url"] = config["url"].rsplit("/", 1)[0] + "/validate"
-            if config.get("caBundle"):
-                client_config["caBundle"] = config["caBundle"]
-        self._json(self.admission.replace_validating_webhook_configuration, DEFAULT_VALIDATOR, vwc)
+                service = source.get("service") or {}
+                port = (current.get("service") or {}).get("port")  # the charts render none
+                config["service"] = {
+                    "name": service.get("name"),
+                    "namespace": service.get("namespace") or self.istio_namespace,
+                    "path": "/validate",
+                    **({"port": port} if port else {}),
+                }
+            ca = source.get("caBundle") or current.get("caBundle")
+            if ca:
+                config["caBundle"] = ca
+            webhook["clientConfig"] = config
+        return self._json(
+            self.admission.replace_validating_webhook_configuration, DEFAULT_VALIDATOR, vwc
+        )
+
+    def _verify_tag(
+        self, tag: str, revision: str, canonical: dict[str, Any], has_service: bool
+    ) -> None:
+        """Read back: the tag webhook (and Service) now point at the revision."""
+        back = self.retry(f"read back tag {tag}", lambda: self._read_tag_webhook(tag))
+        target = _endpoint(canonical.get("clientConfig") or {})
+        wrong = [
+            w.get("name")
+            for w in back.get("webhooks") or []
+            if _endpoint(w.get("clientConfig") or {}) != target
+        ]
+        problems = []
+        if _labels(back).get(REVISION_LABEL) != revision or wrong:
+            problems.append(
+                f"webhook label {_labels(back).get(REVISION_LABEL)}, webhooks not "
+                f"rewritten: {wrong}"
+            )
+        if has_service:
+            service = self._get(
+                f"read back tag Service of {tag}",
+                self.core.read_namespaced_service,
+                f"istiod-revision-tag-{tag}",
+                self.istio_namespace,
+            )
+            if _labels(service).get(REVISION_LABEL) != revision:
+                problems.append(f"Service label {_labels(service).get(REVISION_LABEL)}")
+        if problems:
+            raise ClusterError(f"tag {tag} did not move to {revision}: " + "; ".join(problems))
 
     # -- namespaces and workloads ------------------------------------------------------------
 
@@ -614,26 +858,50 @@ class KubernetesCluster:
         return ProxyStatus(checked=checked, mismatched=tuple(wrong))
 
     def record_event(self, namespace: str, reason: str, message: str, warning: bool) -> None:
+        """An events.k8s.io/v1 Event about the Namespace object.
+
+        A Namespace is cluster-scoped, so the API server accepts an Event about it only in
+        ``default`` (or ``kube-system``) — pkg/apis/core/validation/events.go,
+        legacyValidateEvent — which is where client-go's recorders put them too
+        (tools/events: cluster-scoped ``regarding`` → ``default``): ``kubectl get events -n
+        default``. Events are best effort: a refusal is logged once at warning with the API
+        server's message and not raised; an unreachable server raises ``ClusterError``."""
         now = datetime.now(UTC)
         body = {
-            "apiVersion": "v1",
+            "apiVersion": "events.k8s.io/v1",
             "kind": "Event",
-            "metadata": {"generateName": "canary-analyzer.", "namespace": namespace},
-            "involvedObject": {"apiVersion": "v1", "kind": "Namespace", "name": namespace},
-            "reason": reason,
-            "message": message[:1024],
+            "metadata": {
+                "generateName": f"canary-analyzer.{namespace}.",
+                "namespace": EVENTS_NAMESPACE,
+            },
+            "eventTime": micro_time(now),
+            "regarding": {"apiVersion": "v1", "kind": "Namespace", "name": namespace},
+            "reason": reason[:128],
+            "action": reason[:128],
+            "note": message[:1024],
             "type": "Warning" if warning else "Normal",
-            "source": {"component": "canary-analyzer"},
-            "reportingComponent": "canary-analyzer",
-            "firstTimestamp": _rfc3339(now),
-            "lastTimestamp": _rfc3339(now),
-            "count": 1,
+            "reportingController": REPORTING_CONTROLLER,
+            "reportingInstance": self.reporting_instance,
         }
-        self.retry(
-            f"event in {namespace}",
-            lambda: self._json(self.core.create_namespaced_event, namespace, body),
-            attempts=2,
-        )
+        try:
+            self.retry(
+                f"event about namespace {namespace}",
+                lambda: send_json(
+                    self.api_client,
+                    "POST",
+                    f"/apis/events.k8s.io/v1/namespaces/{EVENTS_NAMESPACE}/events",
+                    body,
+                    self.timeout,
+                ),
+                attempts=2,
+            )
+        except ClusterRefusedError as error:
+            if not self._event_refusal_logged:
+                self._event_refusal_logged = True
+                log.warning(
+                    "the API server refuses our Events; none will be recorded this run",
+                    extra={"fields": {"status": error.status, "message": error.api_message}},
+                )
 
 
 def tag_webhook_name(tag: str, istio_namespace: str = "istio-system") -> str:
@@ -653,12 +921,45 @@ def _controller(obj: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def _ownership_warnings(name: str, labels: dict[str, str]) -> tuple[str, ...]:
+def _injector_client_config(
+    current: dict[str, Any], canonical: dict[str, Any], istio_namespace: str
+) -> dict[str, Any]:
+    """A tag webhook's clientConfig for the canonical injector (revision-tags-mwc.yaml
+    "core"; generate.go generateMutatingWebhook): its URL, or its Service name and path in
+    the Istio namespace on port 443; its CA bundle."""
+    source = canonical.get("clientConfig") or {}
+    config: dict[str, Any] = {}
+    if source.get("url"):
+        config["url"] = source["url"]
+    else:
+        service = source.get("service") or {}
+        config["service"] = {
+            "name": service.get("name"),
+            "namespace": service.get("namespace") or istio_namespace,
+            "path": service.get("path") or "/inject",
+            "port": service.get("port") or (current.get("service") or {}).get("port") or 443,
+        }
+    if source.get("caBundle"):
+        config["caBundle"] = source["caBundle"]
+    return config
+
+
+def _endpoint(config: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+    service = config.get("service") or {}
+    return config.get("url"), service.get("name"), service.get("namespace")
+
+
+def _ownership_warnings(kind: str, obj: dict[str, Any]) -> tuple[str, ...]:
+    """Objects an installer owns (Helm, the Istio operator) may be put back by it: the next
+    ``helm upgrade`` of istiod (tag webhook, tag Service) or base (the validator's
+    ``defaultRevision``), or the operator's next reconcile."""
+    labels = _labels(obj)
     owner = labels.get(MANAGED_BY, "")
-    if owner.lower() == "helm" or any("operator.istio.io" in key for key in labels):
+    if owner.lower() == "helm" or any(OPERATOR_LABELS in key for key in labels):
         return (
-            f"{name} is managed by {owner or 'the Istio operator'}; its owner may move the "
-            "tag back on its next reconcile or upgrade",
+            f"{kind} {_meta(obj).get('name', '')} is managed by "
+            f"{owner or 'the Istio operator'}; its owner may move the tag back on its next "
+            "reconcile or upgrade",
         )
     return ()
 

@@ -45,12 +45,18 @@ class RevisionInfo:
 
 @dataclass(frozen=True)
 class TagInfo:
-    """A revision tag: its MWC ``istio-revision-tag-<tag>`` and where it points."""
+    """A revision tag: its MWC ``istio-revision-tag-<tag>`` and where it points.
+
+    ``webhook`` names the tag's MWC (``istio-revision-tag-<tag>[-<istio namespace>]``);
+    ``service`` its tag Service ``istiod-revision-tag-<tag>``, None when there is none (Istio
+    before 1.28 renders none). ``warnings`` name the installer-owned objects the move touches."""
 
     name: str
     revision: str
     managed_by: str | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    webhook: str | None = None
+    service: str | None = None
 
 
 class MeshCluster(Protocol):

@@ -1,7 +1,9 @@
 """Leader election for the service: renew the Lease on a schedule, act only while leading.
 
 A replica that cannot reach the API server stops acting once its own lease would have
-expired (it cannot know whether another replica took over).
+expired (it cannot know whether another replica took over). Another holder's lease is
+judged live from when this replica observed its last change, by this replica's clock
+(client-go's rule, see ``analyzer.core.leadership``).
 """
 
 from __future__ import annotations
@@ -9,12 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from analyzer.adapters.lease import KubernetesLease, LeaseConflictError, LeaseError
-from analyzer.core.leadership import LeaseMove, decide_lease, released
+from analyzer.core.leadership import LeaseMove, Observation, decide_lease, observe, released
 from analyzer.errors import BadInputError
 from analyzer.settings import Settings
 
@@ -31,6 +34,7 @@ class LeaderElector:
         self._valid_until: datetime | None = None
         self._lock = threading.Lock()
         self.holder: str | None = None
+        self.observed: Observation | None = None
 
     def is_leader(self, now: datetime) -> bool:
         with self._lock:
@@ -38,17 +42,20 @@ class LeaderElector:
 
     def tick(self, now: datetime) -> bool:
         """Try to acquire or renew; returns whether this replica leads after the attempt."""
+        current = None
         try:
             current = self.lease.read()
-            decision = decide_lease(current, self.identity, now, self.duration)
+            decision = decide_lease(current, self.identity, now, self.duration, self.observed)
             if decision.move is LeaseMove.CREATE:
                 self.lease.create(decision.record)
             elif decision.move in (LeaseMove.RENEW, LeaseMove.TAKE):
                 self.lease.replace(decision.record)
+            self.observed = decision.observation
             self.holder = (
                 decision.record.holder if decision.record else current.holder if current else None
             )
         except LeaseConflictError:
+            self.observed = observe(self.observed, current, now)
             return self.is_leader(now)  # someone wrote first; keep what we had until it lapses
         except LeaseError as error:
             log.warning("lease not renewed", extra={"fields": {"error": str(error)}})
@@ -85,8 +92,24 @@ class LeaseHeldError(BadInputError):
 @contextmanager
 def holding_lease(elector: LeaderElector, now: Callable[[], datetime]) -> Iterator[LeaderElector]:
     """Hold the lease for a foreground run (``upgrade``), renewing it in the background;
-    refuse when someone else (a running service) holds it."""
-    if not elector.tick(now()):
+    refuse when someone else (a running service) holds it.
+
+    A lease held by another replica is watched for up to one lease duration (client-go's
+    rule: live until it goes unchanged that long by our clock): if its holder renews it,
+    the holder is alive and the run refuses; if not, the run takes it over."""
+    step = max(elector.duration.total_seconds() / 5, 0.1)
+    give_up = time.monotonic() + elector.duration.total_seconds() + 2 * step
+    acquired = elector.tick(now())
+    first = elector.observed
+    while (
+        not acquired
+        and first is not None
+        and elector.observed == first
+        and time.monotonic() < give_up
+    ):
+        time.sleep(step)
+        acquired = elector.tick(now())
+    if not acquired:
         raise LeaseHeldError(
             f"{elector.holder or 'another replica'} holds the lease "
             f"{elector.lease.namespace}/{elector.lease.name}: a service is running; pause it "

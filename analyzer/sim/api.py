@@ -15,6 +15,7 @@ import contextlib
 import copy
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,7 +28,9 @@ from starlette.routing import Route
 
 from analyzer.sim.clock import SimClock, rfc3339, rfc3339_micro
 from analyzer.sim.controller import Controller
+from analyzer.sim.events import invalid_message, validate_event_create
 from analyzer.sim.faults import FaultState
+from analyzer.sim.micro_time import decode_error
 from analyzer.sim.patches import PatchError, json_merge, json_patch, strategic_merge
 from analyzer.sim.resources import (
     EVENTS,
@@ -434,6 +437,9 @@ def build_api(context: ApiContext) -> Starlette:
     def _incoming(rtype: ResourceType, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise BadRequest("the request body must be a JSON object")
+        undecodable = decode_error(rtype.kind, rtype.version, body)
+        if undecodable:
+            raise BadRequest(undecodable)
         if body.get("kind") not in (None, "", rtype.kind):
             raise BadRequest(f"the kind of the body ({body.get('kind')}) is not {rtype.kind}")
         if rtype.group == "events.k8s.io":
@@ -448,9 +454,18 @@ def build_api(context: ApiContext) -> Starlette:
         if rtype is PODS:
             namespace = store.find(NAMESPACES, None, target.namespace or "") or {}
             obj = context.controller.admit_external_pod(obj, namespace)
-        if rtype.storage_key == EVENTS.storage_key and not (obj.get("metadata") or {}).get(
-                "name") and not (obj.get("metadata") or {}).get("generateName"):
-            raise Invalid("Event is invalid: metadata.name: Required value")
+        if rtype.storage_key == EVENTS.storage_key:
+            metadata = obj.setdefault("metadata", {})
+            if not metadata.get("name") and not metadata.get("generateName"):
+                raise Invalid("Event is invalid: metadata.name: Required value")
+            if not metadata.get("name"):  # the API server names it before validating
+                metadata["name"] = metadata["generateName"] + uuid.uuid4().hex[:5]
+            errors = validate_event_create(obj, target.namespace or "",
+                                           body if rtype.group == "events.k8s.io" else None)
+            if errors:
+                raise Invalid(invalid_message(metadata["name"], errors),
+                              {"name": metadata["name"], "kind": "Event",
+                               "causes": [error.cause() for error in errors]})
         if dry_run:
             candidate = copy.deepcopy(obj)
             candidate.setdefault("metadata", {})["namespace"] = target.namespace

@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from analyzer.sim import seed
+from analyzer.sim import istio_objects, seed
 from analyzer.sim.api import ApiContext, WriteRecord, build_api
 from analyzer.sim.clock import SimClock
 from analyzer.sim.controller import Controller
@@ -42,13 +42,11 @@ from analyzer.sim.resources import (
     CRONJOBS,
     DEPLOYMENTS,
     JOBS,
-    MUTATING_WEBHOOKS,
     NAMESPACES,
     NODES,
     PODS,
     REPLICASETS,
     SERVICES,
-    VALIDATING_WEBHOOKS,
     WORKLOAD_TYPES,
     ResourceType,
     resource_for_kind,
@@ -70,6 +68,12 @@ log = logging.getLogger("canary_analyzer.sim")
 
 CONTROLLER_TICK_SECONDS = 0.05
 _START_TIMEOUT_SECONDS = 15.0
+
+
+def _group_kind(obj: dict[str, Any]) -> tuple[str, str]:
+    """(API group, kind) of a rendered object, for ``resource_for_kind``."""
+    group = obj["apiVersion"].rpartition("/")[0]
+    return group, obj["kind"]
 
 
 class SimStartError(RuntimeError):
@@ -261,20 +265,18 @@ class SimulatedMesh:
         for name in ("default", "kube-system", seed.ISTIO_SYSTEM):
             self._create(NAMESPACES, seed.namespace_object(name, {}))
         for revision in scenario.revisions:
-            self._create(DEPLOYMENTS, seed.istiod_deployment(
+            self._create(DEPLOYMENTS, istio_objects.istiod_deployment(
                 revision.name, revision.proxy_version, scenario.hub, revision.istiod_replicas))
-            self._create(SERVICES, seed.istiod_service(revision.name))
-            for config_map in seed.istio_configmaps(revision.name):
+            for config_map in istio_objects.istio_configmaps(revision.name):
                 self._create(CONFIGMAPS, config_map)
-            self._create(MUTATING_WEBHOOKS, seed.revision_injector_mwc(revision.name))
-            self._create(VALIDATING_WEBHOOKS, seed.revision_validator_vwc(revision.name))
+            for obj in istio_objects.revision_objects(scenario.istio_layout, revision.name):
+                self._create(resource_for_kind(*_group_kind(obj)), obj)
             if not revision.istiod_ready:
                 self.faults.add(NeverReadyFault(namespace=seed.ISTIO_SYSTEM,
                                                 workload=f"istiod-{revision.name}"))
         for tag in scenario.tags:
-            self._create(MUTATING_WEBHOOKS, seed.tag_mwc(tag.name, tag.revision))
-            if tag.name == "default":
-                self._create(VALIDATING_WEBHOOKS, seed.default_validator_vwc(tag.revision))
+            for obj in istio_objects.tag_objects(scenario.istio_layout, tag.name, tag.revision):
+                self._create(resource_for_kind(*_group_kind(obj)), obj)
         self._settle()  # istiods up before any pod needs injection
         if scenario.gateway is not None:
             self._create(NAMESPACES, seed.namespace_object(

@@ -340,6 +340,9 @@ class Scenario(_Model):
     outbound: OutboundSpec | None = OutboundSpec()
     # how often Prometheus scrapes the mesh, in real seconds (tests and the demo; null: 1s)
     scrape_interval: Duration | None = None
+    # which Istio release's chart renderings seed the control plane: "current" (with the
+    # tag Service istiod-revision-tag-<tag>) or "legacy" (before Istio 1.28, without it)
+    istio_layout: Literal["current", "legacy"] = "current"
     revisions: list[RevisionSpec] = Field(min_length=1)
     tags: list[TagSpec] = Field(default_factory=list)
     gateway: GatewaySpec | None = GatewaySpec()

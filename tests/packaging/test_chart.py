@@ -62,8 +62,11 @@ def full():
 
 
 def test_renders_every_resource(full):
-    assert kinds(full) == sorted([*BUILT_IN, "ServiceMonitor", "PrometheusRule"])
-    assert kinds(render()) == sorted(BUILT_IN - {"Secret"})
+    # two more Roles and RoleBindings: the tag Services in Istio's namespace, the Events in
+    # default (where the API server accepts Events about Namespaces)
+    extra = ["Role", "Role", "RoleBinding", "RoleBinding"]
+    assert kinds(full) == sorted([*BUILT_IN, *extra, "ServiceMonitor", "PrometheusRule"])
+    assert kinds(render()) == sorted([*(BUILT_IN - {"Secret"}), *extra])
 
 
 @pytest.mark.parametrize(
@@ -125,8 +128,11 @@ def test_webhook_writes_are_limited_to_the_tag_and_its_validator():
         for verb in ("update", "patch", "delete", "create", "deletecollection"):
             for rule in _grants(objects, group, resource, verb):
                 assert rule.get("resourceNames"), (resource, verb, rule)
-    (mwc,) = _grants(objects, group, "mutatingwebhookconfigurations", "update")
-    assert mwc["resourceNames"] == ["istio-revision-tag-default", "istio-revision-tag-canary"]
+    tag_rule, deactivate = _grants(objects, group, "mutatingwebhookconfigurations", "update")
+    assert tag_rule["resourceNames"] == ["istio-revision-tag-default", "istio-revision-tag-canary"]
+    # moving default deactivates the non-revisioned injector (istioctl tag set does)
+    assert deactivate["resourceNames"] == ["istio-sidecar-injector"]
+    assert deactivate["verbs"] == ["update"]
     (vwc,) = _grants(objects, group, "validatingwebhookconfigurations", "update")
     assert vwc["resourceNames"] == ["istiod-default-validator"]
     # a non-default tag never touches the default tag's validator
@@ -143,14 +149,18 @@ def test_namespaces_are_patched_only_in_the_namespace_label_style():
     )
 
 
+def _release_roles(objects):
+    return [o for o in objects if o["kind"] == "Role" and o["metadata"]["namespace"] == NAMESPACE]
+
+
 def test_state_and_lease_permissions_stay_in_the_release_namespace(full):
-    role = one(full, "Role")
-    assert role["metadata"]["namespace"] == NAMESPACE
+    (role,) = _release_roles(full)
     assert {r for rule in role["rules"] for r in rule["resources"]} == {"configmaps", "leases"}
     cluster_resources = {r for rule in one(full, "ClusterRole")["rules"] for r in rule["resources"]}
     assert not cluster_resources & {"configmaps", "leases", "secrets"}
     no_lease = render({"config": {"service": {"leader_election": False}}})
-    assert {r for rule in one(no_lease, "Role")["rules"] for r in rule["resources"]} == {
+    (role,) = _release_roles(no_lease)
+    assert {r for rule in role["rules"] for r in rule["resources"]} == {
         "configmaps"
     }
 

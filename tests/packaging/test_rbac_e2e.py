@@ -26,6 +26,7 @@ from analyzer.runtime.leadership import LeaderElector
 from analyzer.runtime.preflight import UpgradeRequest, build_plan, parse_gateway, preflight
 from analyzer.runtime.timeline import KeptTimeline
 from analyzer.settings import Settings
+from analyzer.sim import istio_objects
 from tests.engine.fakes import ScriptedJudging, fail_in
 from tests.fixtures.sim_fixtures import api_client_for, fast_scenario, make_mesh  # noqa: F401
 from tests.packaging.chart import NAMESPACE, one, render
@@ -49,6 +50,18 @@ def _own_namespace(mesh) -> None:
     api = api_client_for(mesh)
     try:
         kube.CoreV1Api(api).create_namespace({"metadata": {"name": NAMESPACE}})
+    finally:
+        api.close()
+
+
+def _non_revisioned_injector(mesh) -> None:
+    """A cluster still carrying the injector of a pre-revision install (istio-sidecar-injector,
+    as Istio's chart renders it): moving default deactivates it."""
+    rendered = istio_objects.rendered("current", "istiod-default.yaml")
+    injector = next(o for o in rendered if o["kind"] == "MutatingWebhookConfiguration")
+    api = api_client_for(mesh)
+    try:
+        kube.AdmissionregistrationV1Api(api).create_mutating_webhook_configuration(injector)
     finally:
         api.close()
 
@@ -130,6 +143,7 @@ def _explain(report) -> str:
 def test_tag_style_calls_match_the_charts_rbac_exactly(make_mesh):  # noqa: F811
     promoted_mesh = make_mesh(fast_scenario(regressions=[]))
     _own_namespace(promoted_mesh)
+    _non_revisioned_injector(promoted_mesh)
     outcome, promoted = _upgrade(promoted_mesh, UpgradeStyle.TAG, fail_in(set()), namespaces=APPS)
     assert outcome is Outcome.PROMOTED
     rolled_mesh = make_mesh(fast_scenario(regressions=[]))
@@ -140,7 +154,8 @@ def test_tag_style_calls_match_the_charts_rbac_exactly(make_mesh):  # noqa: F811
     # the upgrade really went over this proxy: tag moved, workloads restarted, state saved
     verbs = {(c.verb, c.resource) for c in calls}
     assert {("update", "mutatingwebhookconfigurations"), ("patch", "deployments"),
-            ("patch", "configmaps"), ("create", "events")} <= verbs  # fmt: skip
+            ("patch", "configmaps"), ("create", "events"),
+            ("update", "services")} <= verbs  # fmt: skip
     report = check(calls, _chart_rules("tag"))
     assert report.exact, _explain(report)
 
@@ -148,6 +163,7 @@ def test_tag_style_calls_match_the_charts_rbac_exactly(make_mesh):  # noqa: F811
 def test_namespace_label_style_calls_match_the_charts_rbac_exactly(make_mesh):  # noqa: F811
     mesh = make_mesh(fast_scenario(regressions=[]))
     _own_namespace(mesh)
+    _non_revisioned_injector(mesh)
     outcome, calls = _upgrade(mesh, UpgradeStyle.NAMESPACE_LABEL, fail_in(set()))
     assert outcome is Outcome.PROMOTED
     assert ("patch", "namespaces") in {(c.verb, c.resource) for c in calls}

@@ -276,17 +276,18 @@ def test_config_maps_leases_and_events(mesh, kube_client):
     assert lost.value.status == 409
     assert coordination.read_namespaced_lease("leader", "default").spec.holder_identity == "b"
 
-    core.create_namespaced_event("bar", kube.CoreV1Event(
+    # Events about a Namespace (cluster-scoped) live in "default" (events.go)
+    core.create_namespaced_event("default", kube.CoreV1Event(
         metadata=kube.V1ObjectMeta(generate_name="bar."),
         involved_object=kube.V1ObjectReference(kind="Namespace", name="bar"),
         reason="CanaryStarted", message="restarting bar", type="Normal"))
-    kube.EventsV1Api(kube_client).create_namespaced_event("bar", kube.EventsV1Event(
+    kube.EventsV1Api(kube_client).create_namespaced_event("default", kube.EventsV1Event(
         metadata=kube.V1ObjectMeta(generate_name="bar."),
         event_time=datetime.now(UTC), reporting_controller="canary-analyzer",
         reporting_instance="test", action="Judge", reason="CanaryPassed",
         regarding=kube.V1ObjectReference(kind="Namespace", name="bar"), note="bar passed",
         type="Normal"))
-    reasons = {e.reason for e in core.list_namespaced_event("bar").items}
+    reasons = {e.reason for e in core.list_namespaced_event("default").items}
     assert {"CanaryStarted", "CanaryPassed"} <= reasons
 
 

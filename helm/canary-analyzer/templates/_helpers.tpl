@@ -66,8 +66,21 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/* Names of the tag MutatingWebhookConfigurations the service may update, one a line. */}}
 {{- define "canary-analyzer.tagWebhooks" -}}
 {{- $tags := uniq (prepend .Values.rbac.extraTags .Values.config.upgrade.tag) }}
+{{- $istio := .Values.config.upgrade.istio_namespace | default "istio-system" }}
 {{- range $tags }}
+{{- if eq $istio "istio-system" }}
 {{ printf "istio-revision-tag-%s" . }}
+{{- else }}
+{{ printf "istio-revision-tag-%s-%s" . $istio }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The tag Services istiod-revision-tag-<tag> (Istio 1.28 and later) the service may move. */}}
+{{- define "canary-analyzer.tagServices" -}}
+{{- $tags := uniq (prepend .Values.rbac.extraTags .Values.config.upgrade.tag) }}
+{{- range $tags }}
+{{ printf "istiod-revision-tag-%s" . }}
 {{- end }}
 {{- end }}
 
