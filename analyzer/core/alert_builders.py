@@ -48,6 +48,7 @@ def rule_result_from_dict(data: Mapping[str, Any]) -> RuleResult:
         reason=str(data.get("reason", "")),
         critical=bool(data.get("critical", True)),
         dry_run=bool(data.get("dry_run", False)),
+        applies=bool(data.get("applies", True)),
         before=data.get("before"),
         after=data.get("after"),
         controls=data.get("controls"),

@@ -31,7 +31,7 @@ from analyzer.core.observations import (
     VolumeCount,
 )
 from analyzer.core.quantiles import tail_quantile
-from analyzer.core.rules import Direction, Judging, Rule, RuleType
+from analyzer.core.rules import AbsentPolicy, Direction, Judging, Rule, RuleType
 from analyzer.core.verdicts import RuleResult, Verdict
 
 #: A rule's bad direction as scipy's one- or two-sided ``alternative``.
@@ -62,6 +62,14 @@ class RuleInput:
 def judge_rule(data: RuleInput) -> RuleResult:
     """Judge one rule on one namespace."""
     spec = data.rule.spec
+    if data.before is None and data.after is None and spec.when_absent is AbsentPolicy.SKIP:
+        return _result(
+            data,
+            Verdict.INCONCLUSIVE,
+            f"no series for {data.namespace} in either window: it has none of what this rule "
+            "measures (whenAbsent: skip), so the rule does not decide for it",
+            applies=False,
+        )
     if data.before is None or data.after is None:
         missing = [
             name for name, obs in (("before", data.before), ("after", data.after)) if obs is None

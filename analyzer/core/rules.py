@@ -98,12 +98,29 @@ class Judging(_Strict):
     )
 
 
+class AbsentPolicy(StrEnum):
+    """What a namespace with no series at all, before and after, means for a rule."""
+
+    #: no data is not evidence of health: INCONCLUSIVE, which holds a critical rule's wave
+    INCONCLUSIVE = "inconclusive"
+    #: the namespace has none of what the rule measures (e.g. a namespace that makes no
+    #: outbound calls, for a client-side rule): the rule does not decide for it
+    SKIP = "skip"
+
+
 class RuleSpec(_Strict):
     """What a rule measures (queries by type) and how to judge it."""
 
     type: RuleType
     critical: bool = True
     dry_run: bool = Field(False, alias="dryRun")
+    when_absent: AbsentPolicy = Field(
+        AbsentPolicy.INCONCLUSIVE,
+        alias="whenAbsent",
+        description="A namespace with no series in either window: inconclusive (default) or "
+        "skip (the rule does not decide for it). Data in one window only is always "
+        "inconclusive.",
+    )
     numerator: str | None = None
     denominator: str | None = None
     buckets: str | None = None

@@ -32,6 +32,8 @@ class RuleResult:
     reason: str
     critical: bool = True
     dry_run: bool = False
+    #: False when the namespace has none of what the rule measures (``whenAbsent: skip``)
+    applies: bool = True
     before: float | None = None
     after: float | None = None
     controls: dict[str, Any] | None = None
@@ -45,8 +47,9 @@ class RuleResult:
 
     @property
     def decides(self) -> bool:
-        """Whether this result may decide the namespace verdict (critical and not dry-run)."""
-        return self.critical and not self.dry_run
+        """Whether this result may decide the namespace verdict (critical, not dry-run, and
+        the rule applies to the namespace)."""
+        return self.critical and not self.dry_run and self.applies
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form (the ``rules`` items of the ``analyze`` JSON contract)."""

@@ -164,7 +164,7 @@ def rule_view(
         change=_change_text(data, unit),
         critical=critical,
         dry_run=dry_run,
-        decides=critical and not dry_run,
+        decides=critical and not dry_run and bool(data.get("applies", True)),
         controls=dict(data.get("controls") or {}),
         evidence=dict(data.get("evidence") or {}),
         threshold={k: v for k, v in (data.get("threshold") or {}).items() if v is not None},
