@@ -99,6 +99,7 @@ class PrometheusJudging:
             settle=action.settle,
             after=action.after,
             step=action.step,
+            rolled_out_at=action.rolled_out_at,
         )
         budget = None
         if self._night_budget is not None:
@@ -300,7 +301,10 @@ class UpgradeEngine:
                 self._event(namespace, "RevisionLabelSet", f"istio.io/rev={action.value}", False)
             return Done()
         if isinstance(action, Restart):
-            return Restarted(at=self.cluster.restart(action.targets, action.step_id, action.at))
+            # stamped now, when the patch is applied (as kubectl's objectrestarter.go does),
+            # never at planning time: a pause or the next window may lie in between
+            now = self.clock.now()
+            return Restarted(at=self.cluster.restart(action.targets, action.step_id, now))
         if isinstance(action, CheckRollout):
             return self.cluster.rollout_status(action.targets)
         if isinstance(action, VerifyProxies):
