@@ -410,6 +410,9 @@ class DryRunCluster:
         self.writes.append(f"would verify every pod runs revision {revision}")
         return ProxyStatus()
 
+    def unrollable_workloads(self, targets: Sequence[Target]):  # type: ignore[no-untyped-def]
+        return self._cluster.unrollable_workloads(targets)
+
     def record_event(self, namespace: str, reason: str, message: str, warning: bool) -> None:
         return None
 

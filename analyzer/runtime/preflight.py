@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from analyzer.core.mesh import MeshCluster
+from analyzer.core.mesh import MeshCluster, UnrollableWorkload
 from analyzer.core.upgrade import (
     REVISION_LABEL,
     InconclusivePolicy,
@@ -44,6 +44,9 @@ class UpgradeRequest:
     gateways: tuple[Target, ...]
     from_revision: str | None = None
     namespaces: tuple[str, ...] | None = None
+    #: proceed although some workloads cannot be rolled by a restart: they are left out of
+    #: restarts and checks and reported (``--exclude-unrollable``)
+    exclude_unrollable: bool = False
 
 
 @dataclass(frozen=True)
@@ -125,11 +128,40 @@ def preflight(cluster: MeshCluster, request: UpgradeRequest) -> PreflightResult:
                 )
         if len(set(namespaces)) != len(namespaces):
             problems.append("a namespace is listed twice in --namespaces")
+    if not problems:
+        unrollable = unrollable_check(
+            cluster, (*request.gateways, *(Target(namespace=n) for n in namespaces)),
+            request.exclude_unrollable,
+        )  # fmt: skip
+        (warnings if request.exclude_unrollable else problems).extend(unrollable)
     if problems:
         raise PreflightError(problems)
     return PreflightResult(
         from_revision=from_revision, namespaces=namespaces, warnings=tuple(warnings)
     )
+
+
+def unrollable_check(
+    cluster: MeshCluster, targets: Sequence[Target], excluded: bool
+) -> list[str]:
+    """Name every workload a restart would not move onto the new proxy — OnDelete and
+    partitioned StatefulSets/DaemonSets (kubectl counts them as rolled out while their pods
+    stay), workloads owned by another controller, pods of non-standard controllers — and
+    say what happens to it: refused with the command that fixes it, or (``excluded``) left
+    alone, never waited on, and reported as not restarted."""
+    found: list[UnrollableWorkload] = cluster.unrollable_workloads(targets)
+    if excluded:
+        return [
+            f"{w.describe()}; excluded (--exclude-unrollable): not restarted, not waited on, "
+            "its pods reported as not restarted"
+            for w in found
+        ]
+    return [
+        f"{w.describe()}; a restart would leave its pods on the old proxy. Fix: {w.fix}; "
+        "or rerun with --exclude-unrollable (CANARY_UPGRADE__EXCLUDE_UNROLLABLE=true) to "
+        "upgrade without it"
+        for w in found
+    ]
 
 
 def build_plan(

@@ -216,6 +216,8 @@ class Controller:
                     for table in (self._pod_born, self._pod_ready_since, self._pod_deleted):
                         table.pop(uid, None)
                 continue
+            if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                continue  # a terminal phase is final (kubelet pkg/kubelet/status/status_manager.go)
             born = self._pod_born.setdefault(uid, now)
             held = self._faults.never_ready(namespace, self._workload_name(pod),
                                             proxy_revision(pod))
@@ -596,8 +598,11 @@ class Controller:
             return pod["metadata"].get("labels", {}).get("controller-revision-hash", "")
 
         def template_for(ordinal: int) -> tuple[str, dict[str, Any]]:
-            if strategy.get("type") == "OnDelete" or (
-                    strategy.get("type", "RollingUpdate") == "RollingUpdate"
+            # kubernetes pkg/controller/statefulset/stateful_set_utils.go
+            # newVersionedStatefulSetPod: only a RollingUpdate keeps an ordinal below the
+            # partition on the current revision; a pod recreated under OnDelete (deleted by
+            # someone) gets the update revision
+            if (strategy.get("type", "RollingUpdate") == "RollingUpdate"
                     and ordinal < partition):
                 revision = current_revision
             else:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from analyzer.core.mesh import ClusterNotFoundError, RevisionInfo, TagInfo
+from analyzer.core.mesh import ClusterNotFoundError, RevisionInfo, TagInfo, UnrollableWorkload
 from analyzer.core.upgrade import (
     Judge,
     Judged,
@@ -59,6 +59,7 @@ class FakeMesh:
     #: per namespace, pods the upgrade never restarts (Job pods, bare pods…): reported by
     #: proxy_status as not restarted, never as mismatched
     unmanaged: dict[str, list[str]] = field(default_factory=dict)
+    unrollable: list[UnrollableWorkload] = field(default_factory=list)
 
     @classmethod
     def standard(cls, names: Sequence[str] = ("a", "b", "c", "d", "e", "f")) -> FakeMesh:
@@ -186,6 +187,10 @@ class FakeMesh:
                     )
         self._after_call()
         return ProxyStatus(checked=checked, mismatched=tuple(wrong), not_restarted=tuple(left))
+
+    def unrollable_workloads(self, targets: Sequence[Target]) -> list[UnrollableWorkload]:
+        self._call("unrollable_workloads")
+        return [w for w in self.unrollable if any(t.namespace == w.namespace for t in targets)]
 
     def record_event(self, namespace: str, reason: str, message: str, warning: bool) -> None:
         self.events.append((namespace, reason, message))
