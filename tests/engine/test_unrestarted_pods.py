@@ -13,7 +13,11 @@ Pods and workloads are created through the official client over HTTP.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from kubernetes import client as kube
@@ -22,8 +26,14 @@ from analyzer.adapters.kubernetes import KubernetesCluster
 from analyzer.core.upgrade import Target, UpgradeStyle
 from analyzer.runtime.preflight import PreflightError, UpgradeRequest, preflight
 from tests.fixtures.polling import wait_until
-from tests.fixtures.sim_fixtures import api_client_for, make_mesh, mesh  # noqa: F401
+from tests.fixtures.sim_fixtures import (  # noqa: F401
+    api_client_for,
+    make_mesh,
+    make_prometheus,
+    mesh,
+)
 
+REPO = Path(__file__).resolve().parents[2]
 GATEWAY = Target(namespace="istio-ingress", kind="Deployment", name="istio-ingressgateway")
 
 
@@ -184,3 +194,31 @@ def test_an_argo_rollout_s_replicaset_is_named_by_preflight(cluster, mesh):  # n
     with pytest.raises(PreflightError) as refused:
         preflight(cluster, _request())
     assert "Rollout foo/checkout" in str(refused.value)
+
+
+def test_the_upgrade_command_refuses_with_exit_2_and_the_fix(mesh, make_prometheus, tmp_path):  # noqa: F811
+    cluster_client = KubernetesCluster(api_client_for(mesh), request_timeout=10, backoff=0.01)
+    try:
+        cluster_client.apps.create_namespaced_stateful_set(
+            "bar", _statefulset("legacy-db", {"type": "OnDelete"})
+        )
+    finally:
+        cluster_client.close()
+    server = make_prometheus(mesh)
+    command = [
+        sys.executable, "-m", "analyzer", "upgrade", "--to-revision", "1-15-4",
+        "--kubeconfig", str(mesh.kubeconfig_path), "--prometheus-url", server.url,
+        "--output", "json",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CANARY_UPGRADE__GATEWAYS": "[]"}
+    writes = len(mesh.writes())
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "StatefulSet bar/legacy-db: updateStrategy OnDelete" in done.stderr
+    assert "kubectl -n bar patch statefulset legacy-db" in done.stderr
+    assert len(mesh.writes()) == writes
+    done = subprocess.run([*command, "--exclude-unrollable", "--dry-run"], env=env,
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "legacy-db" in done.stderr and "excluded" in done.stderr
