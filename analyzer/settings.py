@@ -91,6 +91,13 @@ class RulesSettings(BaseModel):
         pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
         description="Metric label holding the namespace. Default destination_workload_namespace.",
     )
+    scrape_interval: Duration = Field(
+        timedelta(seconds=15),
+        description="How often Prometheus scrapes the proxies; rules lint warns when a rule's "
+        "range window (e.g. [{{ step }}] at windows.step) is shorter than 4 times it. Default "
+        "15s, the interval of Istio's own Prometheus add-on (samples/addons/prometheus.yaml); "
+        "kube-prometheus-stack scrapes every 30s: set it, and a step of at least 2m.",
+    )
     night_budget: float | None = Field(
         None,
         gt=0,

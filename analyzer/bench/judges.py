@@ -60,8 +60,18 @@ Judge = Callable[[Scenario], JudgeOutcome]
 
 @lru_cache(maxsize=1)
 def default_rules() -> RuleSet:
-    """The default rules shipped with the product (error rate, p99, p50, volume)."""
-    return load_rules([PACKAGED_RULES])
+    """The default server-side rules shipped with the product (error rate, p99, p50, volume).
+
+    The benchmark's synthetic windows are one namespace's served requests; the client-side
+    rules (``reporter="source"``) judge a different population, the namespace's own outbound
+    calls, which the benchmark does not generate, so they are left out here."""
+    rules = load_rules([PACKAGED_RULES])
+    server_side = tuple(
+        loaded for loaded in rules.rules
+        if 'reporter="source"' not in " ".join(
+            filter(None, (loaded.rule.spec.numerator, loaded.rule.spec.denominator,
+                          loaded.rule.spec.buckets, loaded.rule.spec.query))))
+    return RuleSet(server_side)
 
 
 # --- observations from scenario windows ----------------------------------------------------

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from analyzer.adapters.rule_files import default_rules_path, load_rules
+from analyzer.core.rate_windows import short_windows
 from analyzer.core.rules import RuleFileError
 from analyzer.errors import ExitCode
 from analyzer.settings import Settings
@@ -19,7 +20,8 @@ def register(subparsers) -> None:
         "lint",
         help="validate rule files and directories",
         description="Validate rule files. Exit 0 when valid; exit 2 printing file:line: message "
-        "for each problem.",
+        "for each problem. Warns (exit 0) when a rule's range window is shorter than 4 times "
+        "the scrape interval (rules.scrape_interval; [{{ step }}] counts as windows.step).",
     )
     lint.add_argument(
         "paths",
@@ -33,7 +35,8 @@ def register(subparsers) -> None:
 
 
 def lint_command(args: argparse.Namespace) -> int:
-    paths = args.paths or [default_rules_path(Settings().rules.directory)]
+    settings = Settings()
+    paths = args.paths or [default_rules_path(settings.rules.directory)]
     try:
         rule_set = load_rules(paths)
     except RuleFileError as error:
@@ -41,6 +44,8 @@ def lint_command(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         print(f"{len(error.problems)} problem(s) found", file=sys.stderr)
         return ExitCode.BAD_INPUT
+    for warning in short_windows(rule_set, settings.windows.step, settings.rules.scrape_interval):
+        print(warning, file=sys.stderr)
     sources = sorted({loaded.source for loaded in rule_set.rules})
     print(f"{len(rule_set)} rules valid in {len(sources)} file(s): {', '.join(rule_set.names())}")
     return ExitCode.OK

@@ -194,6 +194,21 @@ def _age(obj: dict[str, Any]) -> str:
     return f"{max(seconds, 0)}s"
 
 
+def _pod_status_column(pod: dict[str, Any]) -> str:
+    """kubectl's STATUS: Terminating, else a finished pod's container reason (``Completed``),
+    else the phase (kubernetes/kubernetes pkg/printers/internalversion printers.go
+    printPod)."""
+    if "deletionTimestamp" in pod["metadata"]:
+        return "Terminating"
+    status = pod.get("status") or {}
+    if status.get("phase") == "Succeeded":
+        for container in status.get("containerStatuses") or []:
+            reason = ((container.get("state") or {}).get("terminated") or {}).get("reason")
+            if reason:
+                return str(reason)
+    return str(status.get("phase", "Pending"))
+
+
 def _table(rtype: ResourceType, items: list[dict[str, Any]], resource_version: int
            ) -> dict[str, Any]:
     columns: list[tuple[str, str, Callable[[dict[str, Any]], Any]]] = [
@@ -210,8 +225,7 @@ def _table(rtype: ResourceType, items: list[dict[str, Any]], resource_version: i
             statuses = (o.get("status") or {}).get("containerStatuses") or []
             return f"{sum(1 for s in statuses if s.get('ready'))}/{len(o['spec']['containers'])}"
         columns += [("Ready", "string", ready),
-                    ("Status", "string", lambda o: "Terminating" if "deletionTimestamp" in
-                     o["metadata"] else (o.get("status") or {}).get("phase", "Pending")),
+                    ("Status", "string", _pod_status_column),
                     ("Restarts", "integer", lambda o: 0)]
     elif rtype.kind == "Namespace":
         columns += [("Status", "string", lambda o: (o.get("status") or {}).get("phase", ""))]

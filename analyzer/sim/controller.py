@@ -7,6 +7,15 @@ by descending ordinal (StatefulSet) or node by node (DaemonSet); statuses carry
 ``observedGeneration``, replica counts and the ``Progressing`` condition with
 ``ProgressDeadlineExceeded``. Pods are admitted through the sidecar injector when created
 and become Ready after the scenario's delay unless a fault holds them back.
+
+Pods no rollout ever touches live here too, as in a real cluster: a Job's pods (the Job
+controller, kubernetes/kubernetes pkg/controller/job/job_controller.go, makes one pod per
+missing completion with ``restartPolicy: Never``, labels ``job-name`` and
+``batch.kubernetes.io/job-name``, and marks the Job ``Complete`` once it succeeded), pods
+that finished (phase ``Succeeded``: the kubelet, pkg/kubelet/kubelet_pods.go getPhase, once
+every container of a never-restarting pod exited 0), bare pods, and pods of a ReplicaSet an
+operator owns (the ReplicaSet controller keeps any ReplicaSet's replicas, whoever owns it).
+A container's ``command: [sleep, N]`` tells the simulated kubelet when its process exits.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from analyzer.sim.resources import (
     DAEMONSETS,
     DEPLOYMENTS,
     EVENTS,
+    JOBS,
     NAMESPACES,
     NODES,
     PODS,
@@ -77,6 +87,26 @@ def _terminating(pod: dict[str, Any]) -> bool:
     return "deletionTimestamp" in pod["metadata"]
 
 
+def _exits_after(pod: dict[str, Any]) -> float | None:
+    """Seconds after start when every app container of a never-restarting pod has exited 0
+    (``command: [sleep, N]``); None when some container runs on."""
+    spec = pod.get("spec") or {}
+    if spec.get("restartPolicy", "Always") == "Always":
+        return None
+    longest = 0.0
+    for container in spec.get("containers") or []:
+        if container.get("name") == "istio-proxy":
+            continue  # the proxy quits with the app (native sidecar or /quitquitquit)
+        command = container.get("command") or []
+        if len(command) != 2 or command[0] != "sleep":
+            return None
+        try:
+            longest = max(longest, float(command[1]))
+        except ValueError:  # not a number of seconds: runs on
+            return None
+    return longest
+
+
 def _pod_ready(pod: dict[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (pod.get("status") or {}).get("conditions") or [])
@@ -119,6 +149,8 @@ class Controller:
                 self._guard(self._sync_stateful_set, stateful_set)
             for daemon_set in self._store.list(DAEMONSETS)[0]:
                 self._guard(self._sync_daemon_set, daemon_set)
+            for job in self._store.list(JOBS)[0]:
+                self._guard(self._sync_job, job)
             self._run_kubelet()
             for deployment in self._store.list(DEPLOYMENTS)[0]:
                 self._guard(self._deployment_status, deployment)
@@ -141,6 +173,23 @@ class Controller:
                                         or {})
         except AdmissionDenied as error:
             raise InternalError(str(error)) from None
+
+    def create_standalone_pod(self, namespace: str, pod: dict[str, Any], ready_now: bool
+                              ) -> dict[str, Any]:
+        """A pod created directly (not by a controller here): admitted, scheduled, stored;
+        ``ready_now`` brings it up at once (the seed cluster)."""
+        namespace_obj = self._store.find(NAMESPACES, None, namespace) or {}
+        pod = self.admit_external_pod(pod, namespace_obj)
+        spec = pod.setdefault("spec", {})
+        nodes = [n["metadata"]["name"] for n in self._store.list(NODES)[0]] or ["sim-node-1"]
+        spec.setdefault("nodeName", self._random.choice(nodes))
+        spec.setdefault("restartPolicy", "Always")
+        pod["status"] = {"phase": "Pending", "qosClass": "BestEffort",
+                         "conditions": [{"type": "PodScheduled", "status": "True"}]}
+        created = self._store.create(PODS, namespace, pod)
+        self._pod_born[created["metadata"]["uid"]] = self._clock.elapsed() - (
+            self._ready_delay if ready_now else 0.0)
+        return created
 
     def _guard(self, sync: Callable[[dict[str, Any]], None], obj: dict[str, Any]) -> None:
         try:
@@ -217,8 +266,14 @@ class Controller:
                         table.pop(uid, None)
                 continue
             if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-                continue  # a terminal phase is final (kubelet pkg/kubelet/status/status_manager.go)
+                continue  # a finished pod's containers never run again
             born = self._pod_born.setdefault(uid, now)
+            exits_after = _exits_after(pod)
+            if exits_after is not None and now - born >= self._ready_delay + exits_after:
+                self._store.update(PODS, namespace, name,
+                                   {**pod, "status": self._succeeded_status(pod)},
+                                   subresource="status")
+                continue
             held = self._faults.never_ready(namespace, self._workload_name(pod),
                                             proxy_revision(pod))
             should_be_ready = not held and now - born >= self._ready_delay
@@ -283,6 +338,73 @@ class Controller:
             condition("PodScheduled", "True", {}),
         ]
         return status
+
+    def _succeeded_status(self, pod: dict[str, Any]) -> dict[str, Any]:
+        """Every container exited 0: phase Succeeded, Ready False (reason PodCompleted)."""
+        status = copy.deepcopy(pod.get("status") or {})
+        now = rfc3339(self._clock.wall_now())
+        start = status.get("startTime") or now
+        terminated = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": start,
+                                     "finishedAt": now}}
+        spec = pod.get("spec") or {}
+        status.update({
+            "phase": "Succeeded", "startTime": start,
+            "containerStatuses": [
+                {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False,
+                 "started": False, "restartCount": 0, "state": terminated}
+                for c in spec.get("containers") or []],
+            "conditions": [
+                {"type": "Initialized", "status": "True", "reason": "PodCompleted",
+                 "lastProbeTime": None, "lastTransitionTime": start},
+                {"type": "Ready", "status": "False", "reason": "PodCompleted",
+                 "lastProbeTime": None, "lastTransitionTime": now},
+                {"type": "ContainersReady", "status": "False", "reason": "PodCompleted",
+                 "lastProbeTime": None, "lastTransitionTime": now},
+                {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                 "lastTransitionTime": start}],
+        })
+        if spec.get("initContainers"):
+            status["initContainerStatuses"] = [
+                {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False,
+                 "restartCount": 0, "started": False, "state": terminated}
+                for c in spec["initContainers"]]
+        return status
+
+    # -- Job --------------------------------------------------------------------------------
+
+    def _sync_job(self, job: dict[str, Any]) -> None:
+        namespace, name = job["metadata"]["namespace"], job["metadata"]["name"]
+        pods = self._pods(namespace, job, include_terminating=True)
+        phases = [(pod.get("status") or {}).get("phase") for pod in pods]
+        succeeded = phases.count("Succeeded")
+        active = sum(1 for pod, phase in zip(pods, phases, strict=True)
+                     if phase not in ("Succeeded", "Failed") and not _terminating(pod))
+        completions = int(job["spec"].get("completions") or 1)
+        parallelism = int(job["spec"].get("parallelism") or 1)
+        missing = min(parallelism, completions - succeeded) - active
+        if missing > 0 and succeeded < completions:
+            uid = job["metadata"]["uid"]
+            for _ in range(missing):
+                if not self._create_pod(job, job["spec"]["template"], None, {
+                        "controller-uid": uid, "batch.kubernetes.io/controller-uid": uid}):
+                    break
+        old = job.get("status") or {}
+        now = rfc3339(self._clock.wall_now())
+        status: dict[str, Any] = {"startTime": old.get("startTime") or now, "active": active,
+                                  "succeeded": succeeded, "ready": sum(
+                                      1 for pod in pods if _pod_ready(pod))}
+        status = {key: value for key, value in status.items() if value}
+        if succeeded >= completions:
+            finished = old.get("completionTime") or now
+            status["completionTime"] = finished
+            status["conditions"] = [
+                {"type": "SuccessCriteriaMet", "status": "True", "lastProbeTime": finished,
+                 "lastTransitionTime": finished},
+                {"type": "Complete", "status": "True", "lastProbeTime": finished,
+                 "lastTransitionTime": finished}]
+        if status != old:
+            self._store.update(JOBS, namespace, name, {**job, "status": status},
+                               subresource="status")
 
     def _available(self, pod: dict[str, Any], min_ready_seconds: float) -> bool:
         if _terminating(pod) or not _pod_ready(pod):

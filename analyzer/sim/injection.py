@@ -6,6 +6,18 @@ webhook's ``clientConfig.service`` (``istiod-<rev>``) decides which istiod injec
 which proxy the pod runs. istiod skips pods already injected (``sidecar.istio.io/status``
 present), so the first matching injector wins. If the called istiod is not available and
 ``failurePolicy`` is Fail, the pod is rejected, as in a real cluster.
+
+Once called, istiod decides whether to inject at all as ``injectRequired`` does
+(istio/istio ``pkg/kube/inject/inject.go``, called from ``pkg/kube/inject/webhook.go``):
+hostNetwork pods are never injected; pods in the ignored system namespaces
+(``pkg/kube/inject/initializer.go``: kube-system, kube-public, kube-node-lease,
+local-path-storage) are skipped; the pod *label* ``sidecar.istio.io/inject`` beats the
+annotation of the same name; with neither, the injector config's ``neverInjectSelector``
+then ``alwaysInjectSelector`` decide, then its ``policy``. The injector config is the
+``config`` key of the revision's ``istio-sidecar-injector-<rev>`` ConfigMap
+(``manifests/charts/istio-control/istio-discovery/templates/istiod-injector-configmap.yaml``).
+An injected pod carries ``sidecar.istio.io/status`` with the revision (``applyMetadata`` in
+webhook.go) and the ``istio.io/rev`` annotation (``files/injection-template.yaml``).
 """
 
 from __future__ import annotations
@@ -17,7 +29,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from analyzer.sim.resources import DEPLOYMENTS, MUTATING_WEBHOOKS, SERVICES
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from analyzer.sim.resources import CONFIGMAPS, DEPLOYMENTS, MUTATING_WEBHOOKS, SERVICES
 from analyzer.sim.selectors import selector_from_spec
 from analyzer.sim.store import ObjectStore
 
@@ -25,6 +40,9 @@ STATUS_ANNOTATION = "sidecar.istio.io/status"
 REV_ANNOTATION = "istio.io/rev"
 INJECT_LABEL = "sidecar.istio.io/inject"
 TEMPLATES_ANNOTATION = "inject.istio.io/templates"
+#: ``IgnoredNamespaces`` of pkg/kube/inject/initializer.go.
+IGNORED_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease",
+                                "local-path-storage"})
 _ISTIOD_HOST = re.compile(r"^(?:https?://)?(istiod(?:-[a-z0-9-]+)?)\.([a-z0-9-]+)\.svc")
 
 
@@ -39,6 +57,59 @@ class ProxySettings:
     hub: str
     native_sidecars: bool
     version_of: Callable[[str], str]  # revision → proxy version, e.g. 1-15-4 → 1.15.4
+
+
+@dataclass(frozen=True)
+class InjectorConfig:
+    """The parts of istiod's injector config that decide *whether* to inject."""
+
+    policy: str = "enabled"
+    never_inject_selector: tuple[Mapping[str, Any], ...] = ()
+    always_inject_selector: tuple[Mapping[str, Any], ...] = ()
+
+    @classmethod
+    def parse(cls, text: str | None) -> InjectorConfig:
+        """From the ConfigMap's ``config`` key (YAML); absent or broken: the chart defaults."""
+        if not text:
+            return cls()
+        try:
+            document = YAML(typ="safe", pure=True).load(text)
+        except YAMLError:
+            return cls()
+        if not isinstance(document, dict):
+            return cls()
+        return cls(policy=str(document.get("policy") or "enabled"),
+                   never_inject_selector=tuple(document.get("neverInjectSelector") or ()),
+                   always_inject_selector=tuple(document.get("alwaysInjectSelector") or ()))
+
+
+def _selector_hits(selectors: tuple[Mapping[str, Any], ...], labels: Mapping[str, str]) -> bool:
+    for spec in selectors:
+        if not (spec.get("matchLabels") or spec.get("matchExpressions")):
+            continue  # an empty selector matches nothing here (``!selector.Empty()``)
+        if selector_from_spec(dict(spec)).matches(labels):
+            return True
+    return False
+
+
+def inject_required(pod: Mapping[str, Any], namespace: str, config: InjectorConfig) -> bool:
+    """``injectRequired`` of istio/istio pkg/kube/inject/inject.go, for one pod."""
+    if (pod.get("spec") or {}).get("hostNetwork"):
+        return False
+    if namespace in IGNORED_NAMESPACES:
+        return False
+    metadata = pod.get("metadata") or {}
+    labels = metadata.get("labels") or {}
+    choice = (metadata.get("annotations") or {}).get(INJECT_LABEL, "")
+    if INJECT_LABEL in labels:  # the label is the newer API and wins over the annotation
+        choice = labels[INJECT_LABEL]
+    if choice in ("true", "false"):
+        return choice == "true"
+    if _selector_hits(config.never_inject_selector, labels):
+        return False
+    if _selector_hits(config.always_inject_selector, labels):
+        return True
+    return config.policy == "enabled"
 
 
 def _rule_matches_pod_create(webhook: Mapping[str, Any]) -> bool:
@@ -63,6 +134,8 @@ class SidecarInjector:
     def admit(self, pod: dict[str, Any], namespace_labels: Mapping[str, str]) -> dict[str, Any]:
         """Return the pod as the API server would store it after mutating admission."""
         pod = copy.deepcopy(pod)
+        namespace = (pod.get("metadata") or {}).get("namespace") or namespace_labels.get(
+            "kubernetes.io/metadata.name", "")
         webhook_configs, _ = self._store.list(MUTATING_WEBHOOKS)
         for config in sorted(webhook_configs, key=lambda item: item["metadata"]["name"]):
             for webhook in config.get("webhooks") or []:
@@ -81,8 +154,16 @@ class SidecarInjector:
                             f'Internal error occurred: failed calling webhook "{webhook["name"]}"'
                             ": no endpoints available for service")
                     continue
-                self._inject(pod, revision)
+                if inject_required(pod, namespace, self._injector_config(revision)):
+                    self._inject(pod, revision)
         return pod
+
+    def _injector_config(self, revision: str) -> InjectorConfig:
+        """The called istiod's injector config (its ``istio-sidecar-injector-<rev>`` map)."""
+        name = "istio-sidecar-injector" if revision == "default" else \
+            f"istio-sidecar-injector-{revision}"
+        config_map = self._store.find(CONFIGMAPS, "istio-system", name)
+        return InjectorConfig.parse(((config_map or {}).get("data") or {}).get("config"))
 
     def _reachable_istiod_revision(self, client_config: Mapping[str, Any]) -> str | None:
         service_ref = client_config.get("service")
@@ -110,8 +191,6 @@ class SidecarInjector:
         labels = metadata.setdefault("labels", {})
         if STATUS_ANNOTATION in annotations:
             return  # istiod never injects twice
-        if (annotations.get(INJECT_LABEL) or labels.get(INJECT_LABEL)) == "false":
-            return
         spec = pod.setdefault("spec", {})
         image = f"{self._settings.hub}/proxyv2:{self._settings.version_of(revision)}"
         is_gateway = annotations.get(TEMPLATES_ANNOTATION) == "gateway"

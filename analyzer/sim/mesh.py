@@ -39,11 +39,14 @@ from analyzer.sim.faults import FaultState
 from analyzer.sim.injection import ProxySettings, SidecarInjector, proxy_revision
 from analyzer.sim.resources import (
     CONFIGMAPS,
+    CRONJOBS,
     DEPLOYMENTS,
+    JOBS,
     MUTATING_WEBHOOKS,
     NAMESPACES,
     NODES,
     PODS,
+    REPLICASETS,
     SERVICES,
     VALIDATING_WEBHOOKS,
     WORKLOAD_TYPES,
@@ -53,10 +56,12 @@ from analyzer.sim.resources import (
 from analyzer.sim.scenario import (
     ApiErrorFault,
     DriftSpec,
+    NamespaceSpec,
     NeverReadyFault,
     RegressionSpec,
     Scenario,
     SlowResponseFault,
+    WorkloadSpec,
 )
 from analyzer.sim.store import Change, ObjectStore
 from analyzer.sim.traffic import TrafficGenerator
@@ -283,7 +288,31 @@ class SimulatedMesh:
                 self._create(resource_for_kind("apps", workload.kind),
                              seed.application_workload(namespace.name, workload))
                 self._create(SERVICES, seed.application_service(namespace.name, workload))
+            self._seed_unmanaged(namespace)
         self._settle()
+
+    def _seed_unmanaged(self, namespace: NamespaceSpec) -> None:
+        """What no upgrade restarts: Jobs (some from CronJobs), bare and operator-owned pods."""
+        cron_uids: dict[str, str] = {}
+        for job in namespace.jobs:
+            cron_uid = None
+            if job.cron_job is not None:
+                if job.cron_job not in cron_uids:
+                    cron_uids[job.cron_job] = self.store.create(
+                        CRONJOBS, namespace.name, seed.cron_job_object(namespace.name, job)
+                    )["metadata"]["uid"]
+                cron_uid = cron_uids[job.cron_job]
+            self._create(JOBS, seed.job_object(namespace.name, job, cron_uid))
+        for pod in namespace.bare_pods:
+            self.controller.create_standalone_pod(namespace.name,
+                                                  seed.bare_pod(namespace.name, pod),
+                                                  ready_now=True)
+        for rollout in namespace.rollouts:
+            owner_uid = seed.foreign_uid("Rollout", namespace.name, rollout.name)
+            self._create(REPLICASETS,
+                         seed.rollout_replica_set(namespace.name, rollout, owner_uid))
+            self._create(SERVICES, seed.application_service(
+                namespace.name, WorkloadSpec(name=rollout.name)))
 
     def _settle(self) -> None:
         """Run the controllers with instant readiness until every workload is up."""
@@ -295,6 +324,16 @@ class SimulatedMesh:
                             "and namespace labels)")
 
     def _seed_complete(self) -> bool:
+        for job in self.store.list(JOBS)[0]:
+            status = job.get("status") or {}
+            if not (status.get("active") or status.get("succeeded")):
+                return False
+        for replica_set in self.store.list(REPLICASETS)[0]:
+            if (replica_set.get("status") or {}).get("readyReplicas", 0) < \
+                    replica_set["spec"].get("replicas", 0) and not any(
+                        ref.get("kind") == "Deployment"
+                        for ref in replica_set["metadata"].get("ownerReferences") or []):
+                return False  # an operator's ReplicaSet: no Deployment status to wait on
         for rtype in WORKLOAD_TYPES:
             for workload in self.store.list(rtype)[0]:
                 status = workload.get("status") or {}

@@ -62,6 +62,8 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     ResourceType(
         "apps", "v1", "replicasets", "replicaset", "ReplicaSet", True, ("rs",), True, True
     ),
+    ResourceType("batch", "v1", "jobs", "job", "Job", True, (), True, True),
+    ResourceType("batch", "v1", "cronjobs", "cronjob", "CronJob", True, ("cj",), True, True),
     ResourceType(
         "admissionregistration.k8s.io",
         "v1",
@@ -122,6 +124,8 @@ DEPLOYMENTS = resource_for_kind("apps", "Deployment")
 STATEFULSETS = resource_for_kind("apps", "StatefulSet")
 DAEMONSETS = resource_for_kind("apps", "DaemonSet")
 REPLICASETS = resource_for_kind("apps", "ReplicaSet")
+JOBS = resource_for_kind("batch", "Job")
+CRONJOBS = resource_for_kind("batch", "CronJob")
 MUTATING_WEBHOOKS = resource_for_kind(
     "admissionregistration.k8s.io", "MutatingWebhookConfiguration"
 )

@@ -71,6 +71,9 @@ class WorkloadSpec(_Model):
     progress_deadline: Duration = "600s"  # type: ignore[assignment]
     min_ready: Duration = "0s"  # type: ignore[assignment]
     inject: bool = True
+    host_network: bool = False
+    pod_labels: dict[str, str] = Field(default_factory=dict)
+    pod_annotations: dict[str, str] = Field(default_factory=dict)
     traffic: TrafficSpec | None = None
 
     _check_name = field_validator("name")(_dns_label)
@@ -101,6 +104,55 @@ class WorkloadSpec(_Model):
         return self
 
 
+class JobSpec(_Model):
+    """A batch/v1 Job (optionally created by a CronJob): pods the upgrade never restarts.
+
+    ``state: completed`` seeds a finished Job (its pod in phase Succeeded); ``running`` one
+    whose pod runs for ``runs_for`` (simulated) and then completes; without ``runs_for`` it
+    runs all night.
+    """
+
+    name: DnsLabel
+    state: Literal["running", "completed"] = "running"
+    runs_for: Duration | None = None
+    cron_job: DnsLabel | None = None
+    schedule: str = "0 3 * * *"
+    pod_labels: dict[str, str] = Field(default_factory=dict)
+
+    _check_name = field_validator("name")(_dns_label)
+
+
+class OwnerSpec(_Model):
+    """A controller outside Kubernetes' own (an operator) that owns a pod."""
+
+    api_version: str = "argoproj.io/v1alpha1"
+    kind: str = "Rollout"
+    name: DnsLabel
+
+
+class BarePodSpec(_Model):
+    """A pod created directly (no ownerReferences), or owned by a foreign controller."""
+
+    name: DnsLabel
+    host_network: bool = False
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    owner: OwnerSpec | None = None
+
+    _check_name = field_validator("name")(_dns_label)
+
+
+class RolloutSpec(_Model):
+    """An Argo Rollout's ReplicaSet (apps/v1, owned by argoproj.io/v1alpha1 Rollout): pods
+    kube-controller-manager keeps alive but no Deployment owns; it serves traffic."""
+
+    name: DnsLabel
+    replicas: int = Field(2, ge=0)
+    traffic: TrafficSpec | None = None
+
+    _check_name = field_validator("name")(_dns_label)
+
+
 class NamespaceSpec(_Model):
     """An application namespace; labels default to ``istio.io/rev: <first tag>``."""
 
@@ -108,6 +160,9 @@ class NamespaceSpec(_Model):
     labels: dict[str, str] | None = None
     traffic: TrafficSpec = TrafficSpec()
     workloads: list[WorkloadSpec] = Field(default_factory=list)
+    jobs: list[JobSpec] = Field(default_factory=list)
+    bare_pods: list[BarePodSpec] = Field(default_factory=list)
+    rollouts: list[RolloutSpec] = Field(default_factory=list)
 
     _check_name = field_validator("name")(_dns_label)
 
@@ -119,6 +174,11 @@ class NamespaceSpec(_Model):
             if key in seen:
                 raise ValueError(f"{workload.kind} {workload.name!r} is listed twice")
             seen.add(key)
+        for kind, names in (("Job", [job.name for job in self.jobs]),
+                            ("Pod", [pod.name for pod in self.bare_pods]),
+                            ("Rollout", [rollout.name for rollout in self.rollouts])):
+            if len(set(names)) != len(names):
+                raise ValueError(f"a {kind} name is listed twice")
         return self
 
 
@@ -154,16 +214,51 @@ class GatewaySpec(_Model):
     labels: dict[str, str] | None = None
 
 
+class OutboundSpec(_Model):
+    """Each application pod's own calls to an upstream outside the mesh (reported only by the
+    calling proxy, ``reporter="source"``, as for a ServiceEntry host without a sidecar)."""
+
+    host: str = "payments.example.com"
+    rps_share: float = Field(0.5, gt=0)  # outbound calls per request the workload serves
+    error_rate: float = Field(0.002, ge=0, le=1)
+    p50_ms: float = Field(40.0, gt=0)
+    p99_ms: float = Field(400.0, gt=0)
+
+    @model_validator(mode="after")
+    def _p99_above_p50(self) -> OutboundSpec:
+        if self.p99_ms < self.p50_ms:
+            raise ValueError("p99_ms must not be below p50_ms")
+        return self
+
+
 class RegressionSpec(_Model):
-    """How a revision misbehaves, optionally only in one namespace or workload."""
+    """How a revision misbehaves, optionally only in one namespace or workload.
+
+    ``side: destination`` (the default) is a proxy serving badly: both the server's and the
+    caller's proxy report it. ``side: source`` is the new proxy's own outbound calls failing
+    or slowing (e.g. a broken upstream cluster or TLS origination): only the calling pods'
+    ``reporter="source"`` series show it; what the workload serves is unchanged.
+    ``error_rate_pp`` is a shorter spelling of ``error_rate_add_pp``.
+    """
 
     revision: str
     namespace: str | None = None
     workload: str | None = None
+    side: Literal["destination", "source"] = "destination"
     error_rate_add_pp: float = Field(0.0, ge=-100, le=100)
     p50_factor: float = Field(1.0, gt=0)
     p99_factor: float = Field(1.0, gt=0)
     rate_factor: float = Field(1.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_error_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "error_rate_pp" in data:
+            data = dict(data)
+            if "error_rate_add_pp" in data:
+                raise ValueError("give error_rate_pp or error_rate_add_pp, not both")
+            data["error_rate_add_pp"] = data.pop("error_rate_pp")
+        return data
 
 
 class DriftPoint(_Model):
@@ -241,6 +336,10 @@ class Scenario(_Model):
     hub: str = "docker.io/istio"
     traffic_tick_seconds: float = Field(0.25, gt=0, le=10)
     source_reporter: bool = False
+    # every application pod's own calls out of the mesh (null: none)
+    outbound: OutboundSpec | None = OutboundSpec()
+    # how often Prometheus scrapes the mesh, in real seconds (tests and the demo; null: 1s)
+    scrape_interval: Duration | None = None
     revisions: list[RevisionSpec] = Field(min_length=1)
     tags: list[TagSpec] = Field(default_factory=list)
     gateway: GatewaySpec | None = GatewaySpec()

@@ -9,9 +9,17 @@ Source of the shapes: istio/istio manifests/charts/istio-control/istio-discovery
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from analyzer.sim.scenario import NamespaceSpec, Scenario, WorkloadSpec
+from analyzer.sim.scenario import (
+    BarePodSpec,
+    JobSpec,
+    NamespaceSpec,
+    RolloutSpec,
+    Scenario,
+    WorkloadSpec,
+)
 
 ISTIO_SYSTEM = "istio-system"
 _INJECT_RULES = [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
@@ -203,14 +211,18 @@ def _rolling_strategy(workload: WorkloadSpec) -> dict[str, Any]:
 
 def application_workload(namespace: str, workload: WorkloadSpec) -> dict[str, Any]:
     labels = {"app": workload.name, "version": "v1"}
-    template_labels = dict(labels)
+    template_labels = {**labels, **workload.pod_labels}
     if not workload.inject:
         template_labels["sidecar.istio.io/inject"] = "false"
+    template_metadata: dict[str, Any] = {"labels": template_labels}
+    if workload.pod_annotations:
+        template_metadata["annotations"] = dict(workload.pod_annotations)
+    pod_spec_extra: dict[str, Any] = {"hostNetwork": True} if workload.host_network else {}
     spec: dict[str, Any] = {
         "selector": {"matchLabels": {"app": workload.name}},
         "template": {
-            "metadata": {"labels": template_labels},
-            "spec": {"containers": [{
+            "metadata": template_metadata,
+            "spec": {**pod_spec_extra, "containers": [{
                 "name": workload.name,
                 "image": f"registry.example.com/{namespace}/{workload.name}:1.0.0",
                 "ports": [{"containerPort": 8080, "name": "http", "protocol": "TCP"}],
@@ -230,6 +242,100 @@ def application_workload(namespace: str, workload: WorkloadSpec) -> dict[str, An
         spec["podManagementPolicy"] = "OrderedReady"
     return {"metadata": {"name": workload.name, "namespace": namespace, "labels": labels},
             "spec": spec}
+
+
+def _batch_container(name: str, namespace: str, seconds: float | None) -> dict[str, Any]:
+    """A container that exits 0 after ``seconds`` (None: runs until stopped); the simulated
+    kubelet reads the ``sleep`` argument to know when the process ends."""
+    return {"name": name, "image": f"registry.example.com/{namespace}/{name}:1.0.0",
+            "command": ["sleep", "infinity" if seconds is None else f"{seconds:g}"]}
+
+
+def job_object(namespace: str, job: JobSpec, cron_uid: str | None = None) -> dict[str, Any]:
+    """A batch/v1 Job as kubectl or the CronJob controller creates it (one pod, no retries);
+    with ``cron_uid`` owned by its CronJob (pkg/controller/cronjob/utils.go getJobFromTemplate2
+    in kubernetes/kubernetes sets the controller ownerReference)."""
+    seconds = 0.0 if job.state == "completed" else (
+        job.runs_for.total_seconds() if job.runs_for is not None else None)
+    metadata: dict[str, Any] = {"name": job.name, "namespace": namespace,
+                                "labels": {"job-name": job.name}}
+    if job.cron_job is not None and cron_uid is not None:
+        metadata["ownerReferences"] = [{"apiVersion": "batch/v1", "kind": "CronJob",
+                                        "name": job.cron_job, "uid": cron_uid,
+                                        "controller": True, "blockOwnerDeletion": True}]
+    return {
+        "metadata": metadata,
+        "spec": {
+            "parallelism": 1, "completions": 1, "backoffLimit": 6,
+            "template": {
+                "metadata": {"labels": {"job-name": job.name,
+                                        "batch.kubernetes.io/job-name": job.name,
+                                        **job.pod_labels}},
+                "spec": {"restartPolicy": "Never",
+                         "containers": [_batch_container(job.name, namespace, seconds)]},
+            },
+        },
+    }
+
+
+def cron_job_object(namespace: str, job: JobSpec) -> dict[str, Any]:
+    """The batch/v1 CronJob a scenario Job came from (the simulator never schedules more)."""
+    assert job.cron_job is not None
+    return {
+        "metadata": {"name": job.cron_job, "namespace": namespace},
+        "spec": {"schedule": job.schedule, "concurrencyPolicy": "Allow", "suspend": False,
+                 "jobTemplate": {"spec": {"template": {"spec": {
+                     "restartPolicy": "Never",
+                     "containers": [_batch_container(job.cron_job, namespace, None)]}}}}},
+    }
+
+
+def foreign_uid(kind: str, namespace: str, name: str) -> str:
+    """A stable uid for an object of a kind this API does not serve (an operator's)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"sim://{kind}/{namespace}/{name}"))
+
+
+def bare_pod(namespace: str, pod: BarePodSpec) -> dict[str, Any]:
+    """A pod created directly (``kubectl run``), or by an operator when ``owner`` is set."""
+    metadata: dict[str, Any] = {"name": pod.name, "namespace": namespace,
+                                "labels": {"run": pod.name, **pod.labels}}
+    if pod.annotations:
+        metadata["annotations"] = dict(pod.annotations)
+    if pod.owner is not None:
+        metadata["ownerReferences"] = [{
+            "apiVersion": pod.owner.api_version, "kind": pod.owner.kind,
+            "name": pod.owner.name, "uid": foreign_uid(pod.owner.kind, namespace, pod.owner.name),
+            "controller": True, "blockOwnerDeletion": True}]
+    spec: dict[str, Any] = {"restartPolicy": "Always", "containers": [{
+        "name": pod.name, "image": f"registry.example.com/{namespace}/{pod.name}:1.0.0"}]}
+    if pod.host_network:
+        spec["hostNetwork"] = True
+    return {"metadata": metadata, "spec": spec}
+
+
+def rollout_replica_set(namespace: str, rollout: RolloutSpec, owner_uid: str
+                        ) -> dict[str, Any]:
+    """The ReplicaSet an Argo Rollout (argoproj.io/v1alpha1) manages: apps/v1, owned by the
+    Rollout, pods labelled ``rollouts-pod-template-hash`` (argoproj/argo-rollouts
+    utils/defaults ``DefaultRolloutUniqueLabelKey``)."""
+    labels = {"app": rollout.name, "version": "v1", "rollouts-pod-template-hash": "6f7d9c8b5"}
+    return {
+        "metadata": {
+            "name": f"{rollout.name}-6f7d9c8b5", "namespace": namespace, "labels": labels,
+            "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+                                 "name": rollout.name, "uid": owner_uid, "controller": True,
+                                 "blockOwnerDeletion": True}],
+        },
+        "spec": {
+            "replicas": rollout.replicas,
+            "selector": {"matchLabels": {"app": rollout.name,
+                                         "rollouts-pod-template-hash": "6f7d9c8b5"}},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{
+                "name": rollout.name,
+                "image": f"registry.example.com/{namespace}/{rollout.name}:1.0.0",
+                "ports": [{"containerPort": 8080, "name": "http", "protocol": "TCP"}]}]}},
+        },
+    }
 
 
 def application_service(namespace: str, workload: WorkloadSpec) -> dict[str, Any]:

@@ -1,10 +1,33 @@
-"""The traffic generator: standard Istio request metrics for every simulated workload.
+"""The traffic generator: standard Istio request metrics, one series set per pod.
 
 Each tick draws request counts (Poisson), 5xx counts (binomial) and latencies (lognormal,
-long-tailed, fitted to the scenario's p50/p99) per workload and per proxy revision of its
-ready pods at that moment, so a namespace restarted onto a regressing revision shifts its
-metrics pod by pod during the rollout, as in life. A time-of-night drift moves every
-namespace alike. Counts advance by simulated time (real tick × time scale).
+long-tailed, fitted to the scenario's p50/p99) for every ready pod of every workload, so a
+namespace restarted onto a regressing revision shifts its metrics pod by pod during the
+rollout, as in life. A time-of-night drift moves every namespace alike. Counts advance by
+simulated time (real tick × time scale).
+
+What a real mesh shows and this generator follows (docs/architecture.md, "The simulated
+mesh and what it follows"):
+
+- Istio's standard metrics (``istio_requests_total``,
+  ``istio_request_duration_milliseconds``) are kept by each pod's Envoy and scraped per pod;
+  Prometheus's pod scrape config in Istio's addon (istio/istio
+  ``samples/addons/prometheus.yaml``, job ``kubernetes-pods``) adds the target labels
+  ``namespace`` and ``pod``. One /metrics endpoint serves every pod here, so each series
+  carries those two labels itself, plus ``istio_io_rev`` (the pod's ``istio.io/rev``
+  annotation, as a ``labelmap`` of ``__meta_kubernetes_pod_annotation_istio_io_rev`` would
+  add it): the revision of the proxy that reported the series.
+- A pod's counters live as long as its proxy: when a pod is deleted its series leave the
+  endpoint (Prometheus marks them stale); a new pod's series start from zero and appear
+  with the first request carrying their labels (Envoy creates a stat on first use).
+- A request between two sidecars is counted twice: ``reporter="destination"`` by the
+  serving pod's proxy and ``reporter="source"`` by the caller's (the ingress gateway's pods
+  for inbound traffic; the gateway's series exist when the scenario sets
+  ``source_reporter``). A pod without a sidecar reports nothing.
+- Each application pod also calls an upstream outside the mesh (``outbound``): only the
+  calling proxy reports those (``reporter="source"``, ``source_workload_namespace`` = the
+  caller's namespace, destination ``unknown``), so a new proxy's own outbound failures
+  (a ``side: source`` regression) show there and nowhere server-side.
 """
 
 from __future__ import annotations
@@ -31,7 +54,7 @@ ISTIO_DURATION_BUCKETS_MS = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5
                              30000, 60000, 300000, 600000, 1800000, 3600000)
 _Z99 = 2.3263478740408408  # standard normal 99th percentile
 LABEL_NAMES = (
-    "reporter", "source_workload", "source_workload_namespace", "destination_workload",
+    "namespace", "pod", "istio_io_rev", "reporter", "source_workload", "source_workload_namespace", "destination_workload",
     "destination_workload_namespace", "destination_service", "destination_service_name",
     "destination_service_namespace", "destination_canonical_service",
     "destination_canonical_revision", "request_protocol", "response_code", "response_flags",
@@ -74,11 +97,12 @@ def drift_at(drift: DriftSpec | None, simulated_seconds: float) -> Conditions:
 
 
 def regression_for(regressions: list[RegressionSpec], revision: str | None, namespace: str,
-                   workload: str) -> Conditions:
-    """The combined regressions that apply to a workload's pods on ``revision``."""
+                   workload: str, side: str = "destination") -> Conditions:
+    """The combined regressions of one ``side`` that apply to a workload's pods on
+    ``revision``."""
     result = Conditions()
     for regression in regressions:
-        if regression.revision != revision:
+        if regression.revision != revision or regression.side != side:
             continue
         if regression.namespace not in (None, namespace):
             continue
@@ -110,8 +134,22 @@ class _Workload:
     traffic: TrafficSpec
 
 
+@dataclass(frozen=True)
+class _Pod:
+    """A ready, non-terminating pod: where its series are reported from."""
+
+    namespace: str
+    name: str
+    revision: str | None  # None: no sidecar, so no istio metrics of its own
+
+
+# label positions in LABEL_NAMES
+_POD_NAMESPACE, _POD, _REVISION, _REPORTER = 0, 1, 2, 3
+_DEST_NAMESPACE, _CODE = 7, 14
+
+
 class TrafficGenerator:
-    """Keeps the cumulative Istio metrics and advances them on every ``tick``."""
+    """Keeps the cumulative Istio metrics per pod and advances them on every ``tick``."""
 
     def __init__(self, scenario: Scenario, store: ObjectStore, clock: SimClock) -> None:
         self._scenario = scenario
@@ -123,28 +161,19 @@ class TrafficGenerator:
         self._serving: dict[tuple[str, str, str], int] = {}
         self._regressions = list(scenario.regressions)
         self._drift = scenario.drift
+        self._outbound = scenario.outbound
         self._source = ("istio-ingressgateway", "istio-ingress")
         if scenario.gateway is not None:
             self._source = (scenario.gateway.name, scenario.gateway.namespace)
         self._workloads = [
             _Workload(namespace.name, workload.name, workload.traffic or namespace.traffic)
             for namespace in scenario.namespaces for workload in namespace.workloads
+        ] + [
+            _Workload(namespace.name, rollout.name, rollout.traffic or namespace.traffic)
+            for namespace in scenario.namespaces for rollout in namespace.rollouts
         ]
-        for workload in self._workloads:
-            for reporter in self._reporters():
-                self._series_for(workload, reporter, "200")
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_IstioCollector(self))
-
-    def _reporters(self) -> tuple[str, ...]:
-        return ("destination", "source") if self._scenario.source_reporter else ("destination",)
-
-    def _series_for(self, workload: _Workload, reporter: str, code: str) -> _Series:
-        service = f"{workload.name}.{workload.namespace}.svc.cluster.local"
-        labels = (reporter, self._source[0], self._source[1], workload.name, workload.namespace,
-                  service, workload.name, workload.namespace, workload.name, "v1", "http",
-                  code, "-", "mutual_tls")
-        return self._series.setdefault(labels, _Series())
 
     def set_regressions(self, regressions: list[RegressionSpec]) -> None:
         with self._lock:
@@ -154,53 +183,96 @@ class TrafficGenerator:
         with self._lock:
             self._drift = drift
 
-    def _serving_pods(self) -> dict[tuple[str, str], Counter[str | None]]:
-        """(namespace, workload) → ready, non-terminating pods per proxy revision."""
-        result: dict[tuple[str, str], Counter[str | None]] = {}
+    def _ready_pods(self) -> tuple[dict[tuple[str, str], list[_Pod]], set[tuple[str, str]]]:
+        """(namespace, app) → ready, non-terminating pods; and every existing pod's key."""
+        result: dict[tuple[str, str], list[_Pod]] = {}
+        existing: set[tuple[str, str]] = set()
         pods, _ = self._store.list(PODS, copy_objects=False)
         for pod in pods:
             metadata = pod["metadata"]
+            existing.add((metadata["namespace"], metadata["name"]))
             if "deletionTimestamp" in metadata:
-                continue
+                continue  # endpoints drop a terminating pod: no new requests reach it
             ready = any(c.get("type") == "Ready" and c.get("status") == "True"
                         for c in (pod.get("status") or {}).get("conditions") or [])
             app = (metadata.get("labels") or {}).get("app")
             if ready and app:
-                result.setdefault((metadata["namespace"], app), Counter())[
-                    proxy_revision(pod)] += 1
-        return result
+                result.setdefault((metadata["namespace"], app), []).append(
+                    _Pod(metadata["namespace"], metadata["name"], proxy_revision(pod)))
+        for pods_of_app in result.values():
+            pods_of_app.sort(key=lambda item: item.name)
+        return result, existing
 
     def tick(self, real_seconds: float) -> None:
         """Advance the counters by ``real_seconds`` of real time."""
         simulated = real_seconds * self._clock.time_scale
-        serving = self._serving_pods()
+        ready, existing = self._ready_pods()
+        gateway_pods = ready.get((self._source[1], self._source[0]), [])
         with self._lock:
+            # a deleted pod's proxy is gone, and its counters with it
+            for key in [key for key in self._series
+                        if (key[_POD_NAMESPACE], key[_POD]) not in existing]:
+                del self._series[key]
             drift = drift_at(self._drift, self._clock.elapsed())
             self._serving = {}
             for workload in self._workloads:
-                revisions = serving.get((workload.namespace, workload.name), Counter())
-                total_pods = sum(revisions.values())
-                for revision, pods in revisions.items():
-                    self._serving[(workload.namespace, workload.name, revision or "none")] = pods
-                    regression = regression_for(self._regressions, revision,
-                                                workload.namespace, workload.name)
-                    self._generate(workload, pods / total_pods, simulated, drift, regression)
+                pods = ready.get((workload.namespace, workload.name), [])
+                for revision, count in Counter(pod.revision for pod in pods).items():
+                    self._serving[(workload.namespace, workload.name, revision or "none")] = count
+                for pod in pods:
+                    self._pod_traffic(workload, pod, len(pods), simulated, drift, gateway_pods)
 
-    def _generate(self, workload: _Workload, share: float, simulated: float, drift: Conditions,
-                  regression: Conditions) -> None:
+    def _pod_traffic(self, workload: _Workload, pod: _Pod, pods: int, simulated: float,
+                     drift: Conditions, gateway_pods: list[_Pod]) -> None:
         traffic = workload.traffic
-        expected = traffic.rps * drift.rate_factor * regression.rate_factor * share * simulated
+        server = regression_for(self._regressions, pod.revision, workload.namespace,
+                                workload.name, side="destination")
+        inbound_rate = traffic.rps * drift.rate_factor * server.rate_factor / pods
+        draws = self._draw(inbound_rate * simulated, traffic.error_rate, traffic.p50_ms,
+                           traffic.p99_ms, drift, server)
+        service = f"{workload.name}.{workload.namespace}.svc.cluster.local"
+        destination = (workload.name, workload.namespace, service, workload.name,
+                       workload.namespace, workload.name, "v1")
+        for code, count, latencies_ms, counts in draws:
+            if pod.revision is not None:
+                self._add((pod.namespace, pod.name, pod.revision, "destination",
+                           *self._source, *destination, "http", code, "-", "mutual_tls"),
+                          count, latencies_ms, counts)
+            if self._scenario.source_reporter and gateway_pods:
+                caller = gateway_pods[int(self._rng.integers(len(gateway_pods)))]
+                if caller.revision is not None:
+                    self._add((caller.namespace, caller.name, caller.revision, "source",
+                               *self._source, *destination, "http", code, "-",
+                               "unknown"), count, latencies_ms, counts)
+        outbound = self._outbound
+        if outbound is None or pod.revision is None:
+            return  # no sidecar on the caller: nobody reports its outbound calls
+        client = regression_for(self._regressions, pod.revision, workload.namespace,
+                                workload.name, side="source")
+        draws = self._draw(inbound_rate * outbound.rps_share * client.rate_factor * simulated,
+                           outbound.error_rate, outbound.p50_ms, outbound.p99_ms, drift, client)
+        upstream = ("unknown", "unknown", outbound.host, outbound.host, "unknown", "unknown",
+                    "latest")
+        for code, count, latencies_ms, counts in draws:
+            self._add((pod.namespace, pod.name, pod.revision, "source", workload.name,
+                       workload.namespace, *upstream, "http", code, "-", "unknown"),
+                      count, latencies_ms, counts)
+
+    def _draw(self, expected: float, error_rate: float, p50_ms: float, p99_ms: float,
+              drift: Conditions, regression: Conditions
+              ) -> list[tuple[str, int, float, np.ndarray]]:
+        """Requests for one pod and tick: (code, count, summed latency ms, bucket counts)."""
         requests = int(self._rng.poisson(max(expected, 0.0)))
         if requests == 0:
-            return
-        error_rate = traffic.error_rate + (drift.error_add_pp + regression.error_add_pp) / 100
-        error_rate = min(max(error_rate, 0.0), 1.0)
-        errors = int(self._rng.binomial(requests, error_rate))
+            return []
+        rate = error_rate + (drift.error_add_pp + regression.error_add_pp) / 100
+        errors = int(self._rng.binomial(requests, min(max(rate, 0.0), 1.0)))
         unavailable = int(self._rng.binomial(errors, 0.7))
-        p50 = traffic.p50_ms * drift.p50_factor * regression.p50_factor
-        p99 = max(traffic.p99_ms * drift.p99_factor * regression.p99_factor, p50 * 1.0001)
+        p50 = p50_ms * drift.p50_factor * regression.p50_factor
+        p99 = max(p99_ms * drift.p99_factor * regression.p99_factor, p50 * 1.0001)
         mu = math.log(p50)
         sigma = (math.log(p99) - mu) / _Z99
+        draws = []
         for code, count in (("200", requests - errors), ("503", unavailable),
                             ("500", errors - unavailable)):
             if count <= 0:
@@ -208,11 +280,16 @@ class TrafficGenerator:
             latencies = self._rng.lognormal(mu, sigma, count)
             counts = np.bincount(np.searchsorted(ISTIO_DURATION_BUCKETS_MS, latencies),
                                  minlength=len(ISTIO_DURATION_BUCKETS_MS) + 1)
-            for reporter in self._reporters():
-                series = self._series_for(workload, reporter, code)
-                series.count += count
-                series.total_ms += float(latencies.sum())
-                series.buckets += counts[: len(ISTIO_DURATION_BUCKETS_MS)]
+            draws.append((code, count, float(latencies.sum()),
+                          counts[: len(ISTIO_DURATION_BUCKETS_MS)]))
+        return draws
+
+    def _add(self, labels: tuple[str, ...], count: int, total_ms: float,
+             counts: np.ndarray) -> None:
+        series = self._series.setdefault(labels, _Series())
+        series.count += count
+        series.total_ms += total_ms
+        series.buckets += counts
 
     def snapshot(self) -> tuple[list[tuple[tuple[str, ...], int, float, list[int]]],
                                 dict[tuple[str, str, str], int]]:
@@ -222,11 +299,12 @@ class TrafficGenerator:
             return series, dict(self._serving)
 
     def requests_total(self, namespace: str, code_class: str | None = None) -> int:
-        """Cumulative destination-reported requests of a namespace (``5`` = only 5xx)."""
+        """Current destination-reported requests of a namespace's live pods (``5``: 5xx)."""
         with self._lock:
             return sum(s.count for labels, s in self._series.items()
-                       if labels[0] == "destination" and labels[4] == namespace
-                       and (code_class is None or labels[11].startswith(code_class)))
+                       if labels[_REPORTER] == "destination"
+                       and labels[_DEST_NAMESPACE] == namespace
+                       and (code_class is None or labels[_CODE].startswith(code_class)))
 
 
 class _IstioCollector(Collector):

@@ -100,14 +100,14 @@ def test_error_rate_from_1_to_5_percent_fails(prometheus):
 
 
 def test_a_night_budget_keeps_a_strong_regression_failing_and_says_so(prometheus):
-    code, document = analyze(prometheus, "errors", "--night-budget", "0.05")
+    code, document = analyze(prometheus, "errors", "--night-budget", "0.08")
     assert (code, document["verdict"]) == (1, "fail")
-    assert document["queries_sent"] == 8  # judged again from the same data, not re-queried
+    assert document["queries_sent"] == 12  # judged again from the same data, not re-queried
     statistic = rule(document, "error-rate")["statistic"]
-    # one namespace: the budget's share (1.25 % and up) is looser than the rule's own 1 %
+    # one namespace: the budget's share (8 % / 6 rules = 1.33 % and up) is looser than the rule's own 1 %
     assert statistic["night_alpha"] >= 0.0125
     assert statistic["alpha"] == pytest.approx(0.01)
-    assert "night budget 5% over 1 namespace × 4 rules" in statistic["alpha_source"]
+    assert "night budget 8% over 1 namespace × 6 rules" in statistic["alpha_source"]
     assert "rule's own confidence" in statistic["alpha_source"]
     assert "night budget" in rule(document, "error-rate")["reason"]
 
@@ -170,8 +170,8 @@ def test_one_query_per_rule_per_window_however_many_namespaces(prometheus):
         for line in result.stderr.splitlines()
         if line.startswith("{") and "prometheus range query" in line
     ]
-    # 1 discovery query + 4 rules x 2 windows, each covering all 5 namespaces
-    assert len(queries) == 1 + 4 * 2 == document["queries_sent"] + 1
+    # 1 discovery query + 6 rules x 2 windows, each covering all 5 namespaces
+    assert len(queries) == 1 + 6 * 2 == document["queries_sent"] + 1
     assert all("errors|quiet|slow|steady|vanish" in q["query"] for q in queries[1:])
 
 

@@ -30,7 +30,8 @@ HISTORIES = [
     NamespaceHistory("other", NORMAL, NORMAL),
     NamespaceHistory("errors", NORMAL, Traffic(rps=20, error_share=0.05, latency_median_ms=20)),
 ]
-RULES = {"error-rate", "latency-p50", "latency-p99", "request-volume"}
+RULES = {"error-rate", "latency-p50", "latency-p99", "request-volume", "client-error-rate",
+         "client-latency-p99"}
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,8 @@ import pytest
 from analyzer.sim.scenario import ScenarioError, load_scenario, packaged_scenarios, parse_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ["healthy", "bad-canary", "bad-second-wave", "night-drift", "never-ready"]
+EXAMPLES = ["healthy", "bad-canary", "bad-second-wave", "night-drift", "never-ready",
+            "mixed-workloads", "mixed-workloads-bad", "client-side-regression"]
 
 
 def read_line(process: subprocess.Popen, timeout: float) -> str:

@@ -119,3 +119,32 @@ def test_lint_exits_2_with_file_and_line(tmp_path, capsys):
 def test_lint_of_missing_path_exits_2(tmp_path, capsys):
     assert main(["rules", "lint", str(tmp_path / "nope")]) == 2
     assert "no such file or directory" in capsys.readouterr().err
+
+
+def test_lint_warns_when_a_range_window_is_shorter_than_four_scrapes(monkeypatch, capsys):
+    # the shipped rules use [{{ step }}]: at a 1m step that is 4 scrapes of 15s but 2 of 30s;
+    # the defaults (15s scrapes, 1m step) fit them without a warning
+    monkeypatch.delenv("CANARY_RULES__SCRAPE_INTERVAL", raising=False)
+    monkeypatch.delenv("CANARY_WINDOWS__STEP", raising=False)
+    assert main(["rules", "lint", "rules/"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    monkeypatch.setenv("CANARY_RULES__SCRAPE_INTERVAL", "15s")
+    assert main(["rules", "lint", "rules/"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    monkeypatch.setenv("CANARY_RULES__SCRAPE_INTERVAL", "30s")
+    assert main(["rules", "lint", "rules/"]) == 0  # a warning, not a problem
+    err = capsys.readouterr().err
+    assert "rules/client-error-rate.yaml:" in err
+    assert "[{{ step }} = 1m], shorter than 4× the scrape interval 30s (2m)" in err
+    monkeypatch.setenv("CANARY_WINDOWS__STEP", "2m")
+    assert main(["rules", "lint", "rules/"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_lint_judges_literal_windows_too(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CANARY_RULES__SCRAPE_INTERVAL", "60s")
+    rule = tmp_path / "literal.yaml"
+    rule.write_text(VALID.replace("[{{ step }}]", "[3m]", 1))
+    assert main(["rules", "lint", str(rule)]) == 0
+    err = capsys.readouterr().err
+    assert "[3m], shorter than 4× the scrape interval 1m (4m)" in err
