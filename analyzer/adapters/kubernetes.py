@@ -37,6 +37,14 @@ from analyzer.core.mesh import (
     VersionedDocument,
     WriteConflictError,
 )
+from analyzer.core.reach import (
+    NamespaceInfo,
+    PodInfo,
+    ReachInputs,
+    SelectorError,
+    Webhook,
+    WorkloadInfo,
+)
 from analyzer.core.upgrade import REVISION_LABEL, ProxyStatus, RolloutStatus, Target
 from analyzer.settings import KubernetesSettings
 
@@ -407,6 +415,68 @@ class KubernetesCluster:
         except ClusterNotFoundError:
             return False
 
+    def reach_inputs(self, tag: str) -> ReachInputs:
+        """The tag's webhooks (its MWC found by the ``istio.io/tag`` label, the one named for
+        this istiod namespace first) and, cluster-wide, the namespaces, workloads, ReplicaSets
+        (to find a pod's Deployment) and pods that ``core.reach`` evaluates them against."""
+        configs = self._items(
+            f"webhooks of tag {tag}",
+            self.admission.list_mutating_webhook_configuration,
+            label_selector=f"{TAG_LABEL}={tag}",
+        )
+        expected = tag_webhook_name(tag, self.istio_namespace)
+        configs = [c for c in configs if _meta(c).get("name") == expected] or configs
+        if not configs:
+            raise ClusterNotFoundError(
+                f"tag {tag}: no MutatingWebhookConfiguration labelled {TAG_LABEL}={tag}"
+            )
+        try:
+            webhooks = tuple(Webhook.from_spec(w) for c in configs for w in c.get("webhooks") or [])
+        except SelectorError as error:
+            raise ClusterError(f"tag {tag}: unreadable webhook selector: {error}") from None
+        namespaces = tuple(
+            NamespaceInfo(_meta(n).get("name", ""), dict(_labels(n)))
+            for n in self._items("list namespaces", self.core.list_namespace)
+        )
+        workloads = []
+        for kind, method in (
+            ("Deployment", self.apps.list_deployment_for_all_namespaces),
+            ("StatefulSet", self.apps.list_stateful_set_for_all_namespaces),
+            ("DaemonSet", self.apps.list_daemon_set_for_all_namespaces),
+        ):
+            for obj in self._items(f"list {kind}s", method):
+                template = ((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}
+                workloads.append(WorkloadInfo(
+                    _meta(obj).get("namespace", ""), kind, _meta(obj).get("name", ""),
+                    dict(template.get("labels") or {}),
+                ))  # fmt: skip
+        replica_sets = {
+            (_meta(rs).get("namespace"), _meta(rs).get("name")): _controller(rs)
+            for rs in self._items("list ReplicaSets", self.apps.list_replica_set_for_all_namespaces)
+        }
+        pods = []
+        for pod in self._items("list pods", self.core.list_pod_for_all_namespaces):
+            meta = _meta(pod)
+            owner = _controller(pod)
+            if owner and owner[0] == "ReplicaSet":
+                owner = replica_sets.get((meta.get("namespace"), owner[1])) or owner
+            pods.append(PodInfo(
+                namespace=meta.get("namespace", ""), name=meta.get("name", ""),
+                labels=dict(meta.get("labels") or {}),
+                owner_kind=owner[0] if owner else None, owner_name=owner[1] if owner else None,
+                revision=pod_revision(pod),
+                phase=(pod.get("status") or {}).get("phase") or "Pending",
+                terminating=bool(meta.get("deletionTimestamp")),
+            ))  # fmt: skip
+        return ReachInputs(
+            tag=tag,
+            webhook_config=", ".join(_meta(c).get("name", "") for c in configs),
+            webhooks=webhooks,
+            namespaces=namespaces,
+            workloads=tuple(workloads),
+            pods=tuple(pods),
+        )
+
     # -- the tag -----------------------------------------------------------------------------
 
     def _injector_client_config(self, revision: str) -> tuple[dict[str, Any], str]:
@@ -737,6 +807,23 @@ def _revision_text(pod: dict[str, Any]) -> str:
     if found:
         return f"revision {found}"
     return "sidecar without status" if has_proxy(pod) else "no sidecar"
+
+
+def tag_webhook_name(tag: str, istio_namespace: str = "istio-system") -> str:
+    """The tag's MutatingWebhookConfiguration as Istio's chart names it
+    (istio-discovery ``templates/revision-tags-mwc.yaml``): ``istio-revision-tag-<tag>`` in
+    ``istio-system``, ``istio-revision-tag-<tag>-<namespace>`` for an istiod elsewhere."""
+    if istio_namespace == "istio-system":
+        return f"istio-revision-tag-{tag}"
+    return f"istio-revision-tag-{tag}-{istio_namespace}"
+
+
+def _controller(obj: dict[str, Any]) -> tuple[str, str] | None:
+    """(kind, name) of the object's controlling owner reference, if any."""
+    for ref in _meta(obj).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return ref.get("kind", ""), ref.get("name", "")
+    return None
 
 
 def _ownership_warnings(name: str, labels: dict[str, str]) -> tuple[str, ...]:

@@ -28,6 +28,7 @@ from analyzer.commands.common import (
 )
 from analyzer.core.mesh import ClusterError, ClusterNotFoundError, ClusterUnreachableError
 from analyzer.core.ports import MetricsUnreachableError
+from analyzer.core.reach import Reach
 from analyzer.core.templates import TemplateError, validate_namespace
 from analyzer.core.upgrade import Action, Note, Outcome, UpgradeState, UpgradeStyle, summary
 from analyzer.errors import BadInputError, ExitCode, UnreachableError
@@ -162,8 +163,12 @@ def _run(args, settings, request, rules, source, cluster) -> int:
             f"[bold]resuming[/] upgrade {resumed.plan.upgrade_id} at {resumed.stage.value}"
         )
         plan = None
+        reach = None
     else:
         checked = preflight(cluster, request)  # reads only: a refusal changes nothing
+        reach = checked.reach
+        for line in reach.lines() if reach is not None else ():
+            progress.console.print(line, markup=False)
         quiet = planned_evidence_warnings(
             source, rules, settings, checked.namespaces, RealClock().now()
         )
@@ -177,7 +182,7 @@ def _run(args, settings, request, rules, source, cluster) -> int:
                 dry, MemoryStateStore(), DryRunJudging(), clock, observer=progress
             )
             state = engine.run(plan)
-            _print(args, state, writes=dry.writes)
+            _print(args, state, writes=dry.writes, reach=reach)
             return ExitCode.OK
         plan = build_plan(request, checked, settings, RealClock().now())
     with _lease_held(cluster, settings) as gate:
@@ -188,7 +193,7 @@ def _run(args, settings, request, rules, source, cluster) -> int:
         except OSError as error:
             raise BadInputError(f"--report: cannot write {args.report}: {error.strerror}") from None
         progress.console.print(f"report: {path}")
-    _print(args, state)
+    _print(args, state, reach=reach)
     assert state.outcome is not None
     return OUTCOME_EXIT[state.outcome]
 
@@ -218,8 +223,15 @@ def _lease_held(cluster, settings) -> Iterator[Callable[[UpgradeState], None]]:
         yield still_leading
 
 
-def _print(args: argparse.Namespace, state: UpgradeState, writes: list[str] | None = None) -> None:
+def _print(
+    args: argparse.Namespace,
+    state: UpgradeState,
+    writes: list[str] | None = None,
+    reach: Reach | None = None,
+) -> None:
     document = summary(state)
+    if reach is not None:  # what the tag reached at preflight (absent on a resumed run)
+        document["reach"] = reach.to_dict()
     if writes is not None:
         document["dry_run"] = True
         document["would_write"] = writes

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from analyzer.core.reach import ReachInputs
 from analyzer.core.upgrade import ProxyStatus, RolloutStatus, Target
 
 
@@ -86,6 +87,12 @@ class MeshCluster(Protocol):
         ...
 
     def workload_exists(self, target: Target) -> bool: ...
+
+    def reach_inputs(self, tag: str) -> ReachInputs:
+        """What ``core.reach.compute_reach`` needs to say what the tag reaches: the webhooks
+        of its MutatingWebhookConfiguration, every namespace, every Deployment/StatefulSet/
+        DaemonSet's pod-template labels, every pod with its owner and proxy revision."""
+        ...
 
     def move_tag(self, tag: str, revision: str) -> TagInfo:
         """Point the tag at the revision (``istioctl tag set --overwrite``); read back."""

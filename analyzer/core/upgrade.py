@@ -71,6 +71,7 @@ class Step(StrEnum):
     RESTART = "restart"
     ROLLOUT = "rollout"
     VERIFY = "verify"
+    FIND_MOVED = "find-moved"
     WAIT = "wait"
     JUDGE = "judge"
     NOTIFY = "notify"
@@ -113,6 +114,9 @@ class UpgradePlan(_Frozen):
     poll_interval: timedelta
     max_extensions: int = 2
     on_inconclusive: InconclusivePolicy = InconclusivePolicy.HOLD
+    #: namespaces the tag reaches only through pod labels restart only these workloads
+    #: (every other planned namespace restarts whole)
+    workloads: tuple[Target, ...] = ()
 
     @property
     def namespaces(self) -> tuple[str, ...]:
@@ -182,6 +186,15 @@ class VerifyProxies(_Frozen):
     revision: str
 
 
+class FindMoved(_Frozen):
+    """Rollback, tag style: find what else the tag reaches that runs ``revision`` now (pods
+    rescheduled, scaled up or restarted by someone else since the tag moved), beyond ``skip``."""
+
+    kind: Literal["find-moved"] = "find-moved"
+    revision: str
+    skip: tuple[Target, ...] = ()
+
+
 class WaitUntil(_Frozen):
     kind: Literal["wait-until"] = "wait-until"
     until: datetime
@@ -221,7 +234,15 @@ class Notify(_Frozen):
 
 
 Action = Annotated[
-    MoveTag | LabelNamespaces | Restart | CheckRollout | VerifyProxies | WaitUntil | Judge | Notify,
+    MoveTag
+    | LabelNamespaces
+    | Restart
+    | CheckRollout
+    | VerifyProxies
+    | FindMoved
+    | WaitUntil
+    | Judge
+    | Notify,
     Field(discriminator="kind"),
 ]
 
@@ -260,6 +281,13 @@ class ProxyStatus(_Frozen):
     not_restarted: tuple[str, ...] = ()
 
 
+class FoundMoved(_Frozen):
+    """What a ``FindMoved`` found: more targets the rollback restarts and verifies."""
+
+    kind: Literal["found-moved"] = "found-moved"
+    targets: tuple[Target, ...] = ()
+
+
 class NamespaceJudgement(_Frozen):
     verdict: Verdict
     reason: str
@@ -271,7 +299,7 @@ class Judged(_Frozen):
     verdicts: dict[str, NamespaceJudgement]
 
 
-Result = Done | Restarted | RolloutStatus | ProxyStatus | Judged
+Result = Done | Restarted | RolloutStatus | ProxyStatus | FoundMoved | Judged
 
 
 # -- state --------------------------------------------------------------------------------------
@@ -311,6 +339,8 @@ class UpgradeState(_Frozen):
     extensions: int = 0
     moved: tuple[str, ...] = ()
     gateway_moved: bool = False
+    #: rollback, tag style: reached workloads found on the new revision outside ``moved``
+    rescheduled: tuple[Target, ...] = ()
     rollback_reason: str | None = None
     outcome: Outcome | None = None
     namespaces: tuple[NamespaceRecord, ...] = ()
@@ -353,13 +383,22 @@ def _step_id(plan: UpgradePlan, name: str) -> str:
     return f"{plan.upgrade_id}.{name}"
 
 
+def _namespace_targets(plan: UpgradePlan, names: Iterable[str]) -> tuple[Target, ...]:
+    """Each namespace whole, or only its planned workloads when the plan names some."""
+    targets: list[Target] = []
+    for name in names:
+        chosen = tuple(t for t in plan.workloads if t.namespace == name)
+        targets.extend(chosen or (Target(namespace=name),))
+    return tuple(targets)
+
+
 def _wave_targets(plan: UpgradePlan, wave: int) -> tuple[Target, ...]:
-    return tuple(Target(namespace=n) for n in plan.waves[wave])
+    return _namespace_targets(plan, plan.waves[wave])
 
 
 def _rollback_targets(state: UpgradeState) -> tuple[Target, ...]:
     gateways = state.plan.gateways if state.gateway_moved else ()
-    return (*gateways, *(Target(namespace=n) for n in state.moved))
+    return (*gateways, *_namespace_targets(state.plan, state.moved), *state.rescheduled)
 
 
 def _current_targets(state: UpgradeState) -> tuple[Target, ...]:
@@ -525,6 +564,12 @@ def _finish_rollback(state: UpgradeState, now: datetime) -> Transition:
         f"upgrade {plan.upgrade_id} rolled back to {plan.from_revision}: {state.rollback_reason}; "
         f"moved back: {', '.join(state.moved) or 'none'}"
         + (" and the gateway" if state.gateway_moved else "")
+        + (
+            f"; also restarted (on the new revision outside the plan): "
+            f"{', '.join(t.describe() for t in state.rescheduled)}"
+            if state.rescheduled
+            else ""
+        )
     )
     return _notify(state, now, Outcome.ROLLED_BACK, summary)
 
@@ -698,9 +743,31 @@ def advance(state: UpgradeState, result: Result, now: datetime) -> Transition:
                 pending=LabelNamespaces(
                     namespaces=(*plan.gateway_namespaces, *plan.namespaces), value=plan.tag),
             ))  # fmt: skip
-        else:  # rollback: tag back, now restart what moved
-            transition = _restart(state, now)
+        else:  # rollback: tag back, find what else moved onto the new revision, restart it all
+            action = FindMoved(revision=plan.to_revision, skip=_rollback_targets(state))
+            transition = Transition(
+                state=_set(state, now, step=Step.FIND_MOVED, pending=action, rescheduled=())
+            )
         return Transition(state=transition.state, notes=(note, *transition.notes))
+
+    if isinstance(pending, FindMoved):
+        _expect(result, FoundMoved, pending)
+        assert isinstance(result, FoundMoved)
+        covered = set(pending.skip)
+        extra = tuple(t for t in dict.fromkeys(result.targets) if t not in covered)
+        state = _set(state, now, rescheduled=extra)
+        notes = tuple(
+            Note(
+                message=f"{t.describe()} runs {pending.revision} outside the moved namespaces "
+                "(pods created after the tag moved); the rollback restarts it too",
+                reason="MovedOutsidePlan",
+                namespace=t.namespace,
+                warning=True,
+            )
+            for t in extra
+        )
+        transition = _restart(state, now)
+        return Transition(state=transition.state, notes=(*notes, *transition.notes))
 
     if isinstance(pending, LabelNamespaces):
         _expect(result, Done, pending)

@@ -21,11 +21,14 @@ from analyzer.core.alerts import Alert, NotificationError, Notifier
 from analyzer.core.mesh import ClusterError, ClusterUnreachableError, MeshCluster, StateStore
 from analyzer.core.multiplicity import NightBudget
 from analyzer.core.ports import MetricsSource
+from analyzer.core.reach import ReachInputs, SelectorError, compute_reach
 from analyzer.core.rules import RuleSet
 from analyzer.core.upgrade import (
     Action,
     CheckRollout,
     Done,
+    FindMoved,
+    FoundMoved,
     Judge,
     Judged,
     LabelNamespaces,
@@ -309,6 +312,8 @@ class UpgradeEngine:
             return self.cluster.rollout_status(action.targets)
         if isinstance(action, VerifyProxies):
             return self.cluster.proxy_status(action.targets, action.revision)
+        if isinstance(action, FindMoved):
+            return self._find_moved(action, state)
         if isinstance(action, WaitUntil):
             self.clock.sleep_until(action.until)
             return Done()
@@ -322,6 +327,22 @@ class UpgradeEngine:
             self._page(outcome_alert(state, self.clock.now(), self.link))
             return Done()
         raise TypeError(f"unknown action {action!r}")
+
+    def _find_moved(self, action: FindMoved, state: UpgradeState) -> FoundMoved:
+        """What the tag reaches that runs the new revision beyond the rollback's own targets
+        (pods rescheduled or scaled up after the tag moved, namespaces left out of the plan).
+        Best effort: a cluster that refuses the reads leaves the rollback as planned."""
+        try:
+            reach = compute_reach(self.cluster.reach_inputs(state.plan.tag))
+        except ClusterUnreachableError:
+            raise
+        except (ClusterError, SelectorError) as error:
+            log.warning(
+                "could not look for pods moved outside the plan; rolling back the plan only",
+                extra={"fields": {"error": str(error)}},
+            )
+            return FoundMoved()
+        return FoundMoved(targets=reach.on_revision(action.revision, skip=action.skip))
 
     def _clean_controls(self, action: Judge, state: UpgradeState) -> Judge:
         """Pods outside the plan on an unexpected revision (e.g. rescheduled overnight after
@@ -389,6 +410,9 @@ class DryRunCluster:
 
     def workload_exists(self, target: Target) -> bool:
         return self._cluster.workload_exists(target)
+
+    def reach_inputs(self, tag: str) -> ReachInputs:
+        return self._cluster.reach_inputs(tag)
 
     def move_tag(self, tag: str, revision: str):  # type: ignore[no-untyped-def]
         from analyzer.core.mesh import TagInfo

@@ -407,6 +407,8 @@ class UpgradeService:
                 "idle", f"upgrade to {request.to_revision} refused: {'; '.join(error.problems)}"
             )
             return
+        if checked.reach is not None:  # what the tag reaches, as preflight worked it out
+            log.info("\n".join(checked.reach.lines()))
         for warning in checked.warnings:
             log.warning(warning)
         quiet: Sequence[str] = ()

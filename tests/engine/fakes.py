@@ -12,6 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from analyzer.core.mesh import ClusterNotFoundError, RevisionInfo, TagInfo, UnrollableWorkload
+from analyzer.core.reach import (
+    LabelSelector,
+    NamespaceInfo,
+    PodInfo,
+    ReachInputs,
+    Requirement,
+    Webhook,
+    WorkloadInfo,
+)
 from analyzer.core.upgrade import (
     Judge,
     Judged,
@@ -123,6 +132,31 @@ class FakeMesh:
         self._call("namespaces_labelled")
         return sorted(
             n for n, labels in self.namespaces.items() if labels.get("istio.io/rev") == value
+        )
+
+    def reach_inputs(self, tag: str) -> ReachInputs:
+        """The tag's ``rev.namespace`` webhook only (namespaces labelled with the tag); one
+        pod per workload, owned by it, on the workload's current revision."""
+        self._call("reach_inputs")
+        if tag not in self.tag_revision:
+            raise ClusterNotFoundError(f"tag {tag} not found")
+        webhook = Webhook(
+            name="rev.namespace.sidecar-injector.istio.io",
+            namespace_selector=LabelSelector(
+                (Requirement("istio.io/rev", "In", (tag,)),
+                 Requirement("istio-injection", "DoesNotExist"))
+            ),
+        )  # fmt: skip
+        return ReachInputs(
+            tag=tag,
+            webhook_config=f"istio-revision-tag-{tag}",
+            webhooks=(webhook,),
+            namespaces=tuple(NamespaceInfo(n, dict(v)) for n, v in self.namespaces.items()),
+            workloads=tuple(WorkloadInfo(w.namespace, w.kind, w.name) for w in self.workloads),
+            pods=tuple(
+                PodInfo(w.namespace, f"{w.name}-0", {}, w.kind, w.name, w.pod_revision)
+                for w in self.workloads
+            ),
         )
 
     def workload_exists(self, target: Target) -> bool:

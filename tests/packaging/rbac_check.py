@@ -121,7 +121,10 @@ def check(calls: Iterable[ApiCall], rules: Iterable[Rule]) -> RbacReport:
                 report.wildcards.append(f"{rule.role}: wildcard in {label} {list(values)}")
     grants_list = [p for rule in rules for p in permissions(rule)]
     used: set[Permission] = set()
-    for call in sorted(set(calls)):
+    # cluster-wide calls (namespace None) sort before namespaced ones of the same resource
+    for call in sorted(
+        set(calls), key=lambda c: (c.verb, c.group, c.resource, c.namespace or "", c.name or "")
+    ):
         allowing = [p for p in grants_list if grants(p, call)]
         if not allowing:
             report.denied.append(call)

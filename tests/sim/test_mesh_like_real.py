@@ -289,13 +289,17 @@ def test_source_and_destination_series_are_distinct_and_a_source_regression_show
     mesh = make_mesh(scenario)
     api = api_client_for(mesh)
     try:
-        samples = _series(mesh)
-        gateway = [s for s in samples if s.labels["reporter"] == "source"
-                   and s.labels["source_workload_namespace"] == "istio-ingress"]
-        assert gateway and {s.labels["namespace"] for s in gateway} == {"istio-ingress"}
-        outbound = [s for s in samples if s.labels["reporter"] == "source"
-                    and s.labels["source_workload_namespace"] == "bar"]
-        assert outbound and {s.labels["source_workload"] for s in outbound} == {"api"}
+        def reported_by(namespace):
+            return [s for s in _series(mesh) if s.labels["reporter"] == "source"
+                    and s.labels["source_workload_namespace"] == namespace]
+
+        # the first traffic tick may not have run yet when the mesh reports ready
+        wait_until(lambda: reported_by("istio-ingress") and reported_by("bar"), timeout=30,
+                   message="source-reported series from the gateway and from bar's own calls")
+        gateway = reported_by("istio-ingress")
+        assert {s.labels["namespace"] for s in gateway} == {"istio-ingress"}
+        outbound = reported_by("bar")
+        assert {s.labels["source_workload"] for s in outbound} == {"api"}
         assert {s.labels["destination_workload"] for s in outbound} == {"unknown"}
         move_tag(kube.AdmissionregistrationV1Api(api), "default", "1-15-4")
         kube.AppsV1Api(api).patch_namespaced_deployment("api", "bar", restart_patch())
