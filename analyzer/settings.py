@@ -173,6 +173,13 @@ class UpgradeSettings(BaseModel):
         description="Times an inconclusive after-window is extended (by one after-window "
         "each) before on_inconclusive applies. Default 2.",
     )
+    exclude_unrollable: bool = Field(
+        False,
+        description="Upgrade namespaces holding workloads a restart cannot roll (OnDelete or "
+        "partitioned StatefulSets/DaemonSets, workloads owned by another controller): leave "
+        "them alone and report their pods as not restarted. Off: preflight refuses and names "
+        "them with the command that fixes each. Default false.",
+    )
     on_inconclusive: Literal["hold", "rollback"] = Field(
         "hold",
         description="When evidence stays too thin: hold (stop where it is and page) or "

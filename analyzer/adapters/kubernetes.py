@@ -37,6 +37,7 @@ from analyzer.core.mesh import (
     ClusterUnreachableError,
     RevisionInfo,
     TagInfo,
+    UnrollableWorkload,
     VersionedDocument,
     WriteConflictError,
 )
@@ -159,11 +160,66 @@ def has_proxy(pod: dict[str, Any]) -> bool:
     )
 
 
-def _meshed(pod: dict[str, Any]) -> bool:
+def injection_skipped(pod: dict[str, Any]) -> str | None:
+    """Why the injector gives this pod no sidecar, when the pod says so itself (istio
+    ``pkg/kube/inject/inject.go`` ``injectRequired``): host networking, or
+    ``sidecar.istio.io/inject: "false"`` — the label, when present, wins over the annotation."""
+    if (pod.get("spec") or {}).get("hostNetwork"):
+        return "hostNetwork: never injected"
     meta = _meta(pod)
-    return (meta.get("labels") or {}).get(INJECT) != "false" and (
-        meta.get("annotations") or {}
-    ).get(INJECT) != "false"
+    labels = meta.get("labels") or {}
+    choice = labels[INJECT] if INJECT in labels else (meta.get("annotations") or {}).get(INJECT)
+    if choice == "false":
+        return f"{INJECT}=false: never injected"
+    return None
+
+
+def controller_of(obj: dict[str, Any]) -> tuple[str, str] | None:
+    """(kind, name) of the object's managing controller (ownerReference ``controller: true``)."""
+    for ref in _meta(obj).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return str(ref.get("kind", "")), str(ref.get("name", ""))
+    return None
+
+
+def unrollable(kind: str, obj: dict[str, Any]) -> tuple[str, str] | None:
+    """(why, fix) when ``kubectl rollout restart`` does not move this workload's pods.
+
+    kube-controller-manager replaces OnDelete pods only when they are deleted, and keeps the
+    ordinals below a StatefulSet's ``partition`` on the current revision
+    (kubernetes ``pkg/controller/statefulset/stateful_set_utils.go`` ``newVersionedStatefulSetPod``,
+    ``pkg/controller/daemon/daemon_controller.go`` ``updateDaemonSet``); yet kubectl counts both as rolled out
+    (``pkg/polymorphichelpers/rollout_status.go``). A workload managed by another controller
+    (an operator, an Argo Rollout) has its template reconciled by that controller."""
+    meta, spec = _meta(obj), obj.get("spec") or {}
+    namespace, name = meta.get("namespace"), meta.get("name")
+    owner = controller_of(obj)
+    if owner is not None:
+        return (
+            f"managed by {owner[0]} {owner[1]}, which would undo or bypass a restart",
+            f"upgrade it through its owner ({owner[0]} {namespace}/{owner[1]})",
+        )
+    strategy = spec.get("updateStrategy") or {}
+    resource = kind.lower()
+    if kind in ("StatefulSet", "DaemonSet") and strategy.get("type") == "OnDelete":
+        patch = '{"spec":{"updateStrategy":{"type":"RollingUpdate"}}}'
+        return (
+            "updateStrategy OnDelete: its pods change only when deleted",
+            f"kubectl -n {namespace} patch {resource} {name} -p '{patch}'",
+        )
+    partition = (strategy.get("rollingUpdate") or {}).get("partition") or 0
+    if kind == "StatefulSet" and int(partition) > 0:
+        patch = '{"spec":{"updateStrategy":{"rollingUpdate":{"partition":0}}}}'
+        return (
+            f"partition {partition}: the pods below ordinal {partition} keep the old revision",
+            f"kubectl -n {namespace} patch {resource} {name} -p '{patch}'",
+        )
+    return None
+
+
+#: controllers of pods a restart moves (through a Deployment's ReplicaSets) or that run to
+#: completion (Jobs, reported as not restarted but never named by preflight)
+STANDARD_POD_CONTROLLERS = frozenset({"ReplicaSet", "StatefulSet", "DaemonSet", "Job"})
 
 
 def rollout_problem(kind: str, obj: dict[str, Any]) -> tuple[bool, str | None, str]:
@@ -773,7 +829,10 @@ class KubernetesCluster:
             )
 
     def restart(self, targets: Sequence[Target], step_id: str, at: datetime) -> datetime:
-        """``kubectl rollout restart`` for each workload not already restarted by ``step_id``."""
+        """``kubectl rollout restart`` for each workload not already restarted by ``step_id``,
+        stamped ``at`` (the caller's now: kubectl ``pkg/polymorphichelpers/objectrestarter.go``
+        stamps ``time.Now()`` when it patches); a workload the step already restarted keeps
+        its stamp, which is returned. Workloads a restart cannot roll are left alone."""
         times: list[datetime] = []
         stamp = _rfc3339(at)
         for target in targets:
@@ -785,6 +844,8 @@ class KubernetesCluster:
                     previous = _parse_time(annotations.get(RESTARTED_AT, ""))
                     times.append(previous or at)
                     continue
+                if unrollable(kind, obj) is not None:
+                    continue  # left alone; its pods are reported as not restarted
                 if kind == "Deployment" and (obj.get("spec") or {}).get("paused"):
                     raise WorkloadPausedError(
                         f"Deployment {meta.get('namespace')}/{meta.get('name')} is paused; "
@@ -813,6 +874,8 @@ class KubernetesCluster:
         waiting: list[str] = []
         for target in targets:
             for kind, obj in self._workloads(target):
+                if unrollable(kind, obj) is not None:
+                    continue  # never restarted, never waited on
                 complete, failed, detail = rollout_problem(kind, obj)
                 if failed:
                     return RolloutStatus(complete=False, failed=failed, waiting=(detail,))
@@ -820,42 +883,145 @@ class KubernetesCluster:
                     waiting.append(detail)
         return RolloutStatus(complete=not waiting, waiting=tuple(waiting))
 
-    def _pods(self, target: Target) -> list[dict[str, Any]]:
-        if target.kind is None:
-            return self._items(
-                f"pods in {target.namespace}", self.core.list_namespaced_pod, target.namespace
-            )
-        pods = []
-        for _, obj in self._workloads(target):
-            match = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-            selector = ",".join(f"{k}={v}" for k, v in sorted(match.items()))
-            pods += self._items(
-                f"pods of {target.describe()}",
-                self.core.list_namespaced_pod,
+    def _classify_pods(
+        self, target: Target
+    ) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str]]]:
+        """(pods owned by the workloads the target restarts, [(other pod, why not)]).
+
+        Ownership follows the controller ownerReferences: Pod → ReplicaSet → Deployment,
+        Pod → StatefulSet, Pod → DaemonSet. For a namespace target every other pod of the
+        namespace is listed (Job and CronJob pods, bare pods, pods of other controllers or
+        of unrollable workloads); for one workload, only its own pods it does not roll."""
+        workloads = self._workloads(target)
+        restarted: set[tuple[str, str]] = set()
+        left_alone: dict[tuple[str, str], str] = {}
+        for kind, obj in workloads:
+            reason = unrollable(kind, obj)
+            key = (kind, str(_meta(obj).get("name")))
+            if reason is None:
+                restarted.add(key)
+            else:
+                left_alone[key] = reason[0]
+        replica_sets = {
+            str(_meta(rs).get("name")): controller_of(rs)
+            for rs in self._items(
+                f"ReplicaSets in {target.namespace}",
+                self.apps.list_namespaced_replica_set,
                 target.namespace,
-                label_selector=selector,
             )
-        return pods
+        }
+        pods = self._items(
+            f"pods in {target.namespace}", self.core.list_namespaced_pod, target.namespace
+        )
+        owned: list[dict[str, Any]] = []
+        others: list[tuple[dict[str, Any], str]] = []
+        for pod in pods:
+            owner = controller_of(pod)
+            workload: tuple[str, str] | None = None
+            if owner is None:
+                label = "bare pod"
+            elif owner[0] == "ReplicaSet":
+                rs_owner = replica_sets.get(owner[1])
+                if rs_owner is not None and rs_owner[0] == "Deployment":
+                    workload = rs_owner
+                    label = f"Deployment {rs_owner[1]}"
+                else:
+                    label = f"ReplicaSet {owner[1]}" + (
+                        f" of {rs_owner[0]} {rs_owner[1]}" if rs_owner else " without a Deployment"
+                    )
+            elif owner[0] in ("StatefulSet", "DaemonSet"):
+                workload = owner
+                label = f"{owner[0]} {owner[1]}"
+            else:
+                label = f"{owner[0]} {owner[1]}"
+            if workload is not None and workload in restarted:
+                owned.append(pod)
+            elif workload is not None and workload in left_alone:
+                others.append((pod, f"{label}: {left_alone[workload]}"))
+            elif target.kind is None:
+                others.append((pod, label))
+        return owned, others
 
     def proxy_status(self, targets: Sequence[Target], revision: str) -> ProxyStatus:
-        """Every running, non-terminating, meshed pod of the targets must report ``revision``."""
-        checked, wrong = 0, []
+        """Every running, non-terminating pod owned by a workload the targets restart must
+        report ``revision``, unless the injector skips it; every other pod beside them is
+        listed as not restarted by this upgrade, with its revision, and never fails."""
+        checked, wrong, left = 0, [], []
         for target in targets:
-            for pod in self._pods(target):
+            owned, others = self._classify_pods(target)
+            for pod in owned:
                 meta = _meta(pod)
                 phase = (pod.get("status") or {}).get("phase")
                 if meta.get("deletionTimestamp") or phase in ("Succeeded", "Failed"):
                     continue
-                if not _meshed(pod):
+                name = f"{meta.get('namespace')}/{meta.get('name')}"
+                found = pod_revision(pod)
+                skipped = injection_skipped(pod)
+                if skipped is not None:
+                    left.append(f"{name} ({skipped}): {_revision_text(pod)}")
                     continue
                 checked += 1
-                found = pod_revision(pod)
                 if found != revision:
-                    what = f"revision {found}" if found else (
-                        "sidecar without status" if has_proxy(pod) else "no sidecar"
-                    )  # fmt: skip
-                    wrong.append(f"{meta.get('namespace')}/{meta.get('name')}: {what}")
-        return ProxyStatus(checked=checked, mismatched=tuple(wrong))
+                    wrong.append(f"{name}: {_revision_text(pod)}")
+            for pod, why in others:
+                meta = _meta(pod)
+                if meta.get("deletionTimestamp"):
+                    continue
+                phase = (pod.get("status") or {}).get("phase")
+                state = f", {phase}" if phase and phase != "Running" else ""
+                left.append(
+                    f"{meta.get('namespace')}/{meta.get('name')} ({why}{state}): "
+                    f"{_revision_text(pod)}"
+                )
+        return ProxyStatus(checked=checked, mismatched=tuple(wrong), not_restarted=tuple(left))
+
+    def unrollable_workloads(self, targets: Sequence[Target]) -> list[UnrollableWorkload]:
+        """Workloads of the targets a restart does not roll, and, for a namespace, what
+        owns pods there that no standard workload manages (an Argo Rollout's ReplicaSets,
+        an operator's pods): the upgrade could never move those pods."""
+        found: list[UnrollableWorkload] = []
+        for target in targets:
+            for kind, obj in self._workloads(target):
+                reason = unrollable(kind, obj)
+                if reason is not None:
+                    meta = _meta(obj)
+                    found.append(UnrollableWorkload(
+                        str(meta.get("namespace")), kind, str(meta.get("name")), *reason
+                    ))  # fmt: skip
+            if target.kind is not None:
+                continue
+            seen: set[tuple[str, str]] = set()
+            replica_sets = {
+                str(_meta(rs).get("name")): controller_of(rs)
+                for rs in self._items(
+                    f"ReplicaSets in {target.namespace}",
+                    self.apps.list_namespaced_replica_set,
+                    target.namespace,
+                )
+            }
+            for pod in self._items(
+                f"pods in {target.namespace}", self.core.list_namespaced_pod, target.namespace
+            ):
+                owner = controller_of(pod)
+                if owner is None:
+                    continue  # a bare pod: reported at verification, never restarted
+                if owner[0] == "ReplicaSet":
+                    rs_owner = replica_sets.get(owner[1])
+                    if rs_owner is not None and rs_owner[0] == "Deployment":
+                        continue
+                    owner = rs_owner or owner
+                elif owner[0] in STANDARD_POD_CONTROLLERS:
+                    continue
+                if owner in seen:
+                    continue
+                seen.add(owner)
+                found.append(UnrollableWorkload(
+                    target.namespace, owner[0], owner[1],
+                    "its pods are managed by a controller the upgrade does not restart",
+                    f"restart it with its own tooling after the upgrade "
+                    f"({owner[0]} {target.namespace}/{owner[1]})",
+                ))  # fmt: skip
+        return found
 
     def record_event(self, namespace: str, reason: str, message: str, warning: bool) -> None:
         """An events.k8s.io/v1 Event about the Namespace object.
@@ -902,6 +1068,13 @@ class KubernetesCluster:
                     "the API server refuses our Events; none will be recorded this run",
                     extra={"fields": {"status": error.status, "message": error.api_message}},
                 )
+
+
+def _revision_text(pod: dict[str, Any]) -> str:
+    found = pod_revision(pod)
+    if found:
+        return f"revision {found}"
+    return "sidecar without status" if has_proxy(pod) else "no sidecar"
 
 
 def tag_webhook_name(tag: str, istio_namespace: str = "istio-system") -> str:

@@ -101,6 +101,7 @@ def _request(args: argparse.Namespace, settings) -> UpgradeRequest:
         style=UpgradeStyle(args.style or upgrade.style),
         gateways=tuple(parse_gateway(g) for g in upgrade.gateways),
         namespaces=namespaces,
+        exclude_unrollable=bool(args.exclude_unrollable) or upgrade.exclude_unrollable,
     )
 
 

@@ -38,6 +38,12 @@ def register(subparsers) -> None:
         "--style", choices=[s.value for s in UpgradeStyle], help="tag or namespace-label"
     )
     parser.add_argument(
+        "--exclude-unrollable",
+        action="store_true",
+        help="leave out (and report) workloads a restart cannot roll (OnDelete, partitioned, "
+        "owned by another controller) instead of refusing",
+    )
+    parser.add_argument(
         "--dry-run", action="store_true", help="check and print every action; change nothing"
     )
     parser.add_argument("--output", choices=("text", "json"), default="text", help="output format")

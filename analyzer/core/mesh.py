@@ -59,6 +59,24 @@ class TagInfo:
     service: str | None = None
 
 
+@dataclass(frozen=True)
+class UnrollableWorkload:
+    """A workload of a planned namespace that a rolling restart does not move onto the new
+    proxy: an OnDelete or partitioned StatefulSet/DaemonSet (its rollout counts as complete
+    while its pods stay), or one owned by another controller (an operator, an Argo Rollout)
+    that would undo or bypass the restart. Never restarted nor waited on; its pods are
+    reported as not restarted."""
+
+    namespace: str
+    kind: str
+    name: str
+    why: str
+    fix: str  # what a person runs to make it restartable (or where to act instead)
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}: {self.why}"
+
+
 class MeshCluster(Protocol):
     """What the upgrade needs from a cluster with Istio (one capability per method)."""
 
@@ -95,7 +113,15 @@ class MeshCluster(Protocol):
 
     def rollout_status(self, targets: Sequence[Target]) -> RolloutStatus: ...
 
-    def proxy_status(self, targets: Sequence[Target], revision: str) -> ProxyStatus: ...
+    def proxy_status(self, targets: Sequence[Target], revision: str) -> ProxyStatus:
+        """Proxies of the pods owned by the workloads the targets restart (mismatched ones
+        fail); every other pod of the targets' namespaces is listed as not restarted."""
+        ...
+
+    def unrollable_workloads(self, targets: Sequence[Target]) -> list[UnrollableWorkload]:
+        """Workloads of the targets a restart does not roll (OnDelete, partitioned,
+        owned by another controller), which restart, rollout and proxy checks leave out."""
+        ...
 
     def record_event(self, namespace: str, reason: str, message: str, warning: bool) -> None: ...
 

@@ -162,12 +162,17 @@ class LabelNamespaces(_Frozen):
 
 
 class Restart(_Frozen):
-    """Rolling-restart the targets; ``step_id`` makes it idempotent across resumes."""
+    """Rolling-restart the targets; ``step_id`` makes it idempotent across resumes.
+
+    The restart is stamped when it is applied, not when it is planned (``kubectl rollout
+    restart`` stamps the time it patches): the engine passes its clock at application time,
+    and a resumed step keeps the stamp already on the workloads. ``at`` is the planning time
+    a state saved by an earlier release carries; it is read and never used."""
 
     kind: Literal["restart"] = "restart"
     targets: tuple[Target, ...]
     step_id: str
-    at: datetime
+    at: datetime | None = None
 
 
 class CheckRollout(_Frozen):
@@ -197,12 +202,16 @@ class WaitUntil(_Frozen):
 
 
 class Judge(_Frozen):
-    """Judge the restarted namespaces over windows around ``restarted_at``."""
+    """Judge the restarted namespaces: the before-window ends at ``restarted_at``, the
+    after-window starts ``settle`` after ``rolled_out_at`` (when the group's rollout ended
+    and its proxies were verified; None in a state saved before it was recorded: after the
+    restart)."""
 
     kind: Literal["judge"] = "judge"
     judged: tuple[str, ...]
     controls: tuple[str, ...]
     restarted_at: datetime
+    rolled_out_at: datetime | None = None
     before: timedelta
     settle: timedelta
     after: timedelta
@@ -260,9 +269,16 @@ class RolloutStatus(_Frozen):
 
 
 class ProxyStatus(_Frozen):
+    """Proxies of the pods the step restarted (owned by its Deployments, StatefulSets and
+    DaemonSets), and the pods beside them that the upgrade does not restart."""
+
     kind: Literal["proxies"] = "proxies"
     checked: int = 0
     mismatched: tuple[str, ...] = ()  # "ns/pod: revision X"
+    #: pods of the targets' namespaces the upgrade never restarts (Job/CronJob pods, bare
+    #: pods, pods of other controllers or of excluded workloads, pods the injector skips):
+    #: reported, never failed ("ns/pod (why): revision X")
+    not_restarted: tuple[str, ...] = ()
 
 
 class FoundMoved(_Frozen):
@@ -316,6 +332,9 @@ class UpgradeState(_Frozen):
     pending: Action | None
     wave: int = 0
     restarted_at: datetime | None = None
+    #: when the group's rollout completed and its proxies were verified: the after-window
+    #: starts ``settle`` later (None: not yet, or a state saved before it was recorded)
+    rolled_out_at: datetime | None = None
     deadline: datetime | None = None
     extensions: int = 0
     moved: tuple[str, ...] = ()
@@ -412,11 +431,18 @@ def _controls(state: UpgradeState) -> tuple[str, ...]:
     )
 
 
+def _after_start(state: UpgradeState) -> datetime:
+    """The after-window starts ``settle`` after the group rolled out and its proxies were
+    verified (a rollout longer than ``settle`` would otherwise mix old and new proxies into
+    it); a state saved before the rollout time was recorded falls back on the restart."""
+    assert state.restarted_at is not None
+    return (state.rolled_out_at or state.restarted_at) + state.plan.settle
+
+
 def _ready_at(state: UpgradeState) -> datetime:
     plan = state.plan
-    assert state.restarted_at is not None
     after = plan.after * (1 + state.extensions)
-    return state.restarted_at + plan.settle + after + plan.evaluation_delay
+    return _after_start(state) + after + plan.evaluation_delay
 
 
 # -- entering stages --------------------------------------------------------------------------
@@ -460,7 +486,10 @@ def _enter_gateway_or_wave(state: UpgradeState, now: datetime) -> Transition:
 def _enter_group(state: UpgradeState, now: datetime, stage: Stage, wave: int) -> Transition:
     """Start moving a group (gateway, a wave, or the rollback set) onto its revision."""
     plan = state.plan
-    state = _set(state, now, stage=stage, wave=wave, extensions=0, restarted_at=None, deadline=None)
+    state = _set(
+        state, now, stage=stage, wave=wave, extensions=0, restarted_at=None, rolled_out_at=None,
+        deadline=None,
+    )
     if stage is Stage.GATEWAY:
         state = _set(state, now, gateway_moved=True)
         relabel = plan.gateway_namespaces
@@ -495,7 +524,7 @@ def _restart(state: UpgradeState, now: datetime) -> Transition:
     targets = _current_targets(state)
     if not targets:  # rollback before anything was restarted: only the tag/labels moved back
         return _finish_rollback(state, now)
-    action = Restart(targets=targets, step_id=_step_id(plan, name), at=now)
+    action = Restart(targets=targets, step_id=_step_id(plan, name))
     notes = tuple(
         Note(
             message=f"restarting {', '.join(t.describe() for t in targets if t.namespace == n)} "
@@ -553,12 +582,14 @@ def _after_verified(state: UpgradeState, now: datetime) -> Transition:
     if state.stage is Stage.ROLLBACK:
         return _finish_rollback(state, now)
     names = plan.waves[state.wave]
-    state = _set(state, now, namespaces=_with_records(state, names, state="judging"))
+    state = _set(state, now, rolled_out_at=now,
+                 namespaces=_with_records(state, names, state="judging"))
     until = _ready_at(state)
     return Transition(
         state=_set(state, now, step=Step.WAIT, pending=WaitUntil(until=until, reason="after window")),
-        notes=(Note(message=f"wave {state.wave + 1} on {plan.to_revision}; judging at "
-                    f"{until.isoformat()}", reason="ProxiesVerified"),),
+        notes=(Note(message=f"wave {state.wave + 1} on {plan.to_revision} (rolled out "
+                    f"{now.isoformat()}); after-window from {_after_start(state).isoformat()}; "
+                    f"judging at {until.isoformat()}", reason="ProxiesVerified"),),
     )  # fmt: skip
 
 
@@ -569,6 +600,7 @@ def _judge_action(state: UpgradeState) -> Judge:
         judged=plan.waves[state.wave],
         controls=_controls(state),
         restarted_at=state.restarted_at,
+        rolled_out_at=state.rolled_out_at,
         before=plan.before,
         settle=plan.settle,
         after=plan.after * (1 + state.extensions),
@@ -658,6 +690,24 @@ def _rollout_timed_out(state: UpgradeState, now: datetime, why: str) -> Transiti
             f"(first cause: {state.rollback_reason}); a person must act",
         )  # fmt: skip
     return _enter_rollback(state, now, why)
+
+
+def _not_restarted_notes(result: ProxyStatus) -> tuple[Note, ...]:
+    """Once per group (when its verification ends): per namespace, the pods the upgrade does
+    not restart, with their revision, so the timeline, log and report show them."""
+    by_namespace: dict[str, list[str]] = {}
+    for pod in result.not_restarted:
+        by_namespace.setdefault(pod.split("/", 1)[0], []).append(pod)
+    return tuple(
+        Note(
+            message=f"{len(pods)} pod(s) not restarted by this upgrade (left on their "
+            f"revision, not verified): {'; '.join(pods[:10])}"
+            + (f"; and {len(pods) - 10} more" if len(pods) > 10 else ""),
+            reason="NotRestarted",
+            namespace=namespace,
+        )
+        for namespace, pods in by_namespace.items()
+    )
 
 
 def _poll_again(state: UpgradeState, now: datetime, reason: str) -> Transition:
@@ -762,14 +812,18 @@ def advance(state: UpgradeState, result: Result, now: datetime) -> Transition:
         _expect(result, ProxyStatus, pending)
         assert isinstance(result, ProxyStatus) and state.deadline is not None
         if not result.mismatched:
-            return _after_verified(state, now)
-        if now >= state.deadline:
+            transition = _after_verified(state, now)
+        elif now >= state.deadline:
             sample = "; ".join(result.mismatched[:5])
-            return _rollout_timed_out(
+            transition = _rollout_timed_out(
                 state, now,
                 f"{len(result.mismatched)} pod(s) not on revision {pending.revision}: {sample}",
             )  # fmt: skip
-        return _poll_again(state, now, "proxies")
+        else:
+            return _poll_again(state, now, "proxies")
+        return Transition(
+            state=transition.state, notes=(*_not_restarted_notes(result), *transition.notes)
+        )
 
     if isinstance(pending, WaitUntil):
         _expect(result, Done, pending)

@@ -102,6 +102,7 @@ class PrometheusJudging:
             settle=action.settle,
             after=action.after,
             step=action.step,
+            rolled_out_at=action.rolled_out_at,
         )
         budget = None
         if self._night_budget is not None:
@@ -303,7 +304,10 @@ class UpgradeEngine:
                 self._event(namespace, "RevisionLabelSet", f"istio.io/rev={action.value}", False)
             return Done()
         if isinstance(action, Restart):
-            return Restarted(at=self.cluster.restart(action.targets, action.step_id, action.at))
+            # stamped now, when the patch is applied (as kubectl's objectrestarter.go does),
+            # never at planning time: a pause or the next window may lie in between
+            now = self.clock.now()
+            return Restarted(at=self.cluster.restart(action.targets, action.step_id, now))
         if isinstance(action, CheckRollout):
             return self.cluster.rollout_status(action.targets)
         if isinstance(action, VerifyProxies):
@@ -429,6 +433,9 @@ class DryRunCluster:
     def proxy_status(self, targets: Sequence[Target], revision: str) -> ProxyStatus:
         self.writes.append(f"would verify every pod runs revision {revision}")
         return ProxyStatus()
+
+    def unrollable_workloads(self, targets: Sequence[Target]):  # type: ignore[no-untyped-def]
+        return self._cluster.unrollable_workloads(targets)
 
     def record_event(self, namespace: str, reason: str, message: str, warning: bool) -> None:
         return None

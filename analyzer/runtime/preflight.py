@@ -19,7 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from analyzer.core.mesh import ClusterError, ClusterUnreachableError, MeshCluster
+from analyzer.core.mesh import (
+    ClusterError,
+    ClusterUnreachableError,
+    MeshCluster,
+    UnrollableWorkload,
+)
 from analyzer.core.reach import INJECTION_LABEL, Reach, SelectorError, compute_reach
 from analyzer.core.upgrade import (
     REVISION_LABEL,
@@ -51,6 +56,9 @@ class UpgradeRequest:
     gateways: tuple[Target, ...]
     from_revision: str | None = None
     namespaces: tuple[str, ...] | None = None
+    #: proceed although some workloads cannot be rolled by a restart: they are left out of
+    #: restarts and checks and reported (``--exclude-unrollable``)
+    exclude_unrollable: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,6 +142,15 @@ def preflight(cluster: MeshCluster, request: UpgradeRequest) -> PreflightResult:
     if reach is not None:
         partial = [r for n in namespaces if (r := reach.get(n)) is not None and not r.whole]
         targets = tuple(t for r in partial for t in r.targets())
+    restarted = (
+        *(request.gateways if gateways is None else gateways),
+        *(Target(namespace=n) for n in namespaces if not any(t.namespace == n for t in targets)),
+        *targets,
+    )
+    unrollable = unrollable_check(cluster, restarted, request.exclude_unrollable)
+    if unrollable and not request.exclude_unrollable:
+        raise PreflightError(unrollable)
+    warnings.extend(unrollable)
     return PreflightResult(
         from_revision=from_revision,
         namespaces=namespaces,
@@ -274,6 +291,29 @@ def _check_label_style(
                 "namespace-label style moves whole namespaces: use --style tag, or leave it "
                 "out with --namespaces"
             )
+
+
+def unrollable_check(
+    cluster: MeshCluster, targets: Sequence[Target], excluded: bool
+) -> list[str]:
+    """Name every workload a restart would not move onto the new proxy — OnDelete and
+    partitioned StatefulSets/DaemonSets (kubectl counts them as rolled out while their pods
+    stay), workloads owned by another controller, pods of non-standard controllers — and
+    say what happens to it: refused with the command that fixes it, or (``excluded``) left
+    alone, never waited on, and reported as not restarted."""
+    found: list[UnrollableWorkload] = cluster.unrollable_workloads(targets)
+    if excluded:
+        return [
+            f"{w.describe()}; excluded (--exclude-unrollable): not restarted, not waited on, "
+            "its pods reported as not restarted"
+            for w in found
+        ]
+    return [
+        f"{w.describe()}; a restart would leave its pods on the old proxy. Fix: {w.fix}; "
+        "or rerun with --exclude-unrollable (CANARY_UPGRADE__EXCLUDE_UNROLLABLE=true) to "
+        "upgrade without it"
+        for w in found
+    ]
 
 
 def build_plan(

@@ -366,6 +366,7 @@ class UpgradeService:
             style=UpgradeStyle(upgrade.style),
             gateways=tuple(parse_gateway(g) for g in upgrade.gateways),
             namespaces=tuple(namespaces) if namespaces else None,
+            exclude_unrollable=upgrade.exclude_unrollable,
         )
 
     def _detected(self) -> dict[str, Any] | None:

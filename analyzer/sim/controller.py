@@ -720,8 +720,11 @@ class Controller:
             return pod["metadata"].get("labels", {}).get("controller-revision-hash", "")
 
         def template_for(ordinal: int) -> tuple[str, dict[str, Any]]:
-            if strategy.get("type") == "OnDelete" or (
-                    strategy.get("type", "RollingUpdate") == "RollingUpdate"
+            # kubernetes pkg/controller/statefulset/stateful_set_utils.go
+            # newVersionedStatefulSetPod: only a RollingUpdate keeps an ordinal below the
+            # partition on the current revision; a pod recreated under OnDelete (deleted by
+            # someone) gets the update revision
+            if (strategy.get("type", "RollingUpdate") == "RollingUpdate"
                     and ordinal < partition):
                 revision = current_revision
             else:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from analyzer.core.mesh import ClusterNotFoundError, RevisionInfo, TagInfo
+from analyzer.core.mesh import ClusterNotFoundError, RevisionInfo, TagInfo, UnrollableWorkload
 from analyzer.core.reach import (
     LabelSelector,
     NamespaceInfo,
@@ -65,6 +65,10 @@ class FakeMesh:
     writes: list[str] = field(default_factory=list)
     events: list[tuple[str, str, str]] = field(default_factory=list)
     crash_at_call: int | None = None  # raise Crash right after this call number (1-based)
+    #: per namespace, pods the upgrade never restarts (Job pods, bare pods…): reported by
+    #: proxy_status as not restarted, never as mismatched
+    unmanaged: dict[str, list[str]] = field(default_factory=dict)
+    unrollable: list[UnrollableWorkload] = field(default_factory=list)
 
     @classmethod
     def standard(cls, names: Sequence[str] = ("a", "b", "c", "d", "e", "f")) -> FakeMesh:
@@ -204,8 +208,11 @@ class FakeMesh:
 
     def proxy_status(self, targets: Sequence[Target], revision: str) -> ProxyStatus:
         self._call("proxy_status")
-        checked, wrong = 0, []
+        checked, wrong, left = 0, [], []
         for target in targets:
+            if target.kind is None:
+                left += [f"{target.namespace}/{pod}" for pod in self.unmanaged.get(
+                    target.namespace, [])]  # fmt: skip
             for workload in self._selected(target):
                 checked += 1
                 if workload.pod_revision != revision:
@@ -213,7 +220,11 @@ class FakeMesh:
                         f"{workload.namespace}/{workload.name}-0: revision {workload.pod_revision}"
                     )
         self._after_call()
-        return ProxyStatus(checked=checked, mismatched=tuple(wrong))
+        return ProxyStatus(checked=checked, mismatched=tuple(wrong), not_restarted=tuple(left))
+
+    def unrollable_workloads(self, targets: Sequence[Target]) -> list[UnrollableWorkload]:
+        self._call("unrollable_workloads")
+        return [w for w in self.unrollable if any(t.namespace == w.namespace for t in targets)]
 
     def record_event(self, namespace: str, reason: str, message: str, warning: bool) -> None:
         self.events.append((namespace, reason, message))

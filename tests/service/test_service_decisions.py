@@ -47,13 +47,21 @@ def test_window_closing_mid_plan_holds_and_the_next_window_finishes(tmp_path):
     assert not service.status()["window"]["open"]
     clock_next = clock.now().replace(hour=1, minute=0) + timedelta(days=1)
     clock.advance(clock_next - clock.now())
+    judged_from = []
     for _ in range(5):  # one wave per window when waves do not fit together
         run_tick(service)
         if service.view.state.finished:
             break
-        clock.advance(timedelta(days=1))
+        opening = clock.now().replace(hour=1, minute=0, second=0) + timedelta(days=1)
+        clock.advance(opening - clock.now())  # to the next window's opening
     assert service.view.state.outcome is Outcome.PROMOTED
     assert set(mesh.restarts().values()) == {1}
+    # a wave planned in one window and restarted in the next is stamped when it restarts:
+    # each wave's restart lies in the window it was judged in, never in an earlier one
+    for record in service.view.state.namespaces:
+        judged_from.append(record.restarted_at)
+    assert all(moment.hour == 1 and moment.minute < 20 for moment in judged_from)
+    assert len({moment.date() for moment in judged_from}) == 3  # three waves, three nights
 
 
 def test_no_window_opening_means_no_start(tmp_path):
