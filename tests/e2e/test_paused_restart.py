@@ -35,7 +35,7 @@ from analyzer.sim.mesh import SimulatedMesh
 from analyzer.sim.scenario import load_scenario
 from tests.fixtures.polling import wait_until
 from tests.fixtures.prometheus_server import start_prometheus
-from tests.fixtures.sim_fixtures import api_client_for
+from tests.fixtures.sim_fixtures import api_client_for, event_notes
 
 pytestmark = pytest.mark.e2e
 
@@ -184,8 +184,7 @@ def test_a_restart_applied_after_a_pause_is_stamped_and_judged_from_the_real_rol
         assert served_new and all(v > 0 for s in served_new for _, v in s.points)
 
         # 4. the bare pod stayed on the old proxy and was reported, not failed
-        events = cluster.core.list_namespaced_event("accounts").items
-        reported = [e.message for e in events if e.reason == "NotRestarted"]
+        reported = event_notes(cluster.core, "accounts", "NotRestarted")
         assert any("accounts/debug-shell (bare pod" in m and OLD in m for m in reported), reported
     finally:
         source.close()

@@ -17,6 +17,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -110,9 +111,12 @@ def cluster(tmp_path, request):
     """``cluster(scenario_name)`` starts the mesh and Prometheus, waits for a full before-window."""
     started = []
 
-    def start(name: str, warm: bool = True, rps: dict[str, float] | None = None) -> Cluster:
-        """``rps`` sets some namespaces' request rate outright (instead of the busier factor)."""
-        scenario = load_scenario(REPO / "scenarios" / f"{name}.yaml")
+    def start(
+        name: str, warm: bool = True, rps: dict[str, float] | None = None, **overrides: Any
+    ) -> Cluster:
+        """``rps`` sets some namespaces' request rate outright (instead of the busier factor);
+        ``overrides`` replace scenario fields (e.g. ``istio_layout="legacy"``)."""
+        scenario = load_scenario(REPO / "scenarios" / f"{name}.yaml").model_copy(update=overrides)
         chosen = rps or {}
         mesh = SimulatedMesh(_with_rates(
             scenario, lambda namespace, rate: chosen.get(namespace, rate * TRAFFIC_FACTOR)

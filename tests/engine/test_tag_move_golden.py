@@ -27,69 +27,14 @@ from kubernetes.client.exceptions import ApiException
 
 from analyzer.adapters.kubernetes import NEVER_MATCH, KubernetesCluster
 from analyzer.sim import istio_objects
+from tests.fixtures.istio_golden import (
+    assert_matches_chart,
+    assert_validator,
+    golden,
+    normalised,
+    read,
+)
 from tests.fixtures.sim_fixtures import api_client_for, fast_scenario, make_mesh  # noqa: F401
-
-SERVER_FILLED = ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields")
-
-
-def normalised(obj: dict[str, Any]) -> dict[str, Any]:
-    """The object without the fields the API server or istiod fill (see module docstring)."""
-    obj = copy.deepcopy(obj)
-    obj.setdefault("apiVersion", None)
-    obj.setdefault("kind", None)
-    for key in SERVER_FILLED:
-        obj["metadata"].pop(key, None)
-    for webhook in obj.get("webhooks") or []:
-        (webhook.get("clientConfig") or {}).pop("caBundle", None)
-    obj.pop("status", None)
-    return obj
-
-
-def golden(layout: str, file_name: str, kind: str, name: str) -> dict[str, Any]:
-    for obj in istio_objects.rendered(layout, file_name):
-        if obj["kind"] == kind and obj["metadata"]["name"] == name:
-            return obj
-    raise AssertionError(f"{kind} {name} not in {layout}/{file_name}")
-
-
-def read(cluster: KubernetesCluster, kind: str, name: str) -> dict[str, Any]:
-    admission = cluster.admission
-    method = {
-        "MutatingWebhookConfiguration": admission.read_mutating_webhook_configuration,
-        "ValidatingWebhookConfiguration": admission.read_validating_webhook_configuration,
-    }.get(kind)
-    if method is not None:
-        obj = cluster._json(method, name)
-        obj.setdefault("apiVersion", "admissionregistration.k8s.io/v1")
-    else:
-        obj = cluster._json(cluster.core.read_namespaced_service, name, cluster.istio_namespace)
-        obj.setdefault("apiVersion", "v1")
-    obj.setdefault("kind", kind)
-    return obj
-
-
-def assert_matches_chart(cluster, layout, prefix, revision, tag="default"):
-    """Tag webhook, tag Service (current layout) and validator equal the chart's render."""
-    istiod = f"{prefix}istiod-{revision}.yaml"
-    webhook_name = cluster._tag_webhook_name(tag)
-    expected = golden(layout, istiod, "MutatingWebhookConfiguration", webhook_name)
-    assert normalised(read(cluster, "MutatingWebhookConfiguration", webhook_name)) == \
-        normalised(expected)
-    if layout == "current":
-        expected = golden(layout, istiod, "Service", f"istiod-revision-tag-{tag}")
-        assert normalised(read(cluster, "Service", f"istiod-revision-tag-{tag}")) == \
-            normalised(expected)
-    else:
-        with pytest.raises(ApiException) as missing:
-            read(cluster, "Service", f"istiod-revision-tag-{tag}")
-        assert missing.value.status == 404
-
-
-def assert_validator(cluster, layout, prefix, revision):
-    expected = golden(layout, f"{prefix}base-{revision}.yaml", "ValidatingWebhookConfiguration",
-                      "istiod-default-validator")
-    assert normalised(read(cluster, "ValidatingWebhookConfiguration",
-                           "istiod-default-validator")) == normalised(expected)
 
 
 @pytest.fixture
