@@ -79,7 +79,11 @@ def observation(rule: Rule, window: WindowData) -> Observation | None:
     if kind is RuleType.RATIO:
         return RatioCounts(bad=float(window.errors.sum()), total=float(window.requests.sum()))
     if kind is RuleType.HISTOGRAM:
-        return BucketCounts(ISTIO_BUCKETS, _cumulative(window.buckets.sum(axis=0)))
+        return BucketCounts(
+            window.bounds,
+            _cumulative(window.buckets.sum(axis=0)),
+            steps=tuple(_cumulative(step) for step in window.buckets),
+        )
     if kind is RuleType.VOLUME:
         return VolumeCount(float(window.requests.sum()), window.seconds)
     return None

@@ -7,8 +7,10 @@ Pure functions over observations (see ``observations``). Principles:
 - Controls: namespaces not yet upgraded, over the same windows, are the concurrent control;
   the canary's change is judged net of theirs (difference in differences), which cancels
   night-time drift that hits everyone.
-- A FAIL needs both statistical confidence (``confidence``) and a change larger than the
-  rule allows (``allowedChange``): significant-but-tiny is not a regression.
+- A FAIL needs the change BEYOND what the rule allows (``allowedChange``) to be certain at
+  the rule's ``confidence``: the p-value tests "the change is within the allowance", so
+  significant-but-allowed (say +14 % against +20 % allowed) is not a regression, with or
+  without controls. (``statistic.p_value_no_change`` still reports the test of no change.)
 - A PASS needs evidence that the change is within what is allowed (``passConfidence``);
   too little evidence is INCONCLUSIVE, never a pass.
 """
@@ -296,6 +298,32 @@ def _ratio_p_value(
     )
 
 
+def _ratio_p_beyond(
+    direction: Direction,
+    before: RatioCounts,
+    after: RatioCounts,
+    null: NullDrift,
+    tolerance: float,
+) -> tuple[float, str]:
+    """P-value for "the error rate moved by no more than the allowance beyond what the
+    null predicts": the same tests as ``_ratio_p_value``, with the null's after rate moved
+    by the allowance in the bad direction (both sides for ``both``). Small only when a
+    change beyond the allowance is certain."""
+    if direction is Direction.BOTH:
+        up, test = _ratio_p_value(
+            Direction.INCREASE, before, after, replace(null, shift=null.shift + tolerance)
+        )
+        down, _ = _ratio_p_value(
+            Direction.DECREASE, before, after, replace(null, shift=null.shift - tolerance)
+        )
+        return min(2 * min(up, down), 1.0), test + " beyond the allowance"
+    shift = tolerance if direction is Direction.INCREASE else -tolerance
+    p_value, test = _ratio_p_value(
+        direction, before, after, replace(null, shift=null.shift + shift)
+    )
+    return p_value, test + " beyond the allowance"
+
+
 def _with_control_noise(p_value: float, direction: Direction, own: float, control: float) -> float:
     """Widen a p-value for the controls' own noise (variances on the log-rate scale)."""
     if control <= 0 or p_value >= 1.0:
@@ -420,7 +448,8 @@ def _judge_ratio_with(
         variance = own_variance + _proportion_variance(before.bad, before.total) + offset_variance
         null, control_variance = NullDrift(shift=offset), offset_variance
         own_scale_variance = variance - offset_variance
-    raw_p_value, test = _ratio_p_value(judging.direction, before, after, null)
+    tolerance = _tolerance(judging, p0)
+    raw_p_value, test = _ratio_p_beyond(judging.direction, before, after, null, tolerance)
     p_value = _with_control_noise(
         raw_p_value,
         judging.direction,
@@ -443,7 +472,7 @@ def _judge_ratio_with(
         after_value=p1,
         change=change,
         standard_error=math.sqrt(variance),
-        tolerance=_tolerance(judging, p0),
+        tolerance=tolerance,
         unit_value="ratio",
         unit_change="pp",
         control_info=control_info,
@@ -502,27 +531,34 @@ def _decide(
     """Shared decision for tests that give a change and its standard error.
 
     One confidence bound and one test split the outcomes: PASS when the worst plausible
-    change (``passConfidence``) is within the allowance; FAIL when the change is
-    significant (p < alpha) and — net of controls — NOT shown to be within the allowance,
-    or — without controls, when drift cannot be told apart — itself beyond the allowance;
-    else INCONCLUSIVE. A significant but tiny change passes; with controls, a change at
-    the allowance is not waved through."""
+    change (``passConfidence``) is within the allowance; FAIL when the change BEYOND the
+    allowance is significant (``p_value``: the test of "the change is within the
+    allowance", given by the caller or from the normal approximation) at alpha; else
+    INCONCLUSIVE. A significant change that may still be within what the rule allows is
+    not a regression; a change that may be beyond it is not waved through either."""
     judging = data.rule.spec.judge
     alpha = _alpha(data)
     worse = _signed(judging.direction, change)
     z = change / standard_error if standard_error > 0 else (math.inf if change else 0.0)
     if p_value is None:
-        p_value = _p_value(judging.direction, z)
+        p_value = _p_beyond(judging.direction, change, tolerance, standard_error)
     z_pass = float(stats.norm.ppf(judging.pass_confidence))
     worst_plausible = worse + z_pass * standard_error
     statistic = {
         "test": test,
         "z": z,
         "p_value": p_value,
+        "p_value_no_change": _p_value(judging.direction, z),
         "alpha": alpha,
         "change": change,
         "standard_error": standard_error,
         "worst_plausible_change": worst_plausible,
+        "least_certain_change": worse - float(stats.norm.isf(alpha)) * standard_error,
+        # the judged change, its standard error and the allowance on one scale: what an
+        # anytime-valid look (``core.sequential``) needs
+        "estimate": change,
+        "estimate_standard_error": standard_error,
+        "estimate_allowance": tolerance,
     }
     threshold = {
         "allowed_change": tolerance,
@@ -538,7 +574,7 @@ def _decide(
     described = (
         f"{_fmt(before_value, unit_value)} → {_fmt(after_value, unit_value)} "
         f"(change{net} {_fmt(change, unit_change)}, allowed {_fmt(tolerance, unit_change).lstrip('+')}"
-        f", {_p_text(p_value)})"
+        f", {_p_text(p_value)} beyond it)"
     )
     fields = {
         "before": before_value,
@@ -557,7 +593,7 @@ def _decide(
     )
     if worst_plausible <= tolerance:
         return _result(data, Verdict.PASS, f"within allowed change: {described}", **fields)
-    if p_value < alpha and (control_info is not None or worse > tolerance):
+    if p_value < alpha:
         return _result(
             data,
             Verdict.FAIL,
@@ -644,7 +680,7 @@ def _judge_histogram(data: RuleInput) -> RuleResult:
     direction = judging.direction
     alpha = _alpha(data)
     z = log_change / standard_error if standard_error > 0 else 0.0
-    p_value = _p_value(direction, z)
+    p_no_change = _p_value(direction, z)
     z_pass = float(stats.norm.ppf(judging.pass_confidence))
     worse_log = _signed(direction, log_change)
     worst_log = worse_log + z_pass * standard_error
@@ -653,14 +689,9 @@ def _judge_histogram(data: RuleInput) -> RuleResult:
     absolute_change = q1.value - expected
     tolerance_relative = judging.allowed_change.relative
     tolerance_absolute = judging.allowed_change.absolute
-
-    def beyond(worse_log_change: float) -> bool:
-        """Whether a change (log scale, bad direction positive) exceeds every allowance."""
-        relative = math.exp(worse_log_change) - 1
-        absolute = expected * relative
-        return (tolerance_relative is None or relative > tolerance_relative) and (
-            tolerance_absolute is None or absolute > tolerance_absolute
-        )
+    log_allowance = _log_allowance(judging, expected)
+    # the change beyond the allowance, tested: FAIL needs THAT to be significant
+    p_value = _p_beyond(direction, log_change, log_allowance, standard_error)
 
     net = " net of controls" if control_info else ""
     allowed = []
@@ -670,9 +701,10 @@ def _judge_histogram(data: RuleInput) -> RuleResult:
         allowed.append(f"+{tolerance_absolute:g} ms")
     described = (
         f"{name} {_fmt(q0.value, 'ms')} → {_fmt(q1.value, 'ms')} ({relative_change:+.1%}{net}; "
-        f"allowed {' and '.join(allowed) or 'none'}; {_p_text(p_value)})"
+        f"allowed {' and '.join(allowed) or 'none'}; {_p_text(p_value)} beyond it)"
     )
     plausible = math.exp(worst_log if direction is not Direction.DECREASE else -worst_log) - 1
+    least_log = worse_log - float(stats.norm.isf(alpha)) * standard_error
     fields = {
         "before": q0.value,
         "after": q1.value,
@@ -682,21 +714,30 @@ def _judge_histogram(data: RuleInput) -> RuleResult:
             "quantile": quantile,
             "allowed_relative": tolerance_relative,
             "allowed_absolute": tolerance_absolute,
+            "allowed_log_change": log_allowance,
             "ceiling": judging.ceiling,
             "direction": direction.value,
             "confidence": judging.confidence,
             "pass_confidence": judging.pass_confidence,
         },
         "statistic": {
-            "test": f"z test on log {name} (power-law tail per bucket, error from tail counts)"
-            + net,
+            "test": f"z test on log {name} beyond the allowance (power-law tail per bucket, "
+            "error from tail counts and their minute-to-minute dispersion)" + net,
             "z": z,
             "p_value": p_value,
+            "p_value_no_change": p_no_change,
             "alpha": alpha,
             "relative_change": relative_change,
             "absolute_change_ms": absolute_change,
             "standard_error_log": standard_error,
             "worst_plausible_relative_change": plausible,
+            "least_certain_relative_change": math.exp(
+                least_log if direction is not Direction.DECREASE else -least_log
+            )
+            - 1,
+            "estimate": log_change,
+            "estimate_standard_error": standard_error,
+            "estimate_allowance": log_allowance,
         },
     }
     if judging.ceiling is not None and q1.value > judging.ceiling:
@@ -706,14 +747,15 @@ def _judge_histogram(data: RuleInput) -> RuleResult:
             f"{name} {_fmt(q1.value, 'ms')} is above the ceiling {judging.ceiling:g} ms",
             **fields,
         )
-    if not beyond(worst_log):
+    if worst_log <= log_allowance:
         return _result(data, Verdict.PASS, f"within allowed change: {described}", **fields)
-    if p_value < alpha and (control_info is not None or beyond(worse_log)):
+    if p_value < alpha:
         return _result(
             data,
             Verdict.FAIL,
-            f"regression: {described}; up to {plausible:+.0%} is plausible at "
-            f"{judging.pass_confidence:.0%}",
+            f"regression: {described}; at least "
+            f"{fields['statistic']['least_certain_relative_change']:+.0%} at "
+            f"{1 - alpha:.4g} confidence",
             **fields,
         )
     return _result(
@@ -723,6 +765,41 @@ def _judge_histogram(data: RuleInput) -> RuleResult:
         f"{judging.pass_confidence:.0%}",
         **fields,
     )
+
+
+def _log_allowance(judging: Judging, expected: float) -> float:
+    """The allowance on the log scale of a quantile whose expected value is ``expected``:
+    a change is beyond it only when it exceeds every allowance given (relative and
+    absolute), so the boundary is the larger of the two."""
+    allowed = judging.allowed_change
+    bounds = [0.0]
+    if allowed.relative is not None:
+        bounds.append(
+            -math.log(1 - min(allowed.relative, 0.999999))
+            if judging.direction is Direction.DECREASE
+            else math.log1p(allowed.relative)
+        )
+    if allowed.absolute is not None and expected > 0:
+        bounds.append(
+            -math.log(max(1 - allowed.absolute / expected, 1e-6))
+            if judging.direction is Direction.DECREASE
+            else math.log1p(allowed.absolute / expected)
+        )
+    return max(bounds)
+
+
+def _p_beyond(
+    direction: Direction, change: float, allowance: float, standard_error: float
+) -> float:
+    """P-value for "the change is within the allowance" (normal, on ``change``'s scale):
+    small only when a change beyond the allowance is certain. ``both``: either side."""
+    if standard_error <= 0:
+        return 0.0 if _signed(direction, change) > allowance else 1.0
+    if direction is Direction.BOTH:
+        up = stats.norm.sf((change - allowance) / standard_error)
+        down = stats.norm.cdf((change + allowance) / standard_error)
+        return float(min(2 * min(up, down), 1.0))
+    return float(stats.norm.sf((_signed(direction, change) - allowance) / standard_error))
 
 
 # --- volume: request rate ------------------------------------------------------------------------
@@ -744,7 +821,8 @@ def _judge_volume(data: RuleInput) -> RuleResult:
     log_change = math.log((after.count + 0.5) / after.seconds) - math.log(
         (before.count + 0.5) / before.seconds
     )
-    variance = 1 / (before.count + 0.5) + 1 / (after.count + 0.5)
+    variance = 1 / (before.count + 0.5)
+    drift = 0.0
     controls_before, controls_after = _usable_controls(data, needed, lambda o: o.count)
     control_info = None
     if controls_before:
@@ -759,6 +837,15 @@ def _judge_volume(data: RuleInput) -> RuleResult:
             "rate_after": c1 / after.seconds,
             "change_relative": math.exp(drift) - 1,
         }
+    # the after count's variance at the edge of what is allowed when fewer requests came
+    # than that edge expects (a score test): traffic vanishing must not hide behind the
+    # variance of its own near-zero count
+    allowed_share = 1 - min(judging.allowed_change.relative or 0.0, 0.999999)
+    edge = before.count / before.seconds * after.seconds * math.exp(drift) * allowed_share
+    counted = after.count
+    if judging.direction is not Direction.INCREASE and after.count < edge:
+        counted = edge
+    variance += 1 / (counted + 0.5)
     relative_change = math.exp(log_change) - 1
     fields_evidence = {"before_requests": before.count, "after_requests": after.count}
     # Judge on the log scale; allowances are translated to it.
@@ -790,7 +877,7 @@ def _judge_volume(data: RuleInput) -> RuleResult:
     described = (
         f"request rate {_fmt(before.rate, 'rps')} → {_fmt(after.rate, 'rps')} "
         f"({relative_change:+.1%}{net}; allowed {'-' if judging.direction is Direction.DECREASE else '+'}"
-        f"{(tolerance or 0):.0%}, {_p_text(result.statistic.get('p_value', float('nan')))})"
+        f"{(tolerance or 0):.0%}, {_p_text(result.statistic.get('p_value', float('nan')))} beyond it)"
     )
     prefix = {
         Verdict.FAIL: "regression: ",

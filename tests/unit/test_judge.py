@@ -148,10 +148,10 @@ CASES = [
         Verdict.PASS,
     ),
     (
-        "errors doubled in the canary only: controls do not hide it",
+        "errors tripled in the canary only: controls do not hide it",
         rule("ratio", **ERRORS),
         RatioCounts(60, 12000),
-        RatioCounts(130, 12000),
+        RatioCounts(180, 12000),
         {"a": RatioCounts(600, 120000)},
         {"a": RatioCounts(610, 120000)},
         Verdict.FAIL,
@@ -290,7 +290,7 @@ def test_a_p_value_too_small_for_a_double_reads_as_a_bound_not_zero():
 
 def test_alpha_override_makes_a_borderline_regression_inconclusive():
     the_rule = rule("ratio", **ERRORS)
-    before, after = RatioCounts(10, 2000), RatioCounts(26, 2000)
+    before, after = RatioCounts(10, 2000), RatioCounts(40, 2000)  # +1.5 pp, allowed 0.5 pp
     assert judged(the_rule, before, after, alpha=0.05).verdict is Verdict.FAIL
     assert judged(the_rule, before, after, alpha=1e-5).verdict is Verdict.INCONCLUSIVE
 
@@ -326,3 +326,66 @@ def test_holm_rejects_step_down():
     p_values = {"a": 0.001, "b": 0.012, "c": 0.04, "d": 0.5}
     assert holm(p_values, 0.05) == {"a", "b"}
     assert holm({"a": 0.2}, 0.05) == set()
+
+
+LATENCY_P99 = {"allowedChange": {"relative": 0.2, "absolute": 5}, "minEvidence": {"requests": 500}}
+
+
+@pytest.mark.parametrize("requests", [3000, 6000, 12000, 48000])  # 5–80 rps, 10-minute windows
+@pytest.mark.parametrize("drift", [0.9, 1.0, 1.2])  # the night's latency factor, everyone
+def test_plus_14_percent_net_of_controls_allowed_20_is_never_fail(requests, drift):
+    # a healthy canary whose p99 reads +14.4 % net of three controls: significant against
+    # "no change at all" at 10-20 rps, but the rule allows +20 %: FAIL needs the change
+    # BEYOND the allowance to be certain
+    controls_before = {
+        f"c{i}": histogram(4 * requests, median=m) for i, m in enumerate((20, 35, 50))
+    }
+    controls_after = {
+        f"c{i}": histogram(4 * requests, median=m * drift) for i, m in enumerate((20, 35, 50))
+    }
+    result = judged(
+        rule("histogram", **LATENCY_P99),
+        histogram(requests),
+        histogram(requests, median=30 * 1.144 * drift),
+        controls_before,
+        controls_after,
+    )
+    assert result.verdict is not Verdict.FAIL, result.reason
+    assert 0.1 < result.statistic["relative_change"] < 0.2
+    if requests >= 12000:  # the old test of "no change" would have failed it
+        assert result.statistic["p_value_no_change"] < 0.01
+    assert result.statistic["p_value"] > 0.5
+
+
+def test_a_change_beyond_the_allowance_fails_only_when_the_excess_is_certain():
+    the_rule = rule("ratio", **ERRORS)  # allowed +0.5 pp
+    # 0.5 % → 1.1 % over 12,000 requests each: +0.6 pp, clearly more than no change but
+    # not clearly more than the allowance
+    borderline = judged(the_rule, RatioCounts(60, 12000), RatioCounts(132, 12000))
+    assert borderline.verdict is Verdict.INCONCLUSIVE
+    assert borderline.statistic["p_value_no_change"] < 1e-6
+    assert borderline.statistic["p_value"] > 0.01
+    # 0.5 % → 2 %: the excess over +0.5 pp is certain
+    assert judged(the_rule, RatioCounts(60, 12000), RatioCounts(240, 12000)).verdict is Verdict.FAIL
+
+
+def bursty(requests: int, median: float, wobble: float, seed: int) -> BucketCounts:
+    """Ten one-minute steps of a log-normal latency whose scale wobbles minute to minute."""
+    rng = np.random.default_rng(seed)
+    steps = []
+    for factor in np.exp(rng.normal(0.0, wobble, 10)):
+        counts = rng.multinomial(requests // 10, _bucket_probabilities(median * factor, 0.7))
+        steps.append(tuple(float(v) for v in np.cumsum(counts)))
+    total = tuple(float(v) for v in np.sum(steps, axis=0))
+    return BucketCounts(ISTIO_BUCKETS, total, steps=tuple(steps))
+
+
+def test_a_bursty_tail_widens_the_quantiles_error_and_a_steady_one_does_not():
+    wobbly = bursty(12000, 40.0, 0.25, seed=3)
+    steady = bursty(12000, 40.0, 0.0, seed=3)
+    without_steps = BucketCounts(wobbly.bounds, wobbly.cumulative)
+    wobbly_q = tail_quantile(0.99, wobbly)
+    assert wobbly_q.dispersion > 1.5
+    assert wobbly_q.log_standard_error > 1.2 * tail_quantile(0.99, without_steps).log_standard_error
+    steady_q = tail_quantile(0.99, steady)
+    assert steady_q.dispersion < 1.5
