@@ -196,6 +196,11 @@ class Cell:
         }
 
 
+def calibration_cells(levels: Sequence[float] = CALIBRATION_LEVELS) -> int:
+    """How many cells a calibration run has."""
+    return len(BUCKET_LAYOUTS) * len(LATENCY_SHAPES) * len(levels)
+
+
 def cell_key(layout: str, shape: str, level: float) -> str:
     return f"{layout}/{shape}/{level:g}rps"
 

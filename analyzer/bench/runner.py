@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from scipy import stats
 
 from analyzer.bench import judges
+from analyzer.bench.calibration import calibration_cells, run_calibration
+from analyzer.bench.decisions import DECISION_CASES, run_time_to_decision
 from analyzer.bench.scenarios import (
     REGRESSIONS,
     STEP_SECONDS,
@@ -64,6 +66,10 @@ class BenchConfig:
     night_budget: float | None = None
     night_namespaces: int | None = None
     rules: int = 4
+    #: healthy real-shaped restarts per calibration cell (layout × shape × traffic; 0: none)
+    calibration_scenarios: int = 0
+    #: restarts per regression kind in the time-to-decision study (0: none)
+    decision_scenarios: int = 0
 
     @property
     def alpha(self) -> float | None:
@@ -118,6 +124,8 @@ class BenchResult:
     reference: dict[float, float]
     counts: dict[str, int]
     limit_study: dict[float, LevelStudy] = field(default_factory=dict)
+    calibration: dict | None = None
+    time_to_decision: dict | None = None
 
     def to_dict(self) -> dict:
         judges_out = {}
@@ -167,6 +175,12 @@ class BenchResult:
                 "limit_scenarios_per_level": self.config.limit_scenarios,
             },
             "counts": self.counts,
+            **({"calibration": self.calibration} if self.calibration is not None else {}),
+            **(
+                {"time_to_decision": self.time_to_decision}
+                if self.time_to_decision is not None
+                else {}
+            ),
         }
 
 
@@ -208,6 +222,16 @@ def run(config: BenchConfig, progress: Callable[[int], None] | None = None) -> B
         if config.limit_scenarios
         else {}
     )
+    calibration = (
+        run_calibration(config.calibration_scenarios, config.seed, alpha, progress=progress)
+        if config.calibration_scenarios
+        else None
+    )
+    decisions = (
+        run_time_to_decision(config.decision_scenarios, config.seed, progress=progress)
+        if config.decision_scenarios
+        else None
+    )
     return BenchResult(
         config=config,
         alpha=alpha,
@@ -217,11 +241,18 @@ def run(config: BenchConfig, progress: Callable[[int], None] | None = None) -> B
         reference={level: reference_limit(level) for level in TRAFFIC_LEVELS},
         counts=dict(counts),
         limit_study=study,
+        calibration=calibration,
+        time_to_decision=decisions,
     )
 
 
 def total_scenarios(config: BenchConfig) -> int:
-    return config.scenarios + config.limit_scenarios * len(TRAFFIC_LEVELS)
+    return (
+        config.scenarios
+        + config.limit_scenarios * len(TRAFFIC_LEVELS)
+        + config.calibration_scenarios * calibration_cells()
+        + config.decision_scenarios * len(DECISION_CASES)
+    )
 
 
 def _means(values: Mapping[float, list[float]]) -> dict[float, float]:
