@@ -149,15 +149,24 @@ def night_table(result: dict) -> Table:
             + (f"canary {regression}" if regression else "every namespace healthy")
         ),
         caption="rolled back = a FAIL in some wave; held = still inconclusive after the last "
-        "extension (a person decides); 95 % intervals in brackets. Same nights in every row.",
+        "extension (a person decides); 95 % intervals in brackets; minutes = each wave's 2-min "
+        "settle plus the after-window it was judged on. Same nights in every row.",
     )
-    for column in ("α", "promoted", "rolled back", "held", "looks per night"):
+    for column in (
+        "α",
+        "promoted",
+        "rolled back",
+        "held",
+        "looks per night",
+        "minutes per night (median, p90)",
+    ):
         table.add_column(column, justify="left" if column == "α" else "right")
     labels = {
         "rules_alpha": "each rule's own (1 % per test)",
         "night_budget": f"night budget {config['night_budget']:.0%}"
         if config["night_budget"]
         else "",
+        "anytime": "anytime-valid looks every minute (each rule's own α)",
     }
     for key, row in result["runs"].items():
         table.add_row(
@@ -168,6 +177,9 @@ def night_table(result: dict) -> Table:
                 for outcome in ("promoted", "rolled_back", "held")
             ),
             f"{row['looks_per_night']:.2f}",
+            "—"
+            if row.get("minutes_median") is None
+            else f"{row['minutes_median']:g}, {row['minutes_p90']:g}",
         )
     return table
 

@@ -144,6 +144,12 @@ def register(subparsers) -> None:
         "--max-extensions", type=_count, default=2, help="extensions per wave (default 2)"
     )
     night.add_argument(
+        "--anytime",
+        action="store_true",
+        help="also judge the same nights with anytime-valid looks after every step (each "
+        "rule's own alpha), stopping each wave at its first decision",
+    )
+    night.add_argument(
         "--canary-regression",
         choices=tuple(REGRESSION_KINDS),
         help="inject this regression into the canary (default: every namespace healthy)",
@@ -236,8 +242,9 @@ def night_command(args: argparse.Namespace) -> int:
         night_budget=args.night_budget,
         canary_regression=args.canary_regression,
         traffic=args.traffic,
+        anytime=args.anytime,
     )
-    runs = 2 if args.night_budget is not None else 1
+    runs = 1 + (args.night_budget is not None) + args.anytime
     errors = Console(stderr=True)
     with _progress(errors) as progress:
         task = progress.add_task("judging nights", total=args.nights * runs)
@@ -253,6 +260,7 @@ def night_command(args: argparse.Namespace) -> int:
             "canary_regression": config.canary_regression,
             "traffic_rps": list(config.traffic),
             "seed": args.seed,
+            "anytime": config.anytime,
         },
         "nights": args.nights,
         "runs": {key: tally.to_dict() for key, tally in study.items()},
