@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from analyzer.bench import judges
 from analyzer.bench.scenarios import (
@@ -68,15 +68,20 @@ CONTROL_P99 = (30.0, 600.0)
 CONTROL_RPS = (2.0, 100.0)
 
 
-def bucket_probabilities(
-    bounds: Sequence[float], shape: str, median: float, spread: float
-) -> np.ndarray:
-    """Share of requests in each bucket (non-cumulative, ``+Inf`` last)."""
-    finite = np.array([b for b in bounds if not math.isinf(b)], dtype=float)
-    cdf = LATENCY_SHAPES[shape].cdf((np.log(finite) - math.log(median)) / spread)
-    probabilities = np.diff(np.concatenate(([0.0], cdf, [1.0])))
-    probabilities = np.clip(probabilities, 0.0, 1.0)
-    return probabilities / probabilities.sum()
+#: The same distributions' CDFs as plain ufuncs (fast on arrays of many steps at once).
+_CDF = {"log-normal": special.ndtr, "log-t3": lambda z: special.stdtr(3, z)}
+
+
+def bucket_probabilities(bounds: Sequence[float], shape: str, median, spread: float) -> np.ndarray:
+    """Share of requests in each bucket (non-cumulative, ``+Inf`` last); ``median`` may be
+    an array (one row of shares per median)."""
+    finite = np.log(np.array([b for b in bounds if not math.isinf(b)], dtype=float))
+    medians = np.atleast_1d(np.asarray(median, dtype=float))
+    cdf = _CDF[shape]((finite[None, :] - np.log(medians)[:, None]) / spread)
+    edges = np.concatenate((np.zeros((len(medians), 1)), cdf, np.ones((len(medians), 1))), axis=1)
+    probabilities = np.clip(np.diff(edges, axis=1), 0.0, 1.0)
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    return probabilities if np.ndim(median) else probabilities[0]
 
 
 def quantile_of(shape: str, median: float, spread: float, quantile: float = 0.99) -> float:
@@ -97,11 +102,8 @@ def _window(
     requests = rng.poisson(rates * 60.0)
     errors = rng.binomial(requests, min(max(error_rate, 0.0), 1.0))
     factors = np.exp(rng.normal(0.0, jitter, len(requests))) if jitter else np.ones(len(requests))
-    buckets = np.array(
-        [
-            rng.multinomial(count, bucket_probabilities(bounds, shape, median * factor, spread))
-            for count, factor in zip(requests, factors, strict=True)
-        ]
+    buckets = rng.multinomial(
+        requests, bucket_probabilities(bounds, shape, median * factors, spread)
     )
     return WindowData(requests.astype(float), errors.astype(float), buckets.astype(float), bounds)
 
