@@ -481,6 +481,16 @@ def _judge_ratio_with(
         ceiling_check=lambda: _ratio_beyond_limit(judging, after, _alpha(data)),
         p_value=p_value,
     )
+    # the error at the edge of the allowance (the FAIL test's null), for anytime looks: a
+    # score statistic, which a high observed error rate does not slow down
+    edge = expected_after + (-tolerance if judging.direction is Direction.DECREASE else tolerance)
+    at_edge = variance
+    if 0 < edge < 1 and _signed(judging.direction, p1 - edge) > 0:
+        at_edge = variance - own_variance + edge * (1 - edge) / max(after.total, 1.0)
+    result = replace(
+        result,
+        statistic={**result.statistic, "estimate_standard_error_at_allowance": math.sqrt(at_edge)},
+    )
     return _short_of_evidence(data, result, before.total, after.total, needed)
 
 

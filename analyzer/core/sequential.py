@@ -132,10 +132,13 @@ def look(
     alpha: float,
     pass_confidence: float,
     direction: Direction,
+    error_at_allowance: float | None = None,
 ) -> Look:
     """The anytime-valid figures for one rule at one look, from the judge's change (signed,
     raw), its standard error and the allowance (on the same scale). ``both``: each side at
-    half the error."""
+    half the error. ``error_at_allowance``: the standard error under the FAIL test's null
+    (the change at the allowance), for that test and its bound; default ``standard_error``."""
+    fail_error = error_at_allowance or standard_error
     sides = 2 if direction is Direction.BOTH else 1
     candidates = []
     signs = (
@@ -145,9 +148,9 @@ def look(
     )
     for sign in signs:
         worse = sign * change
-        beyond = always_valid_p_value(worse - allowance, standard_error, reference)
+        beyond = always_valid_p_value(worse - allowance, fail_error, reference)
         within = always_valid_p_value(allowance - worse, standard_error, reference)
-        low = lower_bound(worse, standard_error, reference, alpha / sides)
+        low = lower_bound(worse, fail_error, reference, alpha / sides)
         high = -lower_bound(-worse, standard_error, reference, (1 - pass_confidence) / sides)
         candidates.append((min(1.0, sides * beyond), min(1.0, sides * within), low, high))
     return Look(
@@ -195,6 +198,7 @@ def judge_look(data: RuleInput, reference: float | None = None) -> RuleResult:
         alpha,
         judging.pass_confidence,
         judging.direction,
+        statistic.get("estimate_standard_error_at_allowance"),
     )
     fixed_fail = fixed.verdict is Verdict.FAIL and not statistic["p_value"] < alpha
     short = fixed.verdict is Verdict.INCONCLUSIVE and fixed.reason.startswith("too little")
