@@ -48,6 +48,8 @@ from analyzer.core.verdicts import Verdict, combine_rule_results
 DECISION_CASES: tuple[tuple[str, str | None, float, Verdict], ...] = (
     ("errors+2pp at 10 rps", "errors+2pp", 10.0, Verdict.FAIL),
     ("p99+50% at 10 rps", "p99+50%", 10.0, Verdict.FAIL),
+    # just beyond the allowance (+0.5 pp): what waiting longer buys
+    ("errors+1pp at 10 rps", "errors+1pp", 10.0, Verdict.FAIL),
     ("healthy at 50 rps", None, 50.0, Verdict.PASS),
     ("healthy at 10 rps", None, 10.0, Verdict.PASS),
 )

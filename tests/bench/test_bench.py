@@ -120,6 +120,7 @@ def test_bench_judge_json_has_every_judge_and_key(capsys):
     assert set(cases) == {
         "errors+2pp at 10 rps",
         "p99+50% at 10 rps",
+        "errors+1pp at 10 rps",
         "healthy at 50 rps",
         "healthy at 10 rps",
     }
