@@ -179,15 +179,21 @@ class Cell:
 
     scenarios: int = 0
     fails: dict[str, int] = field(default_factory=dict)
+    #: per rule: healthy restarts whose test of "no change at all" rejected at α — the
+    #: honesty of the standard error itself, allowance aside (≈ α when it is honest)
+    no_change: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self, alphas: dict[str, float]) -> dict:
         rows = {}
         for name, alpha in alphas.items():
             count = self.fails.get(name, 0)
+            rejected = self.no_change.get(name, 0)
             rows[name] = {
                 "false_fail_rate": count / self.scenarios if self.scenarios else None,
                 "false_fail_95ci": _wilson(count, self.scenarios),
                 "alpha": alpha,
+                "no_change_rejection_rate": rejected / self.scenarios if self.scenarios else None,
+                "no_change_rejection_95ci": _wilson(rejected, self.scenarios),
             }
         count = self.fails.get("namespace", 0)
         return {
@@ -220,6 +226,7 @@ def run_calibration(
     rng = np.random.default_rng(seed)
     cells: dict[str, Cell] = {}
     totals: dict[str, int] = {}
+    rejected: dict[str, int] = {}
     scenarios = 0
     for layout in BUCKET_LAYOUTS:
         for shape in LATENCY_SHAPES:
@@ -230,6 +237,10 @@ def run_calibration(
                     failed = False
                     for rule in rules:
                         result = judges.judge_scenario_rule(rule, scenario, alpha)
+                        p_none = result.statistic.get("p_value_no_change")
+                        if p_none is not None and p_none < result.statistic["alpha"]:
+                            cell.no_change[rule.name] = cell.no_change.get(rule.name, 0) + 1
+                            rejected[rule.name] = rejected.get(rule.name, 0) + 1
                         if result.verdict is Verdict.FAIL:
                             cell.fails[rule.name] = cell.fails.get(rule.name, 0) + 1
                             totals[rule.name] = totals.get(rule.name, 0) + 1
@@ -260,6 +271,10 @@ def run_calibration(
                 "false_fail_rate": totals.get(name, 0) / scenarios if scenarios else None,
                 "false_fail_95ci": _wilson(totals.get(name, 0), scenarios),
                 "alpha": alpha_,
+                "no_change_rejection_rate": rejected.get(name, 0) / scenarios
+                if scenarios
+                else None,
+                "no_change_rejection_95ci": _wilson(rejected.get(name, 0), scenarios),
             }
             for name, alpha_ in alphas.items()
         },

@@ -229,7 +229,9 @@ def calibration_table(result: BenchResult) -> Table:
         caption="false FAIL = FAIL on a healthy restart, per rule (its 95 % Wilson interval "
         "in brackets), to be read against the rule's α; istio-default = Envoy's default buckets "
         "(…, 50, 100, 250, 500, … ms), istio-annotation-example = 1, 5, 10, 50, 100, 500, "
-        "1000, 5000, 10000 ms; log-t3 = Student t (3 d.f.) on the log scale, a power-law tail.",
+        "1000, 5000, 10000 ms; log-t3 = Student t (3 d.f.) on the log scale, a power-law tail; "
+        "last row: how often the test of no change at all (statistic.p_value_no_change) "
+        "rejects at α on these healthy restarts — ≈ α when the standard errors are honest.",
     )
     table.add_column("buckets / latency / traffic")
     for rule in rules:
@@ -256,6 +258,15 @@ def calibration_table(result: BenchResult) -> Table:
             ),
             "",
             style="bold",
+        )
+        table.add_row(
+            "all cells: test of no change rejects",
+            *(
+                f"{_pct(overall[r]['no_change_rejection_rate'])} "
+                f"({_interval(overall[r]['no_change_rejection_95ci'])})"
+                for r in rules
+            ),
+            "",
         )
     return table
 
