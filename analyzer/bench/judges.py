@@ -85,7 +85,11 @@ def observation(rule: Rule, window: WindowData) -> Observation | None:
             steps=tuple(_cumulative(step) for step in window.buckets),
         )
     if kind is RuleType.VOLUME:
-        return VolumeCount(float(window.requests.sum()), window.seconds)
+        return VolumeCount(
+            float(window.requests.sum()),
+            window.seconds,
+            tuple((60.0 * step, float(v)) for step, v in enumerate(window.requests)),
+        )
     return None
 
 

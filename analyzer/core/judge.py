@@ -831,7 +831,7 @@ def _judge_volume(data: RuleInput) -> RuleResult:
     log_change = math.log((after.count + 0.5) / after.seconds) - math.log(
         (before.count + 0.5) / before.seconds
     )
-    variance = 1 / (before.count + 0.5)
+    variance = count_dispersion(before.points) / (before.count + 0.5)
     drift = 0.0
     controls_before, controls_after = _usable_controls(data, needed, lambda o: o.count)
     control_info = None
@@ -840,7 +840,8 @@ def _judge_volume(data: RuleInput) -> RuleResult:
         c1 = sum(o.count for o in controls_after.values())
         drift = math.log((c1 + 0.5) / after.seconds) - math.log((c0 + 0.5) / before.seconds)
         log_change -= drift
-        variance += 1 / (c0 + 0.5) + 1 / (c1 + 0.5)
+        variance += count_dispersion(_summed_points(controls_before)) / (c0 + 0.5)
+        variance += count_dispersion(_summed_points(controls_after)) / (c1 + 0.5)
         control_info = {
             "namespaces": sorted(controls_before),
             "rate_before": c0 / before.seconds,
@@ -855,7 +856,7 @@ def _judge_volume(data: RuleInput) -> RuleResult:
     counted = after.count
     if judging.direction is not Direction.INCREASE and after.count < edge:
         counted = edge
-    variance += 1 / (counted + 0.5)
+    variance += count_dispersion(after.points) / (counted + 0.5)
     relative_change = math.exp(log_change) - 1
     fields_evidence = {"before_requests": before.count, "after_requests": after.count}
     # Judge on the log scale; allowances are translated to it.
@@ -898,6 +899,39 @@ def _judge_volume(data: RuleInput) -> RuleResult:
         return result
     statistic = dict(result.statistic, relative_change=relative_change)
     return RuleResult(**{**result.__dict__, "reason": prefix + described, "statistic": statistic})
+
+
+#: Fewest steps from which a count's dispersion is estimated (a line is fitted through them).
+MIN_DISPERSION_STEPS = 4
+
+
+def count_dispersion(points: Sequence[tuple[float, float]]) -> float:
+    """How much more a window's per-step counts vary than Poisson counts would, around a
+    straight line through them (a trend is the night's, not noise): Pearson's χ² over its
+    degrees of freedom, at least 1. Real traffic is burstier than Poisson; a Poisson
+    variance alone made the volume rule's test of no change reject about one healthy
+    restart in five."""
+    if len(points) < MIN_DISPERSION_STEPS:
+        return 1.0
+    times = np.array([t for t, _ in points], dtype=float)
+    counts = np.array([v for _, v in points], dtype=float)
+    if counts.sum() <= 0 or np.ptp(times) <= 0:
+        return 1.0
+    slope, intercept = np.polyfit(times - times.mean(), counts, 1)
+    fitted = np.maximum(intercept + slope * (times - times.mean()), 0.5)
+    statistic = float(np.sum((counts - fitted) ** 2 / fitted))
+    return max(1.0, statistic / (len(points) - 2))
+
+
+def _summed_points(observations: Mapping[str, Observation]) -> tuple[tuple[float, float], ...]:
+    """Per-step counts summed over namespaces (steps every namespace has)."""
+    by_time: dict[float, float] = {}
+    seen: dict[float, int] = {}
+    for observation in observations.values():
+        for t, v in observation.points:
+            by_time[t] = by_time.get(t, 0.0) + v
+            seen[t] = seen.get(t, 0) + 1
+    return tuple((t, v) for t, v in sorted(by_time.items()) if seen[t] == len(observations))
 
 
 def _volume_beyond_limit(judging: Judging, after: VolumeCount) -> str | None:
