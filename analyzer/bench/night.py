@@ -41,7 +41,7 @@ from analyzer.bench.scenarios import (
     with_regression,
 )
 from analyzer.core.judge import RuleInput, judge_rule
-from analyzer.core.multiplicity import NightBudget
+from analyzer.core.multiplicity import NightBudget, night_alpha
 from analyzer.core.observations import Observation
 from analyzer.core.rules import RuleSet
 from analyzer.core.sequential import judge_look, reference_error
@@ -224,7 +224,16 @@ def timed_night(
             for rule in rules
         }
         decided = (
-            _anytime_wave(rules, wave, traffic, before_by_rule, config.max_extensions)
+            _anytime_wave(
+                rules,
+                wave,
+                traffic,
+                before_by_rule,
+                config.max_extensions,
+                night_alpha(config.night_budget, config.namespaces, len(rules))
+                if config.night_budget is not None
+                else None,
+            )
             if config.anytime
             else _fixed_wave(config, rules, wave, traffic, before_by_rule)
         )
@@ -253,9 +262,13 @@ def _fixed_wave(config, rules, wave, traffic, before_by_rule) -> tuple[str, int,
     return "held", config.max_extensions + 1, STEPS_PER_WINDOW * (1 + config.max_extensions)
 
 
-def _anytime_wave(rules, wave, traffic, before_by_rule, max_extensions) -> tuple[str, int, int]:
-    """A look after every step of the after-window and its extensions (each rule's own α,
-    ``core.sequential.judge_look``), stopping at the first FAIL or at all PASS."""
+def _anytime_wave(
+    rules, wave, traffic, before_by_rule, max_extensions, alpha: float | None
+) -> tuple[str, int, int]:
+    """A look after every step of the after-window and its extensions
+    (``core.sequential.judge_look``), stopping at the first FAIL or at all PASS. ``alpha``:
+    the night budget's even split over namespaces × rules — no share per look, since a
+    confidence sequence covers them all (None: each rule's own α; never looser)."""
     controls = [name for name in traffic if name not in wave]
     references: dict[tuple[str, str], float | None] = {}
     last = STEPS_PER_WINDOW * (1 + max_extensions)
@@ -269,6 +282,7 @@ def _anytime_wave(rules, wave, traffic, before_by_rule, max_extensions) -> tuple
                     n: judges.observation(rule, traffic[n].after_steps(steps))
                     for n in (name, *controls)
                 }
+                own = 1.0 - rule.spec.judge.confidence
                 data = RuleInput(
                     rule=rule,
                     namespace=name,
@@ -276,6 +290,7 @@ def _anytime_wave(rules, wave, traffic, before_by_rule, max_extensions) -> tuple
                     after=after[name],
                     controls_before={c: o for c in controls if (o := before[c]) is not None},
                     controls_after={c: o for c in controls if (o := after[c]) is not None},
+                    alpha=min(alpha, own) if alpha is not None and rule.spec.critical else None,
                 )
                 key = (name, rule.name)
                 if key not in references:
@@ -323,4 +338,6 @@ def night_study(
         runs["night_budget"] = replace(config, anytime=False)
     if config.anytime:
         runs["anytime"] = replace(config, night_budget=None)
+        if config.night_budget is not None:
+            runs["anytime_night_budget"] = config
     return {key: run_nights(each, nights, seed, progress) for key, each in runs.items()}

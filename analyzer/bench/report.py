@@ -167,6 +167,10 @@ def night_table(result: dict) -> Table:
         if config["night_budget"]
         else "",
         "anytime": "anytime-valid looks every minute (each rule's own α)",
+        "anytime_night_budget": f"anytime-valid looks, night budget {config['night_budget']:.0%} "
+        "(even split, no share per look)"
+        if config["night_budget"]
+        else "",
     }
     for key, row in result["runs"].items():
         table.add_row(

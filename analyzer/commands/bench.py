@@ -244,7 +244,8 @@ def night_command(args: argparse.Namespace) -> int:
         traffic=args.traffic,
         anytime=args.anytime,
     )
-    runs = 1 + (args.night_budget is not None) + args.anytime
+    budget = args.night_budget is not None
+    runs = 1 + budget + args.anytime * (1 + budget)
     errors = Console(stderr=True)
     with _progress(errors) as progress:
         task = progress.add_task("judging nights", total=args.nights * runs)
