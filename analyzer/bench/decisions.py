@@ -139,7 +139,8 @@ def anytime(windows) -> tuple[Verdict, int]:
         if references is None:
             references = [reference_error(data) for data in inputs]
         verdict = _verdict(
-            judge_look(data, reference) for data, reference in zip(inputs, references, strict=True)
+            judge_look(data, reference, scheduled=steps % STEPS_PER_WINDOW == 0)
+            for data, reference in zip(inputs, references, strict=True)
         )
         if verdict is not Verdict.INCONCLUSIVE:
             return verdict, SETTLE_MINUTES + steps

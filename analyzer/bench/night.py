@@ -295,7 +295,9 @@ def _anytime_wave(
                 key = (name, rule.name)
                 if key not in references:
                     references[key] = reference_error(data)
-                results.append(judge_look(data, references[key]))
+                results.append(
+                    judge_look(data, references[key], scheduled=steps % STEPS_PER_WINDOW == 0)
+                )
             verdicts.append(combine_rule_results(name, tuple(results)).verdict)
         if Verdict.FAIL in verdicts:
             return "rolled_back", steps, steps

@@ -169,7 +169,9 @@ def reference_error(data: RuleInput) -> float | None:
     return judge_rule(same).statistic.get("estimate_standard_error") or None
 
 
-def judge_look(data: RuleInput, reference: float | None = None) -> RuleResult:
+def judge_look(
+    data: RuleInput, reference: float | None = None, *, scheduled: bool = False
+) -> RuleResult:
     """Judge one rule at one look of a growing after-window, anytime-valid.
 
     ``data`` is what ``judge_rule`` takes, its after-windows (canary and controls) running
@@ -179,7 +181,10 @@ def judge_look(data: RuleInput, reference: float | None = None) -> RuleResult:
     sequence: FAIL when its (1 − α) lower bound is beyond the allowance (always-valid
     p < α), PASS when its ``passConfidence`` upper bound is within, else INCONCLUSIVE.
     Checks that need no statistics keep the fixed judge's verdict: too little evidence
-    (never PASS), no data, a ceiling or floor breached (FAIL)."""
+    (never PASS), no data, a ceiling or floor breached (FAIL). ``scheduled``: this look is
+    one the engine takes anyway (the end of the default after-window or of an extension):
+    there the fixed look's PASS stands too, so judging every minute never holds a
+    namespace that fixed windows would pass (a FAIL still needs the sequence's bound)."""
     fixed = judge_rule(data)
     statistic = fixed.statistic
     if "estimate" not in statistic or fixed.verdict is Verdict.ERROR:
@@ -204,7 +209,7 @@ def judge_look(data: RuleInput, reference: float | None = None) -> RuleResult:
     short = fixed.verdict is Verdict.INCONCLUSIVE and fixed.reason.startswith("too little")
     if fixed_fail or seen.p_value < alpha:  # a ceiling or floor, not the statistic
         verdict = Verdict.FAIL
-    elif seen.upper <= allowance and not short:
+    elif (seen.upper <= allowance or (scheduled and fixed.verdict is Verdict.PASS)) and not short:
         verdict = Verdict.PASS
     else:
         verdict = Verdict.INCONCLUSIVE
