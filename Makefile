@@ -47,9 +47,9 @@ demo: debs venv
 	$(BIN)/canary-analyzer demo
 
 bench: debs venv
-	$(BIN)/canary-analyzer bench judge --scenarios 2000 --seed 1 --limit-scenarios 300 --calibration-scenarios 50 --decision-scenarios 20
+	$(BIN)/canary-analyzer bench judge --scenarios 2000 --seed 1 --limit-scenarios 300 --calibration-scenarios 30 --decision-scenarios 10
 	$(BIN)/canary-analyzer bench night --namespaces 12 --nights 200 --night-budget 0.05
-	$(BIN)/canary-analyzer bench night --namespaces 25 --nights 10 --anytime
+	$(BIN)/canary-analyzer bench night --namespaces 25 --nights 5 --anytime
 	$(BIN)/canary-analyzer bench scale --namespaces 500
 
 docs: venv
