@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analyzer.core.judge import RuleInput
+from analyzer.core.judge import RuleInput, judge_rule
 from analyzer.core.observations import RatioCounts, VolumeCount
 from analyzer.core.rules import Direction
 from analyzer.core.sequential import always_valid_p_value, judge_look, look, reference_error
@@ -136,3 +136,18 @@ def test_traffic_vanishing_fails_at_an_early_look(after):
     )
     assert judge_look(data).verdict is Verdict.FAIL
     assert judge_look(replace(data, after=VolumeCount(2400, 120))).verdict is not Verdict.FAIL
+
+
+def test_at_a_scheduled_look_the_fixed_pass_stands_and_elsewhere_the_sequence_decides():
+    seen_held = 0
+    for seed in range(30):
+        data = _errors_at(10, 0.004, 8, seed)  # 8 rps: a default window barely passes
+        fixed = judge_rule(data).verdict
+        every_minute = judge_look(data).verdict
+        scheduled = judge_look(data, scheduled=True).verdict
+        assert every_minute is not Verdict.FAIL and scheduled is not Verdict.FAIL
+        if fixed is Verdict.PASS:
+            assert scheduled is Verdict.PASS
+        if fixed is Verdict.PASS and every_minute is Verdict.INCONCLUSIVE:
+            seen_held += 1
+    assert seen_held >= 1  # the sequence's bound is wider than one fixed look's
