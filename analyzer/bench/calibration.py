@@ -219,10 +219,11 @@ def run_calibration(
     alpha: float | None = None,
     levels: Sequence[float] = CALIBRATION_LEVELS,
     progress: Callable[[int], None] | None = None,
+    fail_when: str | None = None,
 ) -> dict:
     """``per_cell`` healthy real-shaped restarts per layout × shape × traffic level, judged
     by our judge rule by rule: the calibration table's data (JSON-ready)."""
-    rules = judges.default_rules()
+    rules = judges.default_rules(fail_when)
     rng = np.random.default_rng(seed)
     cells: dict[str, Cell] = {}
     totals: dict[str, int] = {}

@@ -94,9 +94,9 @@ def _first(window: WindowData, steps: int) -> WindowData:
     )
 
 
-def _inputs(windows, steps: int) -> list[RuleInput]:
+def _inputs(windows, steps: int, fail_when: str | None = None) -> list[RuleInput]:
     inputs = []
-    for rule in judges.default_rules():
+    for rule in judges.default_rules(fail_when):
         observe = {
             n: (judges.observation(rule, b), judges.observation(rule, _first(a, steps)))
             for n, (b, a) in windows.items()
@@ -119,23 +119,23 @@ def _verdict(results) -> Verdict:
     return combine_rule_results("canary", tuple(results)).verdict
 
 
-def fixed_windows(windows) -> tuple[Verdict, int]:
+def fixed_windows(windows, fail_when: str | None = None) -> tuple[Verdict, int]:
     """The engine today: verdict and minutes from the restart."""
     verdict = Verdict.INCONCLUSIVE
     for extension in range(EXTENSIONS + 1):
         steps = STEPS_PER_WINDOW * (1 + extension)
-        verdict = _verdict(judge_rule(data) for data in _inputs(windows, steps))
+        verdict = _verdict(judge_rule(data) for data in _inputs(windows, steps, fail_when))
         if verdict is not Verdict.INCONCLUSIVE:
             return verdict, SETTLE_MINUTES + steps
     return verdict, SETTLE_MINUTES + AFTER_STEPS
 
 
-def anytime(windows) -> tuple[Verdict, int]:
+def anytime(windows, fail_when: str | None = None) -> tuple[Verdict, int]:
     """A look after every step: verdict and minutes from the restart."""
     references = None
     verdict = Verdict.INCONCLUSIVE
     for steps in range(1, AFTER_STEPS + 1):
-        inputs = _inputs(windows, steps)
+        inputs = _inputs(windows, steps, fail_when)
         if references is None:
             references = [reference_error(data) for data in inputs]
         verdict = _verdict(
@@ -173,7 +173,10 @@ def _summary(outcomes: list[tuple[Verdict, int]], wanted: Verdict) -> dict:
 
 
 def run_time_to_decision(
-    per_case: int, seed: int, progress: Callable[[int], None] | None = None
+    per_case: int,
+    seed: int,
+    progress: Callable[[int], None] | None = None,
+    fail_when: str | None = None,
 ) -> dict:
     """``per_case`` seeded restarts per case, judged both ways on the same data."""
     cases = {}
@@ -182,8 +185,8 @@ def run_time_to_decision(
         fixed, sequential = [], []
         for _ in range(per_case):
             windows = _restart(rng, regression, rps)
-            fixed.append(fixed_windows(windows))
-            sequential.append(anytime(windows))
+            fixed.append(fixed_windows(windows, fail_when))
+            sequential.append(anytime(windows, fail_when))
             if progress:
                 progress(1)
         cases[name] = {

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -43,7 +43,7 @@ from analyzer.core.observations import (
     VolumeCount,
     histogram_quantile,
 )
-from analyzer.core.rules import Rule, RuleSet, RuleType
+from analyzer.core.rules import FailWhen, Rule, RuleSet, RuleType
 from analyzer.core.verdicts import RuleResult, Verdict, combine_rule_results
 
 
@@ -58,10 +58,25 @@ class JudgeOutcome:
 Judge = Callable[[Scenario], JudgeOutcome]
 
 
-@lru_cache(maxsize=1)
-def default_rules() -> RuleSet:
-    """The default rules shipped with the product (error rate, p99, p50, volume)."""
-    return load_rules([PACKAGED_RULES])
+@lru_cache(maxsize=4)
+def default_rules(fail_when: str | None = None) -> RuleSet:
+    """The default rules shipped with the product (error rate, p99, p50, volume);
+    ``fail_when``: every rule's ``judge.failWhen`` set to it (None: as shipped)."""
+    rules = load_rules([PACKAGED_RULES])
+    if fail_when is None:
+        return rules
+    return RuleSet(
+        tuple(
+            replace(loaded, rule=_with_fail_when(loaded.rule, FailWhen(fail_when)))
+            for loaded in rules.rules
+        )
+    )
+
+
+def _with_fail_when(rule: Rule, fail_when: FailWhen) -> Rule:
+    judge = rule.spec.judge.model_copy(update={"fail_when": fail_when})
+    spec = rule.spec.model_copy(update={"judge": judge})
+    return rule.model_copy(update={"spec": spec})
 
 
 # --- observations from scenario windows ----------------------------------------------------
@@ -96,9 +111,10 @@ def observation(rule: Rule, window: WindowData) -> Observation | None:
 # --- ours -----------------------------------------------------------------------------------
 
 
-def ours(alpha: float | None = None) -> Judge:
-    """Our judge with per-test ``alpha`` (None: each rule's own confidence)."""
-    rules = default_rules()
+def ours(alpha: float | None = None, fail_when: str | None = None) -> Judge:
+    """Our judge with per-test ``alpha`` (None: each rule's own confidence) and every rule's
+    ``failWhen`` (None: as shipped)."""
+    rules = default_rules(fail_when)
 
     def judge(scenario: Scenario) -> JudgeOutcome:
         results = tuple(judge_scenario_rule(rule, scenario, alpha) for rule in rules)

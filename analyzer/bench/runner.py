@@ -70,6 +70,8 @@ class BenchConfig:
     calibration_scenarios: int = 0
     #: restarts per regression kind in the time-to-decision study (0: none)
     decision_scenarios: int = 0
+    #: ours: every rule's ``judge.failWhen`` (None: the rules as shipped)
+    fail_when: str | None = None
 
     @property
     def alpha(self) -> float | None:
@@ -191,9 +193,11 @@ def _level_key(level: float) -> str:
     return f"{level:g}rps"
 
 
-def judge_functions(alpha: float | None) -> dict[str, Callable[[Scenario], judges.JudgeOutcome]]:
+def judge_functions(
+    alpha: float | None, fail_when: str | None = None
+) -> dict[str, Callable[[Scenario], judges.JudgeOutcome]]:
     return {
-        "ours": judges.ours(alpha),
+        "ours": judges.ours(alpha, fail_when),
         "flagger": judges.flagger,
         "kayenta": judges.kayenta,
         "naive": judges.naive,
@@ -204,7 +208,7 @@ def run(config: BenchConfig, progress: Callable[[int], None] | None = None) -> B
     """Generate the scenarios and score every judge on them; then the limit study, if asked.
     ``progress`` is called once per scenario judged: ``total_scenarios(config)`` in all."""
     alpha = config.alpha
-    functions = judge_functions(alpha)
+    functions = judge_functions(alpha, config.fail_when)
     scores = {name: JudgeScores() for name in functions}
     limits: dict[float, list[float]] = defaultdict(list)
     normal: dict[float, list[float]] = defaultdict(list)
@@ -221,17 +225,25 @@ def run(config: BenchConfig, progress: Callable[[int], None] | None = None) -> B
         if progress:
             progress(1)
     study = (
-        run_limit_study(config.limit_scenarios, config.seed, alpha, progress)
+        run_limit_study(config.limit_scenarios, config.seed, alpha, progress, config.fail_when)
         if config.limit_scenarios
         else {}
     )
     calibration = (
-        run_calibration(config.calibration_scenarios, config.seed, alpha, progress=progress)
+        run_calibration(
+            config.calibration_scenarios,
+            config.seed,
+            alpha,
+            progress=progress,
+            fail_when=config.fail_when,
+        )
         if config.calibration_scenarios
         else None
     )
     decisions = (
-        run_time_to_decision(config.decision_scenarios, config.seed, progress=progress)
+        run_time_to_decision(
+            config.decision_scenarios, config.seed, progress=progress, fail_when=config.fail_when
+        )
         if config.decision_scenarios
         else None
     )
@@ -341,10 +353,11 @@ def run_limit_study(
     seed: int,
     alpha: float | None = None,
     progress: Callable[[int], None] | None = None,
+    fail_when: str | None = None,
 ) -> dict[float, LevelStudy]:
     """``per_level`` scenarios at every traffic level, healthy and ``errors+1pp`` in turn,
     judged by our judge only."""
-    judge = judges.ours(alpha)
+    judge = judges.ours(alpha, fail_when)
     studies: dict[float, LevelStudy] = {}
     for offset, level in enumerate(TRAFFIC_LEVELS):
         study = studies[level] = LevelStudy()

@@ -117,6 +117,12 @@ def register(subparsers) -> None:
         type=_positive,
         help="our judge: namespaces the night's budget is spread over",
     )
+    judge.add_argument(
+        "--fail-when",
+        choices=("estimate-beyond", "beyond-allowance"),
+        default=None,
+        help="our judge: every rule's judge.failWhen (default: as in the rules shipped)",
+    )
     judge.add_argument("--output", choices=("text", "json"), default="text")
     judge.set_defaults(handler=judge_command)
     night = commands.add_parser(
@@ -212,6 +218,7 @@ def judge_command(args: argparse.Namespace) -> int:
         night_namespaces=args.night_namespaces,
         calibration_scenarios=args.calibration_scenarios,
         decision_scenarios=args.decision_scenarios,
+        fail_when=args.fail_when,
     )
     errors = Console(stderr=True)
     with _progress(errors) as progress:

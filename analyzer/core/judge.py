@@ -7,10 +7,15 @@ Pure functions over observations (see ``observations``). Principles:
 - Controls: namespaces not yet upgraded, over the same windows, are the concurrent control;
   the canary's change is judged net of theirs (difference in differences), which cancels
   night-time drift that hits everyone.
-- A FAIL needs the change BEYOND what the rule allows (``allowedChange``) to be certain at
-  the rule's ``confidence``: the p-value tests "the change is within the allowance", so
-  significant-but-allowed (say +14 % against +20 % allowed) is not a regression, with or
-  without controls. (``statistic.p_value_no_change`` still reports the test of no change.)
+- A FAIL needs both statistical confidence (``confidence``) and a change beyond what the
+  rule allows (``allowedChange``), with or without controls; ``failWhen`` says how:
+  ``estimate-beyond`` (default) — the change is significant against "no change" (net of
+  controls) and its point estimate is beyond the allowance; ``beyond-allowance`` — the
+  change beyond the allowance is itself significant (fewer FAILs near the allowance,
+  slower, more INCONCLUSIVE). Either way significant-but-allowed (say +14 % against +20 %
+  allowed) is not a regression. ``statistic.p_value`` is the test that decided (what the
+  night budget spends); ``p_value_no_change`` and ``p_value_beyond_allowance`` are both
+  reported.
 - A PASS needs evidence that the change is within what is allowed (``passConfidence``);
   too little evidence is INCONCLUSIVE, never a pass.
 """
@@ -33,7 +38,7 @@ from analyzer.core.observations import (
     VolumeCount,
 )
 from analyzer.core.quantiles import tail_quantile
-from analyzer.core.rules import Direction, Judging, Rule, RuleType
+from analyzer.core.rules import Direction, FailWhen, Judging, Rule, RuleType
 from analyzer.core.verdicts import RuleResult, Verdict
 
 #: A rule's bad direction as scipy's one- or two-sided ``alternative``.
@@ -456,6 +461,10 @@ def _judge_ratio_with(
         own_scale_variance,
         control_variance,
     )
+    raw_no_change, _ = _ratio_p_value(judging.direction, before, after, null)
+    p_no_change = _with_control_noise(
+        raw_no_change, judging.direction, own_scale_variance, control_variance
+    )
     change = p1 - expected_after
     evidence = {
         "before_requests": before.total,
@@ -480,6 +489,7 @@ def _judge_ratio_with(
         test=test,
         ceiling_check=lambda: _ratio_beyond_limit(judging, after, _alpha(data)),
         p_value=p_value,
+        p_value_no_change=p_no_change,
     )
     # the error at the edge of the allowance (the FAIL test's null), for anytime looks: a
     # score statistic, which a high observed error rate does not slow down
@@ -537,28 +547,35 @@ def _decide(
     test: str,
     ceiling_check,
     p_value: float | None = None,
+    p_value_no_change: float | None = None,
 ) -> RuleResult:
     """Shared decision for tests that give a change and its standard error.
 
     One confidence bound and one test split the outcomes: PASS when the worst plausible
-    change (``passConfidence``) is within the allowance; FAIL when the change BEYOND the
-    allowance is significant (``p_value``: the test of "the change is within the
-    allowance", given by the caller or from the normal approximation) at alpha; else
-    INCONCLUSIVE. A significant change that may still be within what the rule allows is
-    not a regression; a change that may be beyond it is not waved through either."""
+    change (``passConfidence``) is within the allowance; FAIL per ``failWhen`` at alpha
+    (``_fails``) — ``p_value`` is the test of "the change is within the allowance" and
+    ``p_value_no_change`` the test of no change, each given by the caller or from the normal
+    approximation; else INCONCLUSIVE. A significant change within what the rule allows is
+    never a regression."""
     judging = data.rule.spec.judge
     alpha = _alpha(data)
     worse = _signed(judging.direction, change)
     z = change / standard_error if standard_error > 0 else (math.inf if change else 0.0)
     if p_value is None:
         p_value = _p_beyond(judging.direction, change, tolerance, standard_error)
+    if p_value_no_change is None:
+        p_value_no_change = _p_value(judging.direction, z)
+    p_beyond_allowance = p_value
+    failing, p_value = _fails(judging, alpha, worse, tolerance, p_value_no_change, p_value)
     z_pass = float(stats.norm.ppf(judging.pass_confidence))
     worst_plausible = worse + z_pass * standard_error
     statistic = {
         "test": test,
         "z": z,
         "p_value": p_value,
-        "p_value_no_change": _p_value(judging.direction, z),
+        "p_value_no_change": p_value_no_change,
+        "p_value_beyond_allowance": p_beyond_allowance,
+        "fail_when": judging.fail_when.value,
         "alpha": alpha,
         "change": change,
         "standard_error": standard_error,
@@ -584,7 +601,7 @@ def _decide(
     described = (
         f"{_fmt(before_value, unit_value)} → {_fmt(after_value, unit_value)} "
         f"(change{net} {_fmt(change, unit_change)}, allowed {_fmt(tolerance, unit_change).lstrip('+')}"
-        f", {_p_text(p_value)} beyond it)"
+        f", {_p_text(p_value)}{_p_what(judging)})"
     )
     fields = {
         "before": before_value,
@@ -603,7 +620,7 @@ def _decide(
     )
     if worst_plausible <= tolerance:
         return _result(data, Verdict.PASS, f"within allowed change: {described}", **fields)
-    if p_value < alpha:
+    if failing:
         return _result(
             data,
             Verdict.FAIL,
@@ -701,7 +718,10 @@ def _judge_histogram(data: RuleInput) -> RuleResult:
     tolerance_absolute = judging.allowed_change.absolute
     log_allowance = _log_allowance(judging, expected)
     # the change beyond the allowance, tested: FAIL needs THAT to be significant
-    p_value = _p_beyond(direction, log_change, log_allowance, standard_error)
+    p_beyond_allowance = _p_beyond(direction, log_change, log_allowance, standard_error)
+    failing, p_value = _fails(
+        judging, alpha, worse_log, log_allowance, p_no_change, p_beyond_allowance
+    )
 
     net = " net of controls" if control_info else ""
     allowed = []
@@ -711,7 +731,7 @@ def _judge_histogram(data: RuleInput) -> RuleResult:
         allowed.append(f"+{tolerance_absolute:g} ms")
     described = (
         f"{name} {_fmt(q0.value, 'ms')} → {_fmt(q1.value, 'ms')} ({relative_change:+.1%}{net}; "
-        f"allowed {' and '.join(allowed) or 'none'}; {_p_text(p_value)} beyond it)"
+        f"allowed {' and '.join(allowed) or 'none'}; {_p_text(p_value)}{_p_what(judging)})"
     )
     plausible = math.exp(worst_log if direction is not Direction.DECREASE else -worst_log) - 1
     least_log = worse_log - float(stats.norm.isf(alpha)) * standard_error
@@ -736,6 +756,8 @@ def _judge_histogram(data: RuleInput) -> RuleResult:
             "z": z,
             "p_value": p_value,
             "p_value_no_change": p_no_change,
+            "p_value_beyond_allowance": p_beyond_allowance,
+            "fail_when": judging.fail_when.value,
             "alpha": alpha,
             "relative_change": relative_change,
             "absolute_change_ms": absolute_change,
@@ -759,7 +781,7 @@ def _judge_histogram(data: RuleInput) -> RuleResult:
         )
     if worst_log <= log_allowance:
         return _result(data, Verdict.PASS, f"within allowed change: {described}", **fields)
-    if p_value < alpha:
+    if failing:
         return _result(
             data,
             Verdict.FAIL,
@@ -796,6 +818,29 @@ def _log_allowance(judging: Judging, expected: float) -> float:
             else math.log1p(allowed.absolute / expected)
         )
     return max(bounds)
+
+
+def _fails(
+    judging: Judging,
+    alpha: float,
+    worse: float,
+    allowance: float,
+    p_no_change: float,
+    p_beyond_allowance: float,
+) -> tuple[bool, float]:
+    """Whether the statistics call a FAIL under the rule's ``failWhen``, and the p-value
+    that decided (the one the night budget spends). ``worse``: the change's point estimate
+    in the bad direction, on ``allowance``'s scale."""
+    if judging.fail_when is FailWhen.BEYOND_ALLOWANCE:
+        return p_beyond_allowance < alpha, p_beyond_allowance
+    return p_no_change < alpha and worse > allowance, p_no_change
+
+
+def _p_what(judging: Judging) -> str:
+    """What the reported p-value tests, for reasons."""
+    if judging.fail_when is FailWhen.BEYOND_ALLOWANCE:
+        return " beyond it"
+    return " against no change"
 
 
 def _p_beyond(
@@ -888,7 +933,8 @@ def _judge_volume(data: RuleInput) -> RuleResult:
     described = (
         f"request rate {_fmt(before.rate, 'rps')} → {_fmt(after.rate, 'rps')} "
         f"({relative_change:+.1%}{net}; allowed {'-' if judging.direction is Direction.DECREASE else '+'}"
-        f"{(tolerance or 0):.0%}, {_p_text(result.statistic.get('p_value', float('nan')))} beyond it)"
+        f"{(tolerance or 0):.0%}, {_p_text(result.statistic.get('p_value', float('nan')))}"
+        f"{_p_what(judging)})"
     )
     prefix = {
         Verdict.FAIL: "regression: ",

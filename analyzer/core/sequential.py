@@ -4,8 +4,9 @@ without spending more false-rollback budget than one look.
 Why: a fixed window makes a gross regression wait for the whole after-window, and every
 extension is another look that could fail on noise. A confidence sequence holds at every
 look at once, so the service may judge after each step and stop as soon as the answer is
-certain either way: FAIL as soon as a change beyond the allowance is certain, PASS as soon
-as the worst plausible change is inside it.
+certain either way: FAIL as soon as the rule's ``failWhen`` holds at every look (a change
+significant against no change with its estimate beyond the allowance, or a change beyond
+the allowance certain), PASS as soon as the worst plausible change is inside it.
 
 The statistic. Every judge estimates a change ``Δ`` (net of the controls) with a standard
 error ``SE`` (``RuleResult.statistic["estimate"]``, ``["estimate_standard_error"]`` and the
@@ -50,7 +51,7 @@ from dataclasses import dataclass, replace
 from scipy import optimize
 
 from analyzer.core.judge import RuleInput, judge_rule
-from analyzer.core.rules import Direction
+from analyzer.core.rules import Direction, FailWhen
 from analyzer.core.verdicts import RuleResult, Verdict
 
 #: ``ρ`` = the reference information ÷ this: the boundary (in z) is flattest and lowest for
@@ -122,6 +123,7 @@ class Look:
     p_value_within: float  # always-valid p-value of "the change is beyond the allowance"
     lower: float  # confidence-sequence bound at 1 − α (FAIL when above the allowance)
     upper: float  # confidence-sequence bound at passConfidence (PASS when within)
+    p_value_no_change: float = 1.0  # always-valid p-value of "no change" (``estimate-beyond``)
 
 
 def look(
@@ -150,14 +152,18 @@ def look(
         worse = sign * change
         beyond = always_valid_p_value(worse - allowance, fail_error, reference)
         within = always_valid_p_value(allowance - worse, standard_error, reference)
+        none = always_valid_p_value(worse, standard_error, reference)
         low = lower_bound(worse, fail_error, reference, alpha / sides)
         high = -lower_bound(-worse, standard_error, reference, (1 - pass_confidence) / sides)
-        candidates.append((min(1.0, sides * beyond), min(1.0, sides * within), low, high))
+        candidates.append(
+            (min(1.0, sides * beyond), min(1.0, sides * within), low, high, min(1.0, sides * none))
+        )
     return Look(
         p_value=min(c[0] for c in candidates),
         p_value_within=max(c[1] for c in candidates),
         lower=max(c[2] for c in candidates),
         upper=max(c[3] for c in candidates),
+        p_value_no_change=min(c[4] for c in candidates),
     )
 
 
@@ -178,8 +184,9 @@ def judge_look(
     from the end of the settle time to this look; ``reference``: ``reference_error(data)``,
     computed once per restart (it is recomputed when not given). The fixed-window judge
     gives the change and its standard error; the verdict then comes from the confidence
-    sequence: FAIL when its (1 − α) lower bound is beyond the allowance (always-valid
-    p < α), PASS when its ``passConfidence`` upper bound is within, else INCONCLUSIVE.
+    sequence, following the rule's ``failWhen``: FAIL when the always-valid test of no
+    change is below α and the estimate is beyond the allowance (``estimate-beyond``), or
+    when the (1 − α) lower bound is beyond the allowance (``beyond-allowance``); PASS when its ``passConfidence`` upper bound is within, else INCONCLUSIVE.
     Checks that need no statistics keep the fixed judge's verdict: too little evidence
     (never PASS), no data, a ceiling or floor breached (FAIL). ``scheduled``: this look is
     one the engine takes anyway (the end of the default after-window or of an extension):
@@ -207,14 +214,25 @@ def judge_look(
     )
     fixed_fail = fixed.verdict is Verdict.FAIL and not statistic["p_value"] < alpha
     short = fixed.verdict is Verdict.INCONCLUSIVE and fixed.reason.startswith("too little")
-    if fixed_fail or seen.p_value < alpha:  # a ceiling or floor, not the statistic
+    if judging.fail_when is FailWhen.BEYOND_ALLOWANCE:
+        p_value = seen.p_value
+        certain = p_value < alpha
+    else:  # significant against no change at every look, estimate beyond the allowance
+        p_value = seen.p_value_no_change
+        worse = -change if judging.direction is Direction.DECREASE else change
+        if judging.direction is Direction.BOTH:
+            worse = abs(change)
+        certain = p_value < alpha and worse > allowance
+    if fixed_fail or certain:  # fixed_fail: a ceiling or floor, not the statistic
         verdict = Verdict.FAIL
     elif (seen.upper <= allowance or (scheduled and fixed.verdict is Verdict.PASS)) and not short:
         verdict = Verdict.PASS
     else:
         verdict = Verdict.INCONCLUSIVE
     sequential = {
-        "always_valid_p_value": seen.p_value,
+        "always_valid_p_value": p_value,
+        "always_valid_p_value_beyond_allowance": seen.p_value,
+        "always_valid_p_value_no_change": seen.p_value_no_change,
         "always_valid_p_value_within": seen.p_value_within,
         "lower_bound": seen.lower,
         "upper_bound": seen.upper,
@@ -233,5 +251,5 @@ def judge_look(
         fixed,
         verdict=verdict,
         reason=reason,
-        statistic={**statistic, "p_value": seen.p_value, "sequential": sequential},
+        statistic={**statistic, "p_value": p_value, "sequential": sequential},
     )

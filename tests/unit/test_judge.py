@@ -288,9 +288,13 @@ def test_a_p_value_too_small_for_a_double_reads_as_a_bound_not_zero():
     assert f"p={modest.statistic['p_value']:.2g}" in modest.reason
 
 
-def test_alpha_override_makes_a_borderline_regression_inconclusive():
-    the_rule = rule("ratio", **ERRORS)
-    before, after = RatioCounts(10, 2000), RatioCounts(40, 2000)  # +1.5 pp, allowed 0.5 pp
+@pytest.mark.parametrize(
+    ("fail_when", "after_bad"),
+    [("estimate-beyond", 26), ("beyond-allowance", 40)],  # +0.8 pp / +1.5 pp, allowed 0.5 pp
+)
+def test_alpha_override_makes_a_borderline_regression_inconclusive(fail_when, after_bad):
+    the_rule = rule("ratio", failWhen=fail_when, **ERRORS)
+    before, after = RatioCounts(10, 2000), RatioCounts(after_bad, 2000)
     assert judged(the_rule, before, after, alpha=0.05).verdict is Verdict.FAIL
     assert judged(the_rule, before, after, alpha=1e-5).verdict is Verdict.INCONCLUSIVE
 
@@ -331,12 +335,16 @@ def test_holm_rejects_step_down():
 LATENCY_P99 = {"allowedChange": {"relative": 0.2, "absolute": 5}, "minEvidence": {"requests": 500}}
 
 
+FAIL_WHEN = ["estimate-beyond", "beyond-allowance"]
+
+
+@pytest.mark.parametrize("fail_when", FAIL_WHEN)
 @pytest.mark.parametrize("requests", [3000, 6000, 12000, 48000])  # 5–80 rps, 10-minute windows
 @pytest.mark.parametrize("drift", [0.9, 1.0, 1.2])  # the night's latency factor, everyone
-def test_plus_14_percent_net_of_controls_allowed_20_is_never_fail(requests, drift):
+def test_plus_14_percent_net_of_controls_allowed_20_is_never_fail(requests, drift, fail_when):
     # a healthy canary whose p99 reads +14.4 % net of three controls: significant against
-    # "no change at all" at 10-20 rps, but the rule allows +20 %: FAIL needs the change
-    # BEYOND the allowance to be certain
+    # "no change at all" at 10-20 rps, but the rule allows +20 %: under either failWhen a
+    # FAIL needs a change beyond the allowance (its estimate, or its certainty)
     controls_before = {
         f"c{i}": histogram(4 * requests, median=m) for i, m in enumerate((20, 35, 50))
     }
@@ -344,29 +352,63 @@ def test_plus_14_percent_net_of_controls_allowed_20_is_never_fail(requests, drif
         f"c{i}": histogram(4 * requests, median=m * drift) for i, m in enumerate((20, 35, 50))
     }
     result = judged(
-        rule("histogram", **LATENCY_P99),
+        rule("histogram", failWhen=fail_when, **LATENCY_P99),
         histogram(requests),
         histogram(requests, median=30 * 1.144 * drift),
         controls_before,
         controls_after,
     )
     assert result.verdict is not Verdict.FAIL, result.reason
+    assert result.statistic["fail_when"] == fail_when
     assert 0.1 < result.statistic["relative_change"] < 0.2
-    if requests >= 12000:  # the old test of "no change" would have failed it
+    if requests >= 12000:  # the bare test of "no change" rejects it
         assert result.statistic["p_value_no_change"] < 0.01
-    assert result.statistic["p_value"] > 0.5
+    assert result.statistic["p_value_beyond_allowance"] > 0.5
 
 
-def test_a_change_beyond_the_allowance_fails_only_when_the_excess_is_certain():
-    the_rule = rule("ratio", **ERRORS)  # allowed +0.5 pp
-    # 0.5 % → 1.1 % over 12,000 requests each: +0.6 pp, clearly more than no change but
-    # not clearly more than the allowance
-    borderline = judged(the_rule, RatioCounts(60, 12000), RatioCounts(132, 12000))
-    assert borderline.verdict is Verdict.INCONCLUSIVE
-    assert borderline.statistic["p_value_no_change"] < 1e-6
-    assert borderline.statistic["p_value"] > 0.01
-    # 0.5 % → 2 %: the excess over +0.5 pp is certain
-    assert judged(the_rule, RatioCounts(60, 12000), RatioCounts(240, 12000)).verdict is Verdict.FAIL
+def test_an_estimate_beyond_the_allowance_fails_by_default_and_waits_when_strict():
+    # 0.5 % → 1.1 % over 12,000 requests each: +0.6 pp against +0.5 pp allowed — clearly
+    # more than no change, its estimate beyond the allowance, the excess itself not certain
+    before, after = RatioCounts(60, 12000), RatioCounts(132, 12000)
+    default = judged(rule("ratio", **ERRORS), before, after)
+    assert default.verdict is Verdict.FAIL, default.reason
+    assert default.statistic["fail_when"] == "estimate-beyond"
+    assert default.statistic["p_value"] == default.statistic["p_value_no_change"] < 1e-6
+    strict = judged(rule("ratio", failWhen="beyond-allowance", **ERRORS), before, after)
+    assert strict.verdict is Verdict.INCONCLUSIVE, strict.reason
+    assert strict.statistic["p_value"] == strict.statistic["p_value_beyond_allowance"] > 0.01
+    # 0.5 % → 2 %: the excess over +0.5 pp is certain, both settings FAIL
+    for fail_when in FAIL_WHEN:
+        the_rule = rule("ratio", failWhen=fail_when, **ERRORS)
+        assert judged(the_rule, before, RatioCounts(240, 12000)).verdict is Verdict.FAIL
+
+
+def test_a_p99_estimate_beyond_the_allowance_with_controls_follows_fail_when():
+    # p99 about +26 % net of a steady control, +20 % allowed, 12,000 requests a window
+    # (20 rps): the change is certain, the part beyond +20 % is not
+    controls_before = {"c": histogram(4 * 12000, median=40)}
+    controls_after = {"c": histogram(4 * 12000, median=40)}
+    before, after = histogram(12000), histogram(12000, median=30 * 1.25)
+    verdicts = {}
+    for fail_when in FAIL_WHEN:
+        result = judged(
+            rule("histogram", failWhen=fail_when, **LATENCY_P99),
+            before,
+            after,
+            controls_before,
+            controls_after,
+        )
+        verdicts[fail_when] = result.verdict
+        assert result.statistic["p_value_no_change"] < 0.01
+        assert result.statistic["p_value_beyond_allowance"] > 0.01
+    assert verdicts == {"estimate-beyond": Verdict.FAIL, "beyond-allowance": Verdict.INCONCLUSIVE}
+
+
+def test_a_significant_change_inside_the_allowance_is_never_fail_by_default():
+    # +0.3 pp against +0.5 pp allowed over 200,000 requests: certain, but allowed
+    result = judged(rule("ratio", **ERRORS), RatioCounts(1000, 200000), RatioCounts(1600, 200000))
+    assert result.statistic["p_value_no_change"] < 1e-6
+    assert result.verdict is not Verdict.FAIL, result.reason
 
 
 def bursty(requests: int, median: float, wobble: float, seed: int) -> BucketCounts:

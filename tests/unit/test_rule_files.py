@@ -119,3 +119,26 @@ def test_lint_exits_2_with_file_and_line(tmp_path, capsys):
 def test_lint_of_missing_path_exits_2(tmp_path, capsys):
     assert main(["rules", "lint", str(tmp_path / "nope")]) == 2
     assert "no such file or directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["estimate-beyond", "beyond-allowance"])
+def test_lint_accepts_every_fail_when(tmp_path, capsys, value):
+    good = tmp_path / "good.yaml"
+    good.write_text(VALID.replace("minEvidence:", f"failWhen: {value}\n    minEvidence:"))
+    assert main(["rules", "lint", str(good)]) == 0
+    rules, problems = parse_rule_text(good.read_text(), str(good))
+    assert not problems
+    assert rules[0].rule.spec.judge.fail_when.value == value
+
+
+def test_fail_when_defaults_to_estimate_beyond():
+    rules, _ = parse_rule_text(VALID, "r.yaml")
+    assert rules[0].rule.spec.judge.fail_when.value == "estimate-beyond"
+
+
+def test_lint_rejects_an_unknown_fail_when(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(VALID.replace("minEvidence:", "failWhen: certain\n    minEvidence:"))
+    assert main(["rules", "lint", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:" in err and "spec.judge.failWhen" in err
