@@ -177,7 +177,8 @@ class BenchResult:
                 "limit_scenarios_per_level": self.config.limit_scenarios,
                 "calibration_scenarios_per_cell": self.config.calibration_scenarios,
                 "decision_scenarios_per_case": self.config.decision_scenarios,
-                "fail_rule": "the change beyond the allowance is certain at the rule's confidence",
+                "fail_when": self.config.fail_when or "as shipped (estimate-beyond)",
+                "fail_rule": FAIL_RULES[self.config.fail_when or "estimate-beyond"],
             },
             "counts": self.counts,
             **({"calibration": self.calibration} if self.calibration is not None else {}),
@@ -187,6 +188,14 @@ class BenchResult:
                 else {}
             ),
         }
+
+
+#: How our judge calls a FAIL, per ``judge.failWhen`` (the JSON ``config.fail_rule``).
+FAIL_RULES = {
+    "estimate-beyond": "the change is significant against no change at the rule's confidence "
+    "and its estimate is beyond the allowance",
+    "beyond-allowance": "the change beyond the allowance is certain at the rule's confidence",
+}
 
 
 def _level_key(level: float) -> str:

@@ -151,3 +151,30 @@ def test_at_a_scheduled_look_the_fixed_pass_stands_and_elsewhere_the_sequence_de
         if fixed is Verdict.PASS and every_minute is Verdict.INCONCLUSIVE:
             seen_held += 1
     assert seen_held >= 1  # the sequence's bound is wider than one fixed look's
+
+
+@pytest.mark.parametrize(
+    ("fail_when", "verdict"),
+    [("estimate-beyond", Verdict.FAIL), ("beyond-allowance", Verdict.INCONCLUSIVE)],
+)
+def test_a_look_follows_the_rules_fail_when(fail_when, verdict):
+    # 0.5 % → 1.2 % (+0.7 pp against +0.5 pp allowed) over 12,000 requests, a steady
+    # control: a change certain at every look with its estimate beyond the allowance, the
+    # excess over the allowance not yet certain
+    data = RuleInput(
+        rule=make_rule("ratio", judge={**ERRORS, "failWhen": fail_when}),
+        namespace="canary",
+        before=RatioCounts(60, 12000),
+        after=RatioCounts(144, 12000),
+        controls_before={"c": RatioCounts(600, 120000)},
+        controls_after={"c": RatioCounts(600, 120000)},
+    )
+    result = judge_look(data)
+    assert result.verdict is verdict, result.reason
+    sequential = result.statistic["sequential"]
+    assert sequential["always_valid_p_value_no_change"] < 1e-4
+    assert sequential["always_valid_p_value_beyond_allowance"] > 0.01
+    assert result.statistic["p_value"] == sequential["always_valid_p_value"]
+    # no change at all: neither setting fails
+    healthy = judge_look(replace(data, after=RatioCounts(60, 12000)))
+    assert healthy.verdict is not Verdict.FAIL
