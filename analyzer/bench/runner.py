@@ -4,7 +4,8 @@ Scores (the ``bench judge`` output contract):
 
 - ``false_rollback_rate``: FAIL among healthy scenarios (all traffic levels);
 - ``inconclusive_rate``: INCONCLUSIVE among all scenarios;
-- ``detection[kind]``: FAIL among scenarios with that regression and ≥ 10 rps;
+- ``detection[kind]``: FAIL among scenarios with that regression and ≥ 10 rps
+  (``detection_counts[kind]``: the FAILs and the scenarios, for intervals);
 - ``by_traffic``: the same per canary traffic level, plus how many regressions each judge
   let through as PASS (the dangerous miss), and the physical limit beside them.
 
@@ -150,6 +151,11 @@ class BenchResult:
                 "false_rollback_rate": s.healthy.share("fail") or 0.0,
                 "inconclusive_rate": s.everything.share("inconclusive") or 0.0,
                 "detection": {k: s.detection[k].share("fail") or 0.0 for k in REGRESSIONS},
+                "detection_counts": {
+                    k: {"fail": s.detection[k].fail, "scenarios": s.detection[k].total}
+                    for k in REGRESSIONS
+                },
+                "healthy_counts": {"fail": s.healthy.fail, "scenarios": s.healthy.total},
                 "by_traffic": by_traffic,
             }
         return {
