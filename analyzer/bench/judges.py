@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -43,7 +43,7 @@ from analyzer.core.observations import (
     VolumeCount,
     histogram_quantile,
 )
-from analyzer.core.rules import Rule, RuleSet, RuleType
+from analyzer.core.rules import FailWhen, Rule, RuleSet, RuleType
 from analyzer.core.verdicts import RuleResult, Verdict, combine_rule_results
 
 
@@ -58,9 +58,10 @@ class JudgeOutcome:
 Judge = Callable[[Scenario], JudgeOutcome]
 
 
-@lru_cache(maxsize=1)
-def default_rules() -> RuleSet:
-    """The default server-side rules shipped with the product (error rate, p99, p50, volume).
+@lru_cache(maxsize=4)
+def default_rules(fail_when: str | None = None) -> RuleSet:
+    """The default server-side rules shipped with the product (error rate, p99, p50, volume);
+    ``fail_when``: every rule's ``judge.failWhen`` set to it (None: as shipped).
 
     The benchmark's synthetic windows are one namespace's served requests; the client-side
     rules (``reporter="source"``) judge a different population, the namespace's own outbound
@@ -71,7 +72,20 @@ def default_rules() -> RuleSet:
         if 'reporter="source"' not in " ".join(
             filter(None, (loaded.rule.spec.numerator, loaded.rule.spec.denominator,
                           loaded.rule.spec.buckets, loaded.rule.spec.query))))
-    return RuleSet(server_side)
+    if fail_when is None:
+        return RuleSet(server_side)
+    return RuleSet(
+        tuple(
+            replace(loaded, rule=_with_fail_when(loaded.rule, FailWhen(fail_when)))
+            for loaded in server_side
+        )
+    )
+
+
+def _with_fail_when(rule: Rule, fail_when: FailWhen) -> Rule:
+    judge = rule.spec.judge.model_copy(update={"fail_when": fail_when})
+    spec = rule.spec.model_copy(update={"judge": judge})
+    return rule.model_copy(update={"spec": spec})
 
 
 # --- observations from scenario windows ----------------------------------------------------
@@ -89,18 +103,27 @@ def observation(rule: Rule, window: WindowData) -> Observation | None:
     if kind is RuleType.RATIO:
         return RatioCounts(bad=float(window.errors.sum()), total=float(window.requests.sum()))
     if kind is RuleType.HISTOGRAM:
-        return BucketCounts(ISTIO_BUCKETS, _cumulative(window.buckets.sum(axis=0)))
+        return BucketCounts(
+            window.bounds,
+            _cumulative(window.buckets.sum(axis=0)),
+            steps=tuple(_cumulative(step) for step in window.buckets),
+        )
     if kind is RuleType.VOLUME:
-        return VolumeCount(float(window.requests.sum()), window.seconds)
+        return VolumeCount(
+            float(window.requests.sum()),
+            window.seconds,
+            tuple((60.0 * step, float(v)) for step, v in enumerate(window.requests)),
+        )
     return None
 
 
 # --- ours -----------------------------------------------------------------------------------
 
 
-def ours(alpha: float | None = None) -> Judge:
-    """Our judge with per-test ``alpha`` (None: each rule's own confidence)."""
-    rules = default_rules()
+def ours(alpha: float | None = None, fail_when: str | None = None) -> Judge:
+    """Our judge with per-test ``alpha`` (None: each rule's own confidence) and every rule's
+    ``failWhen`` (None: as shipped)."""
+    rules = default_rules(fail_when)
 
     def judge(scenario: Scenario) -> JudgeOutcome:
         results = tuple(judge_scenario_rule(rule, scenario, alpha) for rule in rules)

@@ -41,9 +41,10 @@ from analyzer.bench.scenarios import (
     with_regression,
 )
 from analyzer.core.judge import RuleInput, judge_rule
-from analyzer.core.multiplicity import NightBudget
+from analyzer.core.multiplicity import NightBudget, night_alpha
 from analyzer.core.observations import Observation
 from analyzer.core.rules import RuleSet
+from analyzer.core.sequential import judge_look, reference_error
 from analyzer.core.upgrade import split_waves
 from analyzer.core.verdicts import RuleResult, Verdict, combine_rule_results
 from analyzer.runtime.analysis import spend_night_budget
@@ -67,6 +68,9 @@ class NightConfig:
     #: a key of ``REGRESSIONS`` injected into the canary (the first wave), or None
     canary_regression: str | None = None
     traffic: tuple[float, float] = NIGHT_TRAFFIC_RANGE
+    #: judge with anytime-valid looks after every step (each rule's own α) instead of
+    #: fixed windows and extensions
+    anytime: bool = False
 
 
 @dataclass
@@ -75,6 +79,7 @@ class NightTally:
 
     outcomes: Counter = field(default_factory=Counter)
     looks: int = 0  # judgements made, over all nights (each wave's first look and extensions)
+    minutes: list[float] = field(default_factory=list)  # per night, restart of wave 1 to the end
 
     @property
     def nights(self) -> int:
@@ -96,6 +101,8 @@ class NightTally:
             **{f"{outcome}_rate": self.share(outcome) for outcome in OUTCOMES},
             **{f"{outcome}_95ci": self.interval(outcome) for outcome in OUTCOMES},
             "looks_per_night": self.looks / self.nights if self.nights else 0.0,
+            "minutes_median": float(np.median(self.minutes)) if self.minutes else None,
+            "minutes_p90": float(np.percentile(self.minutes, 90)) if self.minutes else None,
         }
 
 
@@ -108,7 +115,10 @@ class _Traffic:
 
     def after_look(self, look: int) -> WindowData:
         """The after-window at ``look`` (0: the default length; k: k windows longer)."""
-        steps = STEPS_PER_WINDOW * (1 + look)
+        return self.after_steps(STEPS_PER_WINDOW * (1 + look))
+
+    def after_steps(self, steps: int) -> WindowData:
+        """The after-window's first ``steps`` steps."""
         return WindowData(
             self.after.requests[:steps], self.after.errors[:steps], self.after.buckets[:steps]
         )
@@ -184,8 +194,21 @@ def _judge_wave(
     }
 
 
+#: Minutes between a wave's restart and the start of its after-window.
+SETTLE_MINUTES = 2
+
+
 def run_night(config: NightConfig, rng: np.random.Generator, rules: RuleSet) -> tuple[str, int]:
     """One night: how it ended (one of ``OUTCOMES``) and how many looks it took."""
+    outcome, looks, _ = timed_night(config, rng, rules)
+    return outcome, looks
+
+
+def timed_night(
+    config: NightConfig, rng: np.random.Generator, rules: RuleSet
+) -> tuple[str, int, float]:
+    """One night: how it ended, how many looks it took, and its minutes — each wave's settle
+    time plus the after-window it was judged on, up to the wave's decision."""
     low, high = config.traffic
     names = [f"ns-{index:03d}" for index in range(config.namespaces)]
     truths = {
@@ -193,28 +216,94 @@ def run_night(config: NightConfig, rng: np.random.Generator, rules: RuleSet) -> 
         for name in names
     }
     regressed = {names[0]: config.canary_regression} if config.canary_regression else {}
-    looks_taken = 0
+    looks_taken, minutes = 0, 0.0
     for wave in split_waves(names, config.waves):
         traffic = _wave_traffic(rng, truths, config.max_extensions, regressed)
         before_by_rule = {
             rule.name: {n: judges.observation(rule, t.before) for n, t in traffic.items()}
             for rule in rules
         }
-        for look in range(config.max_extensions + 1):
-            looks_taken += 1
-            budget = (
-                NightBudget(config.night_budget, config.namespaces, look, config.max_extensions + 1)
+        decided = (
+            _anytime_wave(
+                rules,
+                wave,
+                traffic,
+                before_by_rule,
+                config.max_extensions,
+                night_alpha(config.night_budget, config.namespaces, len(rules))
                 if config.night_budget is not None
-                else None
+                else None,
             )
-            verdicts = _judge_wave(rules, wave, traffic, before_by_rule, look, budget).values()
-            if Verdict.FAIL in verdicts:
-                return "rolled_back", looks_taken
-            if all(verdict is Verdict.PASS for verdict in verdicts):
-                break
-        else:
-            return "held", looks_taken
-    return "promoted", looks_taken
+            if config.anytime
+            else _fixed_wave(config, rules, wave, traffic, before_by_rule)
+        )
+        outcome, looks, steps = decided
+        looks_taken += looks
+        minutes += SETTLE_MINUTES + steps
+        if outcome != "promoted":
+            return outcome, looks_taken, minutes
+    return "promoted", looks_taken, minutes
+
+
+def _fixed_wave(config, rules, wave, traffic, before_by_rule) -> tuple[str, int, int]:
+    """Judge at the default window, extend when inconclusive: (outcome, looks, steps)."""
+    for look in range(config.max_extensions + 1):
+        budget = (
+            NightBudget(config.night_budget, config.namespaces, look, config.max_extensions + 1)
+            if config.night_budget is not None
+            else None
+        )
+        verdicts = _judge_wave(rules, wave, traffic, before_by_rule, look, budget).values()
+        steps = STEPS_PER_WINDOW * (1 + look)
+        if Verdict.FAIL in verdicts:
+            return "rolled_back", look + 1, steps
+        if all(verdict is Verdict.PASS for verdict in verdicts):
+            return "promoted", look + 1, steps
+    return "held", config.max_extensions + 1, STEPS_PER_WINDOW * (1 + config.max_extensions)
+
+
+def _anytime_wave(
+    rules, wave, traffic, before_by_rule, max_extensions, alpha: float | None
+) -> tuple[str, int, int]:
+    """A look after every step of the after-window and its extensions
+    (``core.sequential.judge_look``), stopping at the first FAIL or at all PASS. ``alpha``:
+    the night budget's even split over namespaces × rules — no share per look, since a
+    confidence sequence covers them all (None: each rule's own α; never looser)."""
+    controls = [name for name in traffic if name not in wave]
+    references: dict[tuple[str, str], float | None] = {}
+    last = STEPS_PER_WINDOW * (1 + max_extensions)
+    for steps in range(1, last + 1):
+        verdicts = []
+        for name in wave:
+            results = []
+            for rule in rules:
+                before = before_by_rule[rule.name]
+                after = {
+                    n: judges.observation(rule, traffic[n].after_steps(steps))
+                    for n in (name, *controls)
+                }
+                own = 1.0 - rule.spec.judge.confidence
+                data = RuleInput(
+                    rule=rule,
+                    namespace=name,
+                    before=before[name],
+                    after=after[name],
+                    controls_before={c: o for c in controls if (o := before[c]) is not None},
+                    controls_after={c: o for c in controls if (o := after[c]) is not None},
+                    alpha=min(alpha, own) if alpha is not None and rule.spec.critical else None,
+                )
+                key = (name, rule.name)
+                if key not in references:
+                    references[key] = reference_error(data)
+                results.append(
+                    judge_look(data, references[key], scheduled=steps % STEPS_PER_WINDOW == 0)
+                )
+            verdicts.append(combine_rule_results(name, tuple(results)).verdict)
+        if Verdict.FAIL in verdicts:
+            return "rolled_back", steps, steps
+        if all(verdict is Verdict.PASS for verdict in verdicts):
+            return "promoted", steps, steps
+    return "held", last, last
 
 
 def run_nights(
@@ -224,13 +313,15 @@ def run_nights(
     progress: Callable[[int], None] | None = None,
 ) -> NightTally:
     """``nights`` seeded nights of one configuration."""
-    rng = np.random.default_rng(seed)
     rules = judges.default_rules()
     tally = NightTally()
-    for _ in range(nights):
-        outcome, looks = run_night(config, rng, rules)
+    for night in range(nights):
+        # each night from its own seed: every configuration judges the very same nights
+        rng = np.random.default_rng([seed, night])
+        outcome, looks, minutes = timed_night(config, rng, rules)
         tally.outcomes[outcome] += 1
         tally.looks += looks
+        tally.minutes.append(minutes)
         if progress:
             progress(1)
     return tally
@@ -244,7 +335,11 @@ def night_study(
 ) -> dict[str, NightTally]:
     """The same seeded nights judged at each rule's own alpha and, when the configuration
     has one, again with its night budget: ``{"rules_alpha": …, "night_budget": …}``."""
-    runs = {"rules_alpha": replace(config, night_budget=None)}
+    runs = {"rules_alpha": replace(config, night_budget=None, anytime=False)}
     if config.night_budget is not None:
-        runs["night_budget"] = config
+        runs["night_budget"] = replace(config, anytime=False)
+    if config.anytime:
+        runs["anytime"] = replace(config, night_budget=None)
+        if config.night_budget is not None:
+            runs["anytime_night_budget"] = config
     return {key: run_nights(each, nights, seed, progress) for key, each in runs.items()}

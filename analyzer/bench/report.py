@@ -149,13 +149,26 @@ def night_table(result: dict) -> Table:
             + (f"canary {regression}" if regression else "every namespace healthy")
         ),
         caption="rolled back = a FAIL in some wave; held = still inconclusive after the last "
-        "extension (a person decides); 95 % intervals in brackets. Same nights in every row.",
+        "extension (a person decides); 95 % intervals in brackets; minutes = each wave's 2-min "
+        "settle plus the after-window it was judged on. Same nights in every row.",
     )
-    for column in ("α", "promoted", "rolled back", "held", "looks per night"):
+    for column in (
+        "α",
+        "promoted",
+        "rolled back",
+        "held",
+        "looks per night",
+        "minutes per night (median, p90)",
+    ):
         table.add_column(column, justify="left" if column == "α" else "right")
     labels = {
         "rules_alpha": "each rule's own (1 % per test)",
         "night_budget": f"night budget {config['night_budget']:.0%}"
+        if config["night_budget"]
+        else "",
+        "anytime": "anytime-valid looks every minute (each rule's own α)",
+        "anytime_night_budget": f"anytime-valid looks, night budget {config['night_budget']:.0%} "
+        "(even split, no share per look)"
         if config["night_budget"]
         else "",
     }
@@ -168,6 +181,9 @@ def night_table(result: dict) -> Table:
                 for outcome in ("promoted", "rolled_back", "held")
             ),
             f"{row['looks_per_night']:.2f}",
+            "—"
+            if row.get("minutes_median") is None
+            else f"{row['minutes_median']:g}, {row['minutes_p90']:g}",
         )
     return table
 
@@ -196,3 +212,96 @@ def scale_table(result: dict) -> Table:
 
 def print_table(table: Table, console: Console | None = None) -> None:
     (console or Console(width=200)).print(table)
+
+
+def _interval(interval: list[float] | None) -> str:
+    return "—" if not interval else f"{_pct(interval[0])}–{_pct(interval[1])}"
+
+
+def calibration_table(result: BenchResult) -> Table:
+    """False FAILs on healthy real-shaped restarts, per rule and cell, against each α."""
+    data = result.calibration or {}
+    cells = data.get("cells", {})
+    rules = list(next(iter(cells.values()))["rules"]) if cells else []
+    table = Table(
+        title=(
+            f"Calibration on real-shaped data: {data.get('scenarios_per_cell', 0)} healthy "
+            f"restarts per cell, seed {data.get('seed')}, canary p99 in "
+            f"{data.get('canary_p99_ms', ['?', '?'])[0]:g}–{data.get('canary_p99_ms', ['?', '?'])[1]:g}"
+            " ms, latency drift ×0.9–1.2 on every namespace, minute-to-minute latency wobble"
+        ),
+        caption="false FAIL = FAIL on a healthy restart, per rule (its 95 % Wilson interval "
+        "in brackets), to be read against the rule's α; istio-default = Envoy's default buckets "
+        "(…, 50, 100, 250, 500, … ms), istio-annotation-example = 1, 5, 10, 50, 100, 500, "
+        "1000, 5000, 10000 ms; log-t3 = Student t (3 d.f.) on the log scale, a power-law tail; "
+        "last row: how often the test of no change at all (statistic.p_value_no_change) "
+        "rejects at α on these healthy restarts — ≈ α when the standard errors are honest.",
+    )
+    table.add_column("buckets / latency / traffic")
+    for rule in rules:
+        table.add_column(
+            f"{rule} (α {_pct(cells[next(iter(cells))]['rules'][rule]['alpha'])})", justify="right"
+        )
+    table.add_column("namespace", justify="right")
+    for key, cell in cells.items():
+        table.add_row(
+            key,
+            *(
+                f"{_pct(cell['rules'][r]['false_fail_rate'])} ({_interval(cell['rules'][r]['false_fail_95ci'])})"
+                for r in rules
+            ),
+            f"{_pct(cell['namespace_false_fail_rate'])} ({_interval(cell['namespace_false_fail_95ci'])})",
+        )
+    overall = data.get("overall", {})
+    if overall:
+        table.add_row(
+            "[bold]all cells[/bold]",
+            *(
+                f"{_pct(overall[r]['false_fail_rate'])} ({_interval(overall[r]['false_fail_95ci'])})"
+                for r in rules
+            ),
+            "",
+            style="bold",
+        )
+        table.add_row(
+            "all cells: test of no change rejects",
+            *(
+                f"{_pct(overall[r]['no_change_rejection_rate'])} "
+                f"({_interval(overall[r]['no_change_rejection_95ci'])})"
+                for r in rules
+            ),
+            "",
+        )
+    return table
+
+
+def decision_table(result: BenchResult) -> Table:
+    """Minutes from restart to verdict: fixed windows against anytime-valid looks."""
+    data = result.time_to_decision or {}
+    table = Table(
+        title=(
+            f"Time to decision: {data.get('restarts_per_case', 0)} restarts per case, seed "
+            f"{data.get('seed')}, same restarts both ways, each rule at its own α"
+        ),
+        caption="minutes from the restart (2 min settle + after-window judged) to the case's "
+        "verdict (FAIL for a regression, PASS for a healthy namespace); fixed = judge at 10 "
+        "min, extend to 20 and 30 when inconclusive; anytime = a look after every minute "
+        "(confidence sequence), stop at the first PASS or FAIL; shares within 30 minutes.",
+    )
+    for column in ("case", "judging", "FAIL", "PASS", "median min", "p90 min"):
+        table.add_column(column, justify="left" if column in ("case", "judging") else "right")
+    for name, case in data.get("cases", {}).items():
+        for index, (label, key) in enumerate(
+            (("fixed windows", "fixed_windows"), ("anytime-valid", "anytime_valid"))
+        ):
+            row = case[key]
+            table.add_row(
+                name if index == 0 else "",
+                label,
+                f"{_pct(row['fail_rate'])} ({_interval(row['fail_95ci'])})",
+                f"{_pct(row['pass_rate'])} ({_interval(row['pass_95ci'])})",
+                "—" if row["minutes_median"] is None else f"{row['minutes_median']:g}",
+                "—" if row["minutes_p90"] is None else f"{row['minutes_p90']:g}",
+                end_section=index == 1,
+            )
+    return table

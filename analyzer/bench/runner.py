@@ -4,7 +4,8 @@ Scores (the ``bench judge`` output contract):
 
 - ``false_rollback_rate``: FAIL among healthy scenarios (all traffic levels);
 - ``inconclusive_rate``: INCONCLUSIVE among all scenarios;
-- ``detection[kind]``: FAIL among scenarios with that regression and ≥ 10 rps;
+- ``detection[kind]``: FAIL among scenarios with that regression and ≥ 10 rps
+  (``detection_counts[kind]``: the FAILs and the scenarios, for intervals);
 - ``by_traffic``: the same per canary traffic level, plus how many regressions each judge
   let through as PASS (the dangerous miss), and the physical limit beside them.
 
@@ -31,6 +32,8 @@ from dataclasses import dataclass, field
 from scipy import stats
 
 from analyzer.bench import judges
+from analyzer.bench.calibration import calibration_cells, run_calibration
+from analyzer.bench.decisions import DECISION_CASES, run_time_to_decision
 from analyzer.bench.scenarios import (
     REGRESSIONS,
     STEP_SECONDS,
@@ -64,6 +67,12 @@ class BenchConfig:
     night_budget: float | None = None
     night_namespaces: int | None = None
     rules: int = 4
+    #: healthy real-shaped restarts per calibration cell (layout × shape × traffic; 0: none)
+    calibration_scenarios: int = 0
+    #: restarts per regression kind in the time-to-decision study (0: none)
+    decision_scenarios: int = 0
+    #: ours: every rule's ``judge.failWhen`` (None: the rules as shipped)
+    fail_when: str | None = None
 
     @property
     def alpha(self) -> float | None:
@@ -118,6 +127,8 @@ class BenchResult:
     reference: dict[float, float]
     counts: dict[str, int]
     limit_study: dict[float, LevelStudy] = field(default_factory=dict)
+    calibration: dict | None = None
+    time_to_decision: dict | None = None
 
     def to_dict(self) -> dict:
         judges_out = {}
@@ -140,6 +151,11 @@ class BenchResult:
                 "false_rollback_rate": s.healthy.share("fail") or 0.0,
                 "inconclusive_rate": s.everything.share("inconclusive") or 0.0,
                 "detection": {k: s.detection[k].share("fail") or 0.0 for k in REGRESSIONS},
+                "detection_counts": {
+                    k: {"fail": s.detection[k].fail, "scenarios": s.detection[k].total}
+                    for k in REGRESSIONS
+                },
+                "healthy_counts": {"fail": s.healthy.fail, "scenarios": s.healthy.total},
                 "by_traffic": by_traffic,
             }
         return {
@@ -165,18 +181,38 @@ class BenchResult:
                 "night_namespaces": self.config.night_namespaces,
                 "detection_min_rps": DETECTION_MIN_RPS,
                 "limit_scenarios_per_level": self.config.limit_scenarios,
+                "calibration_scenarios_per_cell": self.config.calibration_scenarios,
+                "decision_scenarios_per_case": self.config.decision_scenarios,
+                "fail_when": self.config.fail_when or "as shipped (estimate-beyond)",
+                "fail_rule": FAIL_RULES[self.config.fail_when or "estimate-beyond"],
             },
             "counts": self.counts,
+            **({"calibration": self.calibration} if self.calibration is not None else {}),
+            **(
+                {"time_to_decision": self.time_to_decision}
+                if self.time_to_decision is not None
+                else {}
+            ),
         }
+
+
+#: How our judge calls a FAIL, per ``judge.failWhen`` (the JSON ``config.fail_rule``).
+FAIL_RULES = {
+    "estimate-beyond": "the change is significant against no change at the rule's confidence "
+    "and its estimate is beyond the allowance",
+    "beyond-allowance": "the change beyond the allowance is certain at the rule's confidence",
+}
 
 
 def _level_key(level: float) -> str:
     return f"{level:g}rps"
 
 
-def judge_functions(alpha: float | None) -> dict[str, Callable[[Scenario], judges.JudgeOutcome]]:
+def judge_functions(
+    alpha: float | None, fail_when: str | None = None
+) -> dict[str, Callable[[Scenario], judges.JudgeOutcome]]:
     return {
-        "ours": judges.ours(alpha),
+        "ours": judges.ours(alpha, fail_when),
         "flagger": judges.flagger,
         "kayenta": judges.kayenta,
         "naive": judges.naive,
@@ -187,7 +223,7 @@ def run(config: BenchConfig, progress: Callable[[int], None] | None = None) -> B
     """Generate the scenarios and score every judge on them; then the limit study, if asked.
     ``progress`` is called once per scenario judged: ``total_scenarios(config)`` in all."""
     alpha = config.alpha
-    functions = judge_functions(alpha)
+    functions = judge_functions(alpha, config.fail_when)
     scores = {name: JudgeScores() for name in functions}
     limits: dict[float, list[float]] = defaultdict(list)
     normal: dict[float, list[float]] = defaultdict(list)
@@ -204,9 +240,27 @@ def run(config: BenchConfig, progress: Callable[[int], None] | None = None) -> B
         if progress:
             progress(1)
     study = (
-        run_limit_study(config.limit_scenarios, config.seed, alpha, progress)
+        run_limit_study(config.limit_scenarios, config.seed, alpha, progress, config.fail_when)
         if config.limit_scenarios
         else {}
+    )
+    calibration = (
+        run_calibration(
+            config.calibration_scenarios,
+            config.seed,
+            alpha,
+            progress=progress,
+            fail_when=config.fail_when,
+        )
+        if config.calibration_scenarios
+        else None
+    )
+    decisions = (
+        run_time_to_decision(
+            config.decision_scenarios, config.seed, progress=progress, fail_when=config.fail_when
+        )
+        if config.decision_scenarios
+        else None
     )
     return BenchResult(
         config=config,
@@ -217,11 +271,18 @@ def run(config: BenchConfig, progress: Callable[[int], None] | None = None) -> B
         reference={level: reference_limit(level) for level in TRAFFIC_LEVELS},
         counts=dict(counts),
         limit_study=study,
+        calibration=calibration,
+        time_to_decision=decisions,
     )
 
 
 def total_scenarios(config: BenchConfig) -> int:
-    return config.scenarios + config.limit_scenarios * len(TRAFFIC_LEVELS)
+    return (
+        config.scenarios
+        + config.limit_scenarios * len(TRAFFIC_LEVELS)
+        + config.calibration_scenarios * calibration_cells()
+        + config.decision_scenarios * len(DECISION_CASES)
+    )
 
 
 def _means(values: Mapping[float, list[float]]) -> dict[float, float]:
@@ -307,10 +368,11 @@ def run_limit_study(
     seed: int,
     alpha: float | None = None,
     progress: Callable[[int], None] | None = None,
+    fail_when: str | None = None,
 ) -> dict[float, LevelStudy]:
     """``per_level`` scenarios at every traffic level, healthy and ``errors+1pp`` in turn,
     judged by our judge only."""
-    judge = judges.ours(alpha)
+    judge = judges.ours(alpha, fail_when)
     studies: dict[float, LevelStudy] = {}
     for offset, level in enumerate(TRAFFIC_LEVELS):
         study = studies[level] = LevelStudy()

@@ -29,7 +29,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-#: Istio's default request-duration buckets (milliseconds), ``+Inf`` last.
+#: Istio's default request-duration buckets (milliseconds), ``+Inf`` last. Istio sets no
+#: buckets of its own: unless a pod carries the ``sidecar.istio.io/statsHistogramBuckets``
+#: annotation (istio/istio ``pkg/bootstrap/config.go`` turns it into Envoy's
+#: ``histogram_bucket_settings``), the proxy uses Envoy's defaults
+#: (envoyproxy/envoy ``source/common/stats/histogram_impl.cc``,
+#: ``HistogramSettingsImpl::defaultBuckets``): this list.
 ISTIO_BUCKETS: tuple[float, ...] = (
     0.5,
     1,
@@ -85,7 +90,8 @@ class WindowData:
 
     requests: np.ndarray  # shape (steps,)
     errors: np.ndarray  # shape (steps,)
-    buckets: np.ndarray  # shape (steps, len(ISTIO_BUCKETS)), non-cumulative
+    buckets: np.ndarray  # shape (steps, len(bounds)), non-cumulative
+    bounds: tuple[float, ...] = ISTIO_BUCKETS
 
     @property
     def seconds(self) -> float:

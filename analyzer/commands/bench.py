@@ -2,7 +2,10 @@
 
 - ``bench judge --scenarios N --seed S [--output text|json]``: our judge and the
   Flagger-style, Kayenta-style and naive judges on the same seeded scenarios; one table (or
-  the JSON contract ``{"judges": {"ours"|"flagger"|"kayenta"|"naive": {...}}}``).
+  the JSON contract ``{"judges": {"ours"|"flagger"|"kayenta"|"naive": {...}}}``); then our
+  judge's calibration on real-shaped histograms (``--calibration-scenarios``, JSON
+  ``calibration``) and minutes to a verdict, fixed windows against anytime-valid looks
+  (``--decision-scenarios``, JSON ``time_to_decision``).
 - ``bench night --namespaces N --nights M [--night-budget B] [--output text|json]``: seeded
   whole nights (waves, controls, extensions, the budget's Holm step-down) and how they
   end — promoted, rolled back or held — at each rule's own alpha and with the budget.
@@ -90,6 +93,20 @@ def register(subparsers) -> None:
         "level, healthy and errors+1pp in turn (default 0: no limit study)",
     )
     judge.add_argument(
+        "--calibration-scenarios",
+        type=_count,
+        default=50,
+        help="healthy real-shaped restarts per calibration cell (Istio's bucket layouts × "
+        "latency shapes × 5-50 rps; default 50; 0: no calibration table)",
+    )
+    judge.add_argument(
+        "--decision-scenarios",
+        type=_count,
+        default=20,
+        help="restarts per case of the time-to-decision study, fixed windows against "
+        "anytime-valid looks (default 20; 0: none)",
+    )
+    judge.add_argument(
         "--night-budget",
         type=share,
         help="our judge: accepted chance of any false rollback in a night, spread over "
@@ -99,6 +116,12 @@ def register(subparsers) -> None:
         "--night-namespaces",
         type=_positive,
         help="our judge: namespaces the night's budget is spread over",
+    )
+    judge.add_argument(
+        "--fail-when",
+        choices=("estimate-beyond", "beyond-allowance"),
+        default=None,
+        help="our judge: every rule's judge.failWhen (default: as in the rules shipped)",
     )
     judge.add_argument("--output", choices=("text", "json"), default="text")
     judge.set_defaults(handler=judge_command)
@@ -125,6 +148,12 @@ def register(subparsers) -> None:
     )
     night.add_argument(
         "--max-extensions", type=_count, default=2, help="extensions per wave (default 2)"
+    )
+    night.add_argument(
+        "--anytime",
+        action="store_true",
+        help="also judge the same nights with anytime-valid looks after every step (each "
+        "rule's own alpha), stopping each wave at its first decision",
     )
     night.add_argument(
         "--canary-regression",
@@ -170,7 +199,13 @@ def _progress(console: Console) -> Progress:
 
 
 def judge_command(args: argparse.Namespace) -> int:
-    from analyzer.bench.report import judge_table, limit_table, print_table
+    from analyzer.bench.report import (
+        calibration_table,
+        decision_table,
+        judge_table,
+        limit_table,
+        print_table,
+    )
     from analyzer.bench.runner import BenchConfig, run, total_scenarios
 
     if (args.night_budget is None) != (args.night_namespaces is None):
@@ -181,6 +216,9 @@ def judge_command(args: argparse.Namespace) -> int:
         limit_scenarios=args.limit_scenarios,
         night_budget=args.night_budget,
         night_namespaces=args.night_namespaces,
+        calibration_scenarios=args.calibration_scenarios,
+        decision_scenarios=args.decision_scenarios,
+        fail_when=args.fail_when,
     )
     errors = Console(stderr=True)
     with _progress(errors) as progress:
@@ -193,6 +231,10 @@ def judge_command(args: argparse.Namespace) -> int:
         print_table(judge_table(result), console)
         if result.limit_study:
             print_table(limit_table(result), console)
+        if result.calibration is not None:
+            print_table(calibration_table(result), console)
+        if result.time_to_decision is not None:
+            print_table(decision_table(result), console)
     return int(ExitCode.OK)
 
 
@@ -207,8 +249,10 @@ def night_command(args: argparse.Namespace) -> int:
         night_budget=args.night_budget,
         canary_regression=args.canary_regression,
         traffic=args.traffic,
+        anytime=args.anytime,
     )
-    runs = 2 if args.night_budget is not None else 1
+    budget = args.night_budget is not None
+    runs = 1 + budget + args.anytime * (1 + budget)
     errors = Console(stderr=True)
     with _progress(errors) as progress:
         task = progress.add_task("judging nights", total=args.nights * runs)
@@ -224,6 +268,7 @@ def night_command(args: argparse.Namespace) -> int:
             "canary_regression": config.canary_regression,
             "traffic_rps": list(config.traffic),
             "seed": args.seed,
+            "anytime": config.anytime,
         },
         "nights": args.nights,
         "runs": {key: tally.to_dict() for key, tally in study.items()},

@@ -7,8 +7,15 @@ Pure functions over observations (see ``observations``). Principles:
 - Controls: namespaces not yet upgraded, over the same windows, are the concurrent control;
   the canary's change is judged net of theirs (difference in differences), which cancels
   night-time drift that hits everyone.
-- A FAIL needs both statistical confidence (``confidence``) and a change larger than the
-  rule allows (``allowedChange``): significant-but-tiny is not a regression.
+- A FAIL needs both statistical confidence (``confidence``) and a change beyond what the
+  rule allows (``allowedChange``), with or without controls; ``failWhen`` says how:
+  ``estimate-beyond`` (default) — the change is significant against "no change" (net of
+  controls) and its point estimate is beyond the allowance; ``beyond-allowance`` — the
+  change beyond the allowance is itself significant (fewer FAILs near the allowance,
+  slower, more INCONCLUSIVE). Either way significant-but-allowed (say +14 % against +20 %
+  allowed) is not a regression. ``statistic.p_value`` is the test that decided (what the
+  night budget spends); ``p_value_no_change`` and ``p_value_beyond_allowance`` are both
+  reported.
 - A PASS needs evidence that the change is within what is allowed (``passConfidence``);
   too little evidence is INCONCLUSIVE, never a pass.
 """
@@ -31,7 +38,7 @@ from analyzer.core.observations import (
     VolumeCount,
 )
 from analyzer.core.quantiles import tail_quantile
-from analyzer.core.rules import AbsentPolicy, Direction, Judging, Rule, RuleType
+from analyzer.core.rules import AbsentPolicy, Direction, FailWhen, Judging, Rule, RuleType
 from analyzer.core.verdicts import RuleResult, Verdict
 
 #: A rule's bad direction as scipy's one- or two-sided ``alternative``.
@@ -304,6 +311,32 @@ def _ratio_p_value(
     )
 
 
+def _ratio_p_beyond(
+    direction: Direction,
+    before: RatioCounts,
+    after: RatioCounts,
+    null: NullDrift,
+    tolerance: float,
+) -> tuple[float, str]:
+    """P-value for "the error rate moved by no more than the allowance beyond what the
+    null predicts": the same tests as ``_ratio_p_value``, with the null's after rate moved
+    by the allowance in the bad direction (both sides for ``both``). Small only when a
+    change beyond the allowance is certain."""
+    if direction is Direction.BOTH:
+        up, test = _ratio_p_value(
+            Direction.INCREASE, before, after, replace(null, shift=null.shift + tolerance)
+        )
+        down, _ = _ratio_p_value(
+            Direction.DECREASE, before, after, replace(null, shift=null.shift - tolerance)
+        )
+        return min(2 * min(up, down), 1.0), test + " beyond the allowance"
+    shift = tolerance if direction is Direction.INCREASE else -tolerance
+    p_value, test = _ratio_p_value(
+        direction, before, after, replace(null, shift=null.shift + shift)
+    )
+    return p_value, test + " beyond the allowance"
+
+
 def _with_control_noise(p_value: float, direction: Direction, own: float, control: float) -> float:
     """Widen a p-value for the controls' own noise (variances on the log-rate scale)."""
     if control <= 0 or p_value >= 1.0:
@@ -428,12 +461,17 @@ def _judge_ratio_with(
         variance = own_variance + _proportion_variance(before.bad, before.total) + offset_variance
         null, control_variance = NullDrift(shift=offset), offset_variance
         own_scale_variance = variance - offset_variance
-    raw_p_value, test = _ratio_p_value(judging.direction, before, after, null)
+    tolerance = _tolerance(judging, p0)
+    raw_p_value, test = _ratio_p_beyond(judging.direction, before, after, null, tolerance)
     p_value = _with_control_noise(
         raw_p_value,
         judging.direction,
         own_scale_variance,
         control_variance,
+    )
+    raw_no_change, _ = _ratio_p_value(judging.direction, before, after, null)
+    p_no_change = _with_control_noise(
+        raw_no_change, judging.direction, own_scale_variance, control_variance
     )
     change = p1 - expected_after
     evidence = {
@@ -451,7 +489,7 @@ def _judge_ratio_with(
         after_value=p1,
         change=change,
         standard_error=math.sqrt(variance),
-        tolerance=_tolerance(judging, p0),
+        tolerance=tolerance,
         unit_value="ratio",
         unit_change="pp",
         control_info=control_info,
@@ -459,6 +497,17 @@ def _judge_ratio_with(
         test=test,
         ceiling_check=lambda: _ratio_beyond_limit(judging, after, _alpha(data)),
         p_value=p_value,
+        p_value_no_change=p_no_change,
+    )
+    # the error at the edge of the allowance (the FAIL test's null), for anytime looks: a
+    # score statistic, which a high observed error rate does not slow down
+    edge = expected_after + (-tolerance if judging.direction is Direction.DECREASE else tolerance)
+    at_edge = variance
+    if 0 < edge < 1 and _signed(judging.direction, p1 - edge) > 0:
+        at_edge = variance - own_variance + edge * (1 - edge) / max(after.total, 1.0)
+    result = replace(
+        result,
+        statistic={**result.statistic, "estimate_standard_error_at_allowance": math.sqrt(at_edge)},
     )
     return _short_of_evidence(data, result, before.total, after.total, needed)
 
@@ -506,31 +555,45 @@ def _decide(
     test: str,
     ceiling_check,
     p_value: float | None = None,
+    p_value_no_change: float | None = None,
 ) -> RuleResult:
     """Shared decision for tests that give a change and its standard error.
 
     One confidence bound and one test split the outcomes: PASS when the worst plausible
-    change (``passConfidence``) is within the allowance; FAIL when the change is
-    significant (p < alpha) and — net of controls — NOT shown to be within the allowance,
-    or — without controls, when drift cannot be told apart — itself beyond the allowance;
-    else INCONCLUSIVE. A significant but tiny change passes; with controls, a change at
-    the allowance is not waved through."""
+    change (``passConfidence``) is within the allowance; FAIL per ``failWhen`` at alpha
+    (``_fails``) — ``p_value`` is the test of "the change is within the allowance" and
+    ``p_value_no_change`` the test of no change, each given by the caller or from the normal
+    approximation; else INCONCLUSIVE. A significant change within what the rule allows is
+    never a regression."""
     judging = data.rule.spec.judge
     alpha = _alpha(data)
     worse = _signed(judging.direction, change)
     z = change / standard_error if standard_error > 0 else (math.inf if change else 0.0)
     if p_value is None:
-        p_value = _p_value(judging.direction, z)
+        p_value = _p_beyond(judging.direction, change, tolerance, standard_error)
+    if p_value_no_change is None:
+        p_value_no_change = _p_value(judging.direction, z)
+    p_beyond_allowance = p_value
+    failing, p_value = _fails(judging, alpha, worse, tolerance, p_value_no_change, p_value)
     z_pass = float(stats.norm.ppf(judging.pass_confidence))
     worst_plausible = worse + z_pass * standard_error
     statistic = {
         "test": test,
         "z": z,
         "p_value": p_value,
+        "p_value_no_change": p_value_no_change,
+        "p_value_beyond_allowance": p_beyond_allowance,
+        "fail_when": judging.fail_when.value,
         "alpha": alpha,
         "change": change,
         "standard_error": standard_error,
         "worst_plausible_change": worst_plausible,
+        "least_certain_change": worse - float(stats.norm.isf(alpha)) * standard_error,
+        # the judged change, its standard error and the allowance on one scale: what an
+        # anytime-valid look (``core.sequential``) needs
+        "estimate": change,
+        "estimate_standard_error": standard_error,
+        "estimate_allowance": tolerance,
     }
     threshold = {
         "allowed_change": tolerance,
@@ -546,7 +609,7 @@ def _decide(
     described = (
         f"{_fmt(before_value, unit_value)} → {_fmt(after_value, unit_value)} "
         f"(change{net} {_fmt(change, unit_change)}, allowed {_fmt(tolerance, unit_change).lstrip('+')}"
-        f", {_p_text(p_value)})"
+        f", {_p_text(p_value)}{_p_what(judging)})"
     )
     fields = {
         "before": before_value,
@@ -565,7 +628,7 @@ def _decide(
     )
     if worst_plausible <= tolerance:
         return _result(data, Verdict.PASS, f"within allowed change: {described}", **fields)
-    if p_value < alpha and (control_info is not None or worse > tolerance):
+    if failing:
         return _result(
             data,
             Verdict.FAIL,
@@ -652,7 +715,7 @@ def _judge_histogram(data: RuleInput) -> RuleResult:
     direction = judging.direction
     alpha = _alpha(data)
     z = log_change / standard_error if standard_error > 0 else 0.0
-    p_value = _p_value(direction, z)
+    p_no_change = _p_value(direction, z)
     z_pass = float(stats.norm.ppf(judging.pass_confidence))
     worse_log = _signed(direction, log_change)
     worst_log = worse_log + z_pass * standard_error
@@ -661,14 +724,12 @@ def _judge_histogram(data: RuleInput) -> RuleResult:
     absolute_change = q1.value - expected
     tolerance_relative = judging.allowed_change.relative
     tolerance_absolute = judging.allowed_change.absolute
-
-    def beyond(worse_log_change: float) -> bool:
-        """Whether a change (log scale, bad direction positive) exceeds every allowance."""
-        relative = math.exp(worse_log_change) - 1
-        absolute = expected * relative
-        return (tolerance_relative is None or relative > tolerance_relative) and (
-            tolerance_absolute is None or absolute > tolerance_absolute
-        )
+    log_allowance = _log_allowance(judging, expected)
+    # the change beyond the allowance, tested: FAIL needs THAT to be significant
+    p_beyond_allowance = _p_beyond(direction, log_change, log_allowance, standard_error)
+    failing, p_value = _fails(
+        judging, alpha, worse_log, log_allowance, p_no_change, p_beyond_allowance
+    )
 
     net = " net of controls" if control_info else ""
     allowed = []
@@ -678,9 +739,10 @@ def _judge_histogram(data: RuleInput) -> RuleResult:
         allowed.append(f"+{tolerance_absolute:g} ms")
     described = (
         f"{name} {_fmt(q0.value, 'ms')} → {_fmt(q1.value, 'ms')} ({relative_change:+.1%}{net}; "
-        f"allowed {' and '.join(allowed) or 'none'}; {_p_text(p_value)})"
+        f"allowed {' and '.join(allowed) or 'none'}; {_p_text(p_value)}{_p_what(judging)})"
     )
     plausible = math.exp(worst_log if direction is not Direction.DECREASE else -worst_log) - 1
+    least_log = worse_log - float(stats.norm.isf(alpha)) * standard_error
     fields = {
         "before": q0.value,
         "after": q1.value,
@@ -690,21 +752,32 @@ def _judge_histogram(data: RuleInput) -> RuleResult:
             "quantile": quantile,
             "allowed_relative": tolerance_relative,
             "allowed_absolute": tolerance_absolute,
+            "allowed_log_change": log_allowance,
             "ceiling": judging.ceiling,
             "direction": direction.value,
             "confidence": judging.confidence,
             "pass_confidence": judging.pass_confidence,
         },
         "statistic": {
-            "test": f"z test on log {name} (power-law tail per bucket, error from tail counts)"
-            + net,
+            "test": f"z test on log {name} beyond the allowance (power-law tail per bucket, "
+            "error from tail counts and their minute-to-minute dispersion)" + net,
             "z": z,
             "p_value": p_value,
+            "p_value_no_change": p_no_change,
+            "p_value_beyond_allowance": p_beyond_allowance,
+            "fail_when": judging.fail_when.value,
             "alpha": alpha,
             "relative_change": relative_change,
             "absolute_change_ms": absolute_change,
             "standard_error_log": standard_error,
             "worst_plausible_relative_change": plausible,
+            "least_certain_relative_change": math.exp(
+                least_log if direction is not Direction.DECREASE else -least_log
+            )
+            - 1,
+            "estimate": log_change,
+            "estimate_standard_error": standard_error,
+            "estimate_allowance": log_allowance,
         },
     }
     if judging.ceiling is not None and q1.value > judging.ceiling:
@@ -714,14 +787,15 @@ def _judge_histogram(data: RuleInput) -> RuleResult:
             f"{name} {_fmt(q1.value, 'ms')} is above the ceiling {judging.ceiling:g} ms",
             **fields,
         )
-    if not beyond(worst_log):
+    if worst_log <= log_allowance:
         return _result(data, Verdict.PASS, f"within allowed change: {described}", **fields)
-    if p_value < alpha and (control_info is not None or beyond(worse_log)):
+    if failing:
         return _result(
             data,
             Verdict.FAIL,
-            f"regression: {described}; up to {plausible:+.0%} is plausible at "
-            f"{judging.pass_confidence:.0%}",
+            f"regression: {described}; at least "
+            f"{fields['statistic']['least_certain_relative_change']:+.0%} at "
+            f"{1 - alpha:.4g} confidence",
             **fields,
         )
     return _result(
@@ -731,6 +805,64 @@ def _judge_histogram(data: RuleInput) -> RuleResult:
         f"{judging.pass_confidence:.0%}",
         **fields,
     )
+
+
+def _log_allowance(judging: Judging, expected: float) -> float:
+    """The allowance on the log scale of a quantile whose expected value is ``expected``:
+    a change is beyond it only when it exceeds every allowance given (relative and
+    absolute), so the boundary is the larger of the two."""
+    allowed = judging.allowed_change
+    bounds = [0.0]
+    if allowed.relative is not None:
+        bounds.append(
+            -math.log(1 - min(allowed.relative, 0.999999))
+            if judging.direction is Direction.DECREASE
+            else math.log1p(allowed.relative)
+        )
+    if allowed.absolute is not None and expected > 0:
+        bounds.append(
+            -math.log(max(1 - allowed.absolute / expected, 1e-6))
+            if judging.direction is Direction.DECREASE
+            else math.log1p(allowed.absolute / expected)
+        )
+    return max(bounds)
+
+
+def _fails(
+    judging: Judging,
+    alpha: float,
+    worse: float,
+    allowance: float,
+    p_no_change: float,
+    p_beyond_allowance: float,
+) -> tuple[bool, float]:
+    """Whether the statistics call a FAIL under the rule's ``failWhen``, and the p-value
+    that decided (the one the night budget spends). ``worse``: the change's point estimate
+    in the bad direction, on ``allowance``'s scale."""
+    if judging.fail_when is FailWhen.BEYOND_ALLOWANCE:
+        return p_beyond_allowance < alpha, p_beyond_allowance
+    return p_no_change < alpha and worse > allowance, p_no_change
+
+
+def _p_what(judging: Judging) -> str:
+    """What the reported p-value tests, for reasons."""
+    if judging.fail_when is FailWhen.BEYOND_ALLOWANCE:
+        return " beyond it"
+    return " against no change"
+
+
+def _p_beyond(
+    direction: Direction, change: float, allowance: float, standard_error: float
+) -> float:
+    """P-value for "the change is within the allowance" (normal, on ``change``'s scale):
+    small only when a change beyond the allowance is certain. ``both``: either side."""
+    if standard_error <= 0:
+        return 0.0 if _signed(direction, change) > allowance else 1.0
+    if direction is Direction.BOTH:
+        up = stats.norm.sf((change - allowance) / standard_error)
+        down = stats.norm.cdf((change + allowance) / standard_error)
+        return float(min(2 * min(up, down), 1.0))
+    return float(stats.norm.sf((_signed(direction, change) - allowance) / standard_error))
 
 
 # --- volume: request rate ------------------------------------------------------------------------
@@ -752,7 +884,8 @@ def _judge_volume(data: RuleInput) -> RuleResult:
     log_change = math.log((after.count + 0.5) / after.seconds) - math.log(
         (before.count + 0.5) / before.seconds
     )
-    variance = 1 / (before.count + 0.5) + 1 / (after.count + 0.5)
+    variance = count_dispersion(before.points) / (before.count + 0.5)
+    drift = 0.0
     controls_before, controls_after = _usable_controls(data, needed, lambda o: o.count)
     control_info = None
     if controls_before:
@@ -760,13 +893,23 @@ def _judge_volume(data: RuleInput) -> RuleResult:
         c1 = sum(o.count for o in controls_after.values())
         drift = math.log((c1 + 0.5) / after.seconds) - math.log((c0 + 0.5) / before.seconds)
         log_change -= drift
-        variance += 1 / (c0 + 0.5) + 1 / (c1 + 0.5)
+        variance += count_dispersion(_summed_points(controls_before)) / (c0 + 0.5)
+        variance += count_dispersion(_summed_points(controls_after)) / (c1 + 0.5)
         control_info = {
             "namespaces": sorted(controls_before),
             "rate_before": c0 / before.seconds,
             "rate_after": c1 / after.seconds,
             "change_relative": math.exp(drift) - 1,
         }
+    # the after count's variance at the edge of what is allowed when fewer requests came
+    # than that edge expects (a score test): traffic vanishing must not hide behind the
+    # variance of its own near-zero count
+    allowed_share = 1 - min(judging.allowed_change.relative or 0.0, 0.999999)
+    edge = before.count / before.seconds * after.seconds * math.exp(drift) * allowed_share
+    counted = after.count
+    if judging.direction is not Direction.INCREASE and after.count < edge:
+        counted = edge
+    variance += count_dispersion(after.points) / (counted + 0.5)
     relative_change = math.exp(log_change) - 1
     fields_evidence = {"before_requests": before.count, "after_requests": after.count}
     # Judge on the log scale; allowances are translated to it.
@@ -798,7 +941,8 @@ def _judge_volume(data: RuleInput) -> RuleResult:
     described = (
         f"request rate {_fmt(before.rate, 'rps')} → {_fmt(after.rate, 'rps')} "
         f"({relative_change:+.1%}{net}; allowed {'-' if judging.direction is Direction.DECREASE else '+'}"
-        f"{(tolerance or 0):.0%}, {_p_text(result.statistic.get('p_value', float('nan')))})"
+        f"{(tolerance or 0):.0%}, {_p_text(result.statistic.get('p_value', float('nan')))}"
+        f"{_p_what(judging)})"
     )
     prefix = {
         Verdict.FAIL: "regression: ",
@@ -809,6 +953,39 @@ def _judge_volume(data: RuleInput) -> RuleResult:
         return result
     statistic = dict(result.statistic, relative_change=relative_change)
     return RuleResult(**{**result.__dict__, "reason": prefix + described, "statistic": statistic})
+
+
+#: Fewest steps from which a count's dispersion is estimated (a line is fitted through them).
+MIN_DISPERSION_STEPS = 4
+
+
+def count_dispersion(points: Sequence[tuple[float, float]]) -> float:
+    """How much more a window's per-step counts vary than Poisson counts would, around a
+    straight line through them (a trend is the night's, not noise): Pearson's χ² over its
+    degrees of freedom, at least 1. Real traffic is burstier than Poisson; a Poisson
+    variance alone made the volume rule's test of no change reject about one healthy
+    restart in five."""
+    if len(points) < MIN_DISPERSION_STEPS:
+        return 1.0
+    times = np.array([t for t, _ in points], dtype=float)
+    counts = np.array([v for _, v in points], dtype=float)
+    if counts.sum() <= 0 or np.ptp(times) <= 0:
+        return 1.0
+    slope, intercept = np.polyfit(times - times.mean(), counts, 1)
+    fitted = np.maximum(intercept + slope * (times - times.mean()), 0.5)
+    statistic = float(np.sum((counts - fitted) ** 2 / fitted))
+    return max(1.0, statistic / (len(points) - 2))
+
+
+def _summed_points(observations: Mapping[str, Observation]) -> tuple[tuple[float, float], ...]:
+    """Per-step counts summed over namespaces (steps every namespace has)."""
+    by_time: dict[float, float] = {}
+    seen: dict[float, int] = {}
+    for observation in observations.values():
+        for t, v in observation.points:
+            by_time[t] = by_time.get(t, 0.0) + v
+            seen[t] = seen.get(t, 0) + 1
+    return tuple((t, v) for t, v in sorted(by_time.items()) if seen[t] == len(observations))
 
 
 def _volume_beyond_limit(judging: Judging, after: VolumeCount) -> str | None:

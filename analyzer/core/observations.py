@@ -41,6 +41,8 @@ class BucketCounts:
     bounds: tuple[float, ...]
     cumulative: tuple[float, ...]
     points: tuple[tuple[float, float], ...] = ()  # (time, quantile of that step) for charts
+    #: cumulative counts per step (same bounds): how bursty the tail is, minute to minute
+    steps: tuple[tuple[float, ...], ...] = ()
 
     @property
     def total(self) -> float:
@@ -169,13 +171,15 @@ def _buckets(items: list[Series], quantile: float) -> BucketCounts | None:
             per_step[t][bound] += v
     if not per_bound or math.inf not in per_bound:
         return None
-    points = []
+    points, steps = [], []
+    bounds, cumulative = _cumulative(per_bound)
     for t, step_bounds in sorted(per_step.items()):
         if math.inf in step_bounds:
             value = histogram_quantile(quantile, BucketCounts(*_cumulative(step_bounds)))
             if value is not None:
                 points.append((t, value))
-    return BucketCounts(*_cumulative(per_bound), tuple(points))
+        steps.append(_cumulative({b: step_bounds.get(b, 0.0) for b in bounds})[1])
+    return BucketCounts(bounds, cumulative, tuple(points), tuple(steps))
 
 
 def _volume(items: list[Series], window_seconds: float) -> VolumeCount | None:

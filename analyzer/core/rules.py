@@ -49,6 +49,17 @@ class Direction(StrEnum):
     BOTH = "both"
 
 
+class FailWhen(StrEnum):
+    """What a FAIL needs beyond the ceiling and floor checks (``judge.failWhen``)."""
+
+    #: the change is significant against "no change" (net of controls) AND its point
+    #: estimate is beyond the allowance: both confidence and a change beyond what is allowed
+    ESTIMATE_BEYOND = "estimate-beyond"
+    #: the change beyond the allowance is itself significant: fewer FAILs near the
+    #: allowance, slower to FAIL, more INCONCLUSIVE
+    BEYOND_ALLOWANCE = "beyond-allowance"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
@@ -95,6 +106,13 @@ class Judging(_Strict):
         alias="useControls",
         description="Judge the change against namespaces not yet upgraded (difference in "
         "differences).",
+    )
+    fail_when: FailWhen = Field(
+        FailWhen.ESTIMATE_BEYOND,
+        alias="failWhen",
+        description="estimate-beyond: FAIL when the change is significant against no change "
+        "and its estimate is beyond the allowance; beyond-allowance: FAIL only when the change "
+        "beyond the allowance is itself significant (stricter, slower, more INCONCLUSIVE).",
     )
 
 

@@ -82,6 +82,10 @@ def test_limit_study_reports_every_traffic_level(capsys):
         "16",
         "--limit-scenarios",
         "4",
+        "--calibration-scenarios",
+        "0",
+        "--decision-scenarios",
+        "0",
         "--output",
         "json",
     ]
@@ -102,8 +106,27 @@ def test_limit_study_reports_every_traffic_level(capsys):
 
 
 def test_bench_judge_json_has_every_judge_and_key(capsys):
-    assert main(["bench", "judge", "--scenarios", "60", "--seed", "2", "--output", "json"]) == 0
+    arguments = ["bench", "judge", "--scenarios", "60", "--seed", "2", "--output", "json"]
+    assert main([*arguments, "--calibration-scenarios", "1", "--decision-scenarios", "1"]) == 0
     data = json.loads(capsys.readouterr().out)
+    calibration = data["calibration"]
+    assert len(calibration["cells"]) == 16  # 2 bucket layouts × 2 latency shapes × 4 levels
+    for cell in calibration["cells"].values():
+        assert set(cell["rules"]) == {"error-rate", "latency-p50", "latency-p99", "request-volume"}
+        for row in cell["rules"].values():
+            low, high = row["false_fail_95ci"]
+            assert low <= row["false_fail_rate"] <= high and row["alpha"] == pytest.approx(0.01)
+    cases = data["time_to_decision"]["cases"]
+    assert set(cases) == {
+        "errors+2pp at 10 rps",
+        "p99+50% at 10 rps",
+        "errors+1pp at 10 rps",
+        "healthy at 50 rps",
+        "healthy at 10 rps",
+    }
+    for case in cases.values():
+        assert set(case) >= {"fixed_windows", "anytime_valid"}
+        assert case["anytime_valid"]["restarts"] == 1
     assert set(data["judges"]) == set(JUDGES)
     for judge in data["judges"].values():
         assert 0.0 <= judge["false_rollback_rate"] <= 1.0
@@ -113,7 +136,8 @@ def test_bench_judge_json_has_every_judge_and_key(capsys):
 
 
 def test_bench_judge_table_shows_every_judge_and_the_limit(capsys):
-    assert main(["bench", "judge", "--scenarios", "40", "--seed", "1"]) == 0
+    arguments = ["bench", "judge", "--scenarios", "40", "--seed", "1"]
+    assert main([*arguments, "--calibration-scenarios", "1", "--decision-scenarios", "1"]) == 0
     out = capsys.readouterr().out
     for word in (
         *JUDGES,
@@ -122,6 +146,10 @@ def test_bench_judge_table_shows_every_judge_and_the_limit(capsys):
         "false rollback",
         "inconclusive",
         *DETECTION_KEYS,
+        "Calibration on real-shaped data",
+        "istio-default/log-normal/10rps",
+        "Time to decision",
+        "anytime-valid",
     ):
         assert word in out
 

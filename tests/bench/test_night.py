@@ -77,3 +77,30 @@ def test_bench_night_table_and_bad_flags(capsys):
         main(["bench", "night", "--traffic", "200,10"])
     assert exit_info.value.code == 2
     assert "need 0 < LOW <= HIGH" in capsys.readouterr().err
+
+
+def test_anytime_looks_end_busy_nights_sooner_with_the_same_outcome():
+    healthy = NightConfig(namespaces=4, waves=(1, 3), traffic=BUSY, anytime=True)
+    study = night_study(healthy, nights=2, seed=3)
+    assert set(study) == {"rules_alpha", "anytime"}
+    fixed, anytime = study["rules_alpha"], study["anytime"]
+    assert fixed.outcomes["promoted"] == anytime.outcomes["promoted"] == 2
+    assert fixed.minutes == [24.0, 24.0]  # two waves, each 2 min settle + a 10-min window
+    assert all(a < f for a, f in zip(anytime.minutes, fixed.minutes, strict=True))
+    bad = night_study(
+        NightConfig(namespaces=4, canary_regression="errors+2pp", traffic=BUSY, anytime=True),
+        nights=2,
+        seed=3,
+    )
+    assert bad["anytime"].outcomes["rolled_back"] == 2
+    assert max(bad["anytime"].minutes) < min(bad["rules_alpha"].minutes)
+
+
+def test_bench_night_json_gives_minutes_per_night(capsys):
+    arguments = ["bench", "night", "--namespaces", "3", "--nights", "1", "--anytime",
+                 "--traffic", "100,200", "--output", "json"]  # fmt: skip
+    assert main(arguments) == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert set(runs) == {"rules_alpha", "anytime"}
+    for row in runs.values():
+        assert row["minutes_median"] <= row["minutes_p90"]

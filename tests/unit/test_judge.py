@@ -148,10 +148,10 @@ CASES = [
         Verdict.PASS,
     ),
     (
-        "errors doubled in the canary only: controls do not hide it",
+        "errors tripled in the canary only: controls do not hide it",
         rule("ratio", **ERRORS),
         RatioCounts(60, 12000),
-        RatioCounts(130, 12000),
+        RatioCounts(180, 12000),
         {"a": RatioCounts(600, 120000)},
         {"a": RatioCounts(610, 120000)},
         Verdict.FAIL,
@@ -288,9 +288,13 @@ def test_a_p_value_too_small_for_a_double_reads_as_a_bound_not_zero():
     assert f"p={modest.statistic['p_value']:.2g}" in modest.reason
 
 
-def test_alpha_override_makes_a_borderline_regression_inconclusive():
-    the_rule = rule("ratio", **ERRORS)
-    before, after = RatioCounts(10, 2000), RatioCounts(26, 2000)
+@pytest.mark.parametrize(
+    ("fail_when", "after_bad"),
+    [("estimate-beyond", 26), ("beyond-allowance", 40)],  # +0.8 pp / +1.5 pp, allowed 0.5 pp
+)
+def test_alpha_override_makes_a_borderline_regression_inconclusive(fail_when, after_bad):
+    the_rule = rule("ratio", failWhen=fail_when, **ERRORS)
+    before, after = RatioCounts(10, 2000), RatioCounts(after_bad, 2000)
     assert judged(the_rule, before, after, alpha=0.05).verdict is Verdict.FAIL
     assert judged(the_rule, before, after, alpha=1e-5).verdict is Verdict.INCONCLUSIVE
 
@@ -326,3 +330,104 @@ def test_holm_rejects_step_down():
     p_values = {"a": 0.001, "b": 0.012, "c": 0.04, "d": 0.5}
     assert holm(p_values, 0.05) == {"a", "b"}
     assert holm({"a": 0.2}, 0.05) == set()
+
+
+LATENCY_P99 = {"allowedChange": {"relative": 0.2, "absolute": 5}, "minEvidence": {"requests": 500}}
+
+
+FAIL_WHEN = ["estimate-beyond", "beyond-allowance"]
+
+
+@pytest.mark.parametrize("fail_when", FAIL_WHEN)
+@pytest.mark.parametrize("requests", [3000, 6000, 12000, 48000])  # 5–80 rps, 10-minute windows
+@pytest.mark.parametrize("drift", [0.9, 1.0, 1.2])  # the night's latency factor, everyone
+def test_plus_14_percent_net_of_controls_allowed_20_is_never_fail(requests, drift, fail_when):
+    # a healthy canary whose p99 reads +14.4 % net of three controls: significant against
+    # "no change at all" at 10-20 rps, but the rule allows +20 %: under either failWhen a
+    # FAIL needs a change beyond the allowance (its estimate, or its certainty)
+    controls_before = {
+        f"c{i}": histogram(4 * requests, median=m) for i, m in enumerate((20, 35, 50))
+    }
+    controls_after = {
+        f"c{i}": histogram(4 * requests, median=m * drift) for i, m in enumerate((20, 35, 50))
+    }
+    result = judged(
+        rule("histogram", failWhen=fail_when, **LATENCY_P99),
+        histogram(requests),
+        histogram(requests, median=30 * 1.144 * drift),
+        controls_before,
+        controls_after,
+    )
+    assert result.verdict is not Verdict.FAIL, result.reason
+    assert result.statistic["fail_when"] == fail_when
+    assert 0.1 < result.statistic["relative_change"] < 0.2
+    if requests >= 12000:  # the bare test of "no change" rejects it
+        assert result.statistic["p_value_no_change"] < 0.01
+    assert result.statistic["p_value_beyond_allowance"] > 0.5
+
+
+def test_an_estimate_beyond_the_allowance_fails_by_default_and_waits_when_strict():
+    # 0.5 % → 1.1 % over 12,000 requests each: +0.6 pp against +0.5 pp allowed — clearly
+    # more than no change, its estimate beyond the allowance, the excess itself not certain
+    before, after = RatioCounts(60, 12000), RatioCounts(132, 12000)
+    default = judged(rule("ratio", **ERRORS), before, after)
+    assert default.verdict is Verdict.FAIL, default.reason
+    assert default.statistic["fail_when"] == "estimate-beyond"
+    assert default.statistic["p_value"] == default.statistic["p_value_no_change"] < 1e-6
+    strict = judged(rule("ratio", failWhen="beyond-allowance", **ERRORS), before, after)
+    assert strict.verdict is Verdict.INCONCLUSIVE, strict.reason
+    assert strict.statistic["p_value"] == strict.statistic["p_value_beyond_allowance"] > 0.01
+    # 0.5 % → 2 %: the excess over +0.5 pp is certain, both settings FAIL
+    for fail_when in FAIL_WHEN:
+        the_rule = rule("ratio", failWhen=fail_when, **ERRORS)
+        assert judged(the_rule, before, RatioCounts(240, 12000)).verdict is Verdict.FAIL
+
+
+def test_a_p99_estimate_beyond_the_allowance_with_controls_follows_fail_when():
+    # p99 about +26 % net of a steady control, +20 % allowed, 12,000 requests a window
+    # (20 rps): the change is certain, the part beyond +20 % is not
+    controls_before = {"c": histogram(4 * 12000, median=40)}
+    controls_after = {"c": histogram(4 * 12000, median=40)}
+    before, after = histogram(12000), histogram(12000, median=30 * 1.25)
+    verdicts = {}
+    for fail_when in FAIL_WHEN:
+        result = judged(
+            rule("histogram", failWhen=fail_when, **LATENCY_P99),
+            before,
+            after,
+            controls_before,
+            controls_after,
+        )
+        verdicts[fail_when] = result.verdict
+        assert result.statistic["p_value_no_change"] < 0.01
+        assert result.statistic["p_value_beyond_allowance"] > 0.01
+    assert verdicts == {"estimate-beyond": Verdict.FAIL, "beyond-allowance": Verdict.INCONCLUSIVE}
+
+
+def test_a_significant_change_inside_the_allowance_is_never_fail_by_default():
+    # +0.3 pp against +0.5 pp allowed over 200,000 requests: certain, but allowed
+    result = judged(rule("ratio", **ERRORS), RatioCounts(1000, 200000), RatioCounts(1600, 200000))
+    assert result.statistic["p_value_no_change"] < 1e-6
+    assert result.verdict is not Verdict.FAIL, result.reason
+
+
+def bursty(requests: int, median: float, wobble: float, seed: int) -> BucketCounts:
+    """Ten one-minute steps of a log-normal latency whose scale wobbles minute to minute."""
+    rng = np.random.default_rng(seed)
+    steps = []
+    for factor in np.exp(rng.normal(0.0, wobble, 10)):
+        counts = rng.multinomial(requests // 10, _bucket_probabilities(median * factor, 0.7))
+        steps.append(tuple(float(v) for v in np.cumsum(counts)))
+    total = tuple(float(v) for v in np.sum(steps, axis=0))
+    return BucketCounts(ISTIO_BUCKETS, total, steps=tuple(steps))
+
+
+def test_a_bursty_tail_widens_the_quantiles_error_and_a_steady_one_does_not():
+    wobbly = bursty(12000, 40.0, 0.25, seed=3)
+    steady = bursty(12000, 40.0, 0.0, seed=3)
+    without_steps = BucketCounts(wobbly.bounds, wobbly.cumulative)
+    wobbly_q = tail_quantile(0.99, wobbly)
+    assert wobbly_q.dispersion > 1.5
+    assert wobbly_q.log_standard_error > 1.2 * tail_quantile(0.99, without_steps).log_standard_error
+    steady_q = tail_quantile(0.99, steady)
+    assert steady_q.dispersion < 1.5

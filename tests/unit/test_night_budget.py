@@ -27,8 +27,10 @@ from tests.fixtures.rules import make_rule
 
 LABEL = "destination_workload_namespace"
 RESTARTED_AT = datetime(2026, 11, 27, 1, 30, tzinfo=UTC)
-#: (before, after) counts per namespace. p-values with the rule below, no controls:
-#: borderline ≈ 0.008 (a FAIL at the rule's own alpha 0.01), strong ≈ 1e-20.
+#: (before, after) counts per namespace. p-values (the test that decides under the default
+#: failWhen, estimate-beyond: of no change; both estimates beyond the rule's allowance, here
+#: 0.75 pp) with the rule below, no controls: borderline ≈ 0.008 (a FAIL at the rule's own
+#: alpha 0.01), strong ≈ 1e-20.
 TRAFFIC = {
     "borderline": (RatioCounts(45, 3000), RatioCounts(72, 3000)),
     "strong": (RatioCounts(30, 3000), RatioCounts(150, 3000)),

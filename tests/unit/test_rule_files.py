@@ -148,3 +148,26 @@ def test_lint_judges_literal_windows_too(tmp_path, monkeypatch, capsys):
     assert main(["rules", "lint", str(rule)]) == 0
     err = capsys.readouterr().err
     assert "[3m], shorter than 4× the scrape interval 1m (4m)" in err
+
+
+@pytest.mark.parametrize("value", ["estimate-beyond", "beyond-allowance"])
+def test_lint_accepts_every_fail_when(tmp_path, capsys, value):
+    good = tmp_path / "good.yaml"
+    good.write_text(VALID.replace("minEvidence:", f"failWhen: {value}\n    minEvidence:"))
+    assert main(["rules", "lint", str(good)]) == 0
+    rules, problems = parse_rule_text(good.read_text(), str(good))
+    assert not problems
+    assert rules[0].rule.spec.judge.fail_when.value == value
+
+
+def test_fail_when_defaults_to_estimate_beyond():
+    rules, _ = parse_rule_text(VALID, "r.yaml")
+    assert rules[0].rule.spec.judge.fail_when.value == "estimate-beyond"
+
+
+def test_lint_rejects_an_unknown_fail_when(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(VALID.replace("minEvidence:", "failWhen: certain\n    minEvidence:"))
+    assert main(["rules", "lint", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:" in err and "spec.judge.failWhen" in err

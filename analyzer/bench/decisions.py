@@ -1,0 +1,205 @@
+"""Time to decision: minutes from a restart to its verdict, fixed windows against
+anytime-valid looks, on the same seeded restarts.
+
+Why: a gross regression should not wait for the whole after-window, and a healthy busy
+namespace should not either. Each restart here has the main scenarios' traffic (Poisson
+counts, per-minute overdispersion, night drift shared with five controls, 10-minute
+before-window) and an after-window of 30 one-minute steps — the default window and the
+engine's two extensions. Two ways to judge it, each rule at its own α:
+
+- **fixed windows** (the engine today): judge at 10 minutes of after-window; when
+  inconclusive, extend by a window and judge again (20, then 30 minutes);
+- **anytime-valid** (``core.sequential.judge_look``): judge after every step, stop at the
+  first PASS or FAIL.
+
+Minutes are counted from the restart: the settle time (2 minutes) plus the after-window
+judged. Reported per case: the share that FAILed and that PASSed within 30 minutes, and the
+median and 90th percentile of minutes to that verdict (FAIL for a regression, PASS for a
+healthy namespace), with 95 % intervals for the shares.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from scipy import stats
+
+from analyzer.bench import judges
+from analyzer.bench.scenarios import (
+    ADDITIVE_SHIFT_MAX,
+    CONTROLS_PER_SCENARIO,
+    DRIFT_MODELS,
+    STEPS_PER_WINDOW,
+    WindowData,
+    _load_effects,
+    _namespace_truth,
+    _rate_path,
+    _window,
+    drifted_error_rate,
+    with_regression,
+)
+from analyzer.core.judge import RuleInput, judge_rule
+from analyzer.core.sequential import judge_look, reference_error
+from analyzer.core.verdicts import Verdict, combine_rule_results
+
+#: (case name, regression or None, canary rps, the verdict whose time is measured)
+DECISION_CASES: tuple[tuple[str, str | None, float, Verdict], ...] = (
+    ("errors+2pp at 10 rps", "errors+2pp", 10.0, Verdict.FAIL),
+    ("p99+50% at 10 rps", "p99+50%", 10.0, Verdict.FAIL),
+    # just beyond the allowance (+0.5 pp): what waiting longer buys
+    ("errors+1pp at 10 rps", "errors+1pp", 10.0, Verdict.FAIL),
+    ("healthy at 50 rps", None, 50.0, Verdict.PASS),
+    ("healthy at 10 rps", None, 10.0, Verdict.PASS),
+)
+SETTLE_MINUTES = 2
+EXTENSIONS = 2
+AFTER_STEPS = STEPS_PER_WINDOW * (1 + EXTENSIONS)
+
+
+def _restart(rng: np.random.Generator, regression: str | None, rps: float):
+    """Canary and controls: before windows and 30-step after windows."""
+    drift = float(rng.uniform(0.5, 1.5))
+    model = DRIFT_MODELS[int(rng.integers(len(DRIFT_MODELS)))]
+    shared = float(rng.uniform(0.0, ADDITIVE_SHIFT_MAX))
+    error_factor, latency_factor = _load_effects(drift)
+    names = ["canary", *(f"control-{n}" for n in range(CONTROLS_PER_SCENARIO))]
+    windows = {}
+    for name in names:
+        level = (
+            rps if name == "canary" else float(math.exp(rng.uniform(math.log(0.5), math.log(100))))
+        )
+        truth = _namespace_truth(rng, level)
+        before_rates, after_rates = _rate_path(
+            rng, level, drift, float(rng.uniform(0.95, 1.05)), AFTER_STEPS
+        )
+        error_after = drifted_error_rate(truth.error_rate, model, error_factor, shared)
+        sigma_after = truth.latency_sigma
+        if name == "canary" and regression is not None:
+            error_after, sigma_after, after_rates = with_regression(
+                regression, error_after, sigma_after, after_rates
+            )
+        median = truth.latency_median_ms
+        windows[name] = (
+            _window(rng, before_rates, truth.error_rate, median, truth.latency_sigma),
+            _window(rng, after_rates, error_after, median * latency_factor, sigma_after),
+        )
+    return windows
+
+
+def _first(window: WindowData, steps: int) -> WindowData:
+    return WindowData(
+        window.requests[:steps], window.errors[:steps], window.buckets[:steps], window.bounds
+    )
+
+
+def _inputs(windows, steps: int, fail_when: str | None = None) -> list[RuleInput]:
+    inputs = []
+    for rule in judges.default_rules(fail_when):
+        observe = {
+            n: (judges.observation(rule, b), judges.observation(rule, _first(a, steps)))
+            for n, (b, a) in windows.items()
+        }
+        controls = {n: o for n, o in observe.items() if n != "canary"}
+        inputs.append(
+            RuleInput(
+                rule=rule,
+                namespace="canary",
+                before=observe["canary"][0],
+                after=observe["canary"][1],
+                controls_before={n: b for n, (b, _) in controls.items() if b is not None},
+                controls_after={n: a for n, (_, a) in controls.items() if a is not None},
+            )
+        )
+    return inputs
+
+
+def _verdict(results) -> Verdict:
+    return combine_rule_results("canary", tuple(results)).verdict
+
+
+def fixed_windows(windows, fail_when: str | None = None) -> tuple[Verdict, int]:
+    """The engine today: verdict and minutes from the restart."""
+    verdict = Verdict.INCONCLUSIVE
+    for extension in range(EXTENSIONS + 1):
+        steps = STEPS_PER_WINDOW * (1 + extension)
+        verdict = _verdict(judge_rule(data) for data in _inputs(windows, steps, fail_when))
+        if verdict is not Verdict.INCONCLUSIVE:
+            return verdict, SETTLE_MINUTES + steps
+    return verdict, SETTLE_MINUTES + AFTER_STEPS
+
+
+def anytime(windows, fail_when: str | None = None) -> tuple[Verdict, int]:
+    """A look after every step: verdict and minutes from the restart."""
+    references = None
+    verdict = Verdict.INCONCLUSIVE
+    for steps in range(1, AFTER_STEPS + 1):
+        inputs = _inputs(windows, steps, fail_when)
+        if references is None:
+            references = [reference_error(data) for data in inputs]
+        verdict = _verdict(
+            judge_look(data, reference, scheduled=steps % STEPS_PER_WINDOW == 0)
+            for data, reference in zip(inputs, references, strict=True)
+        )
+        if verdict is not Verdict.INCONCLUSIVE:
+            return verdict, SETTLE_MINUTES + steps
+    return verdict, SETTLE_MINUTES + AFTER_STEPS
+
+
+def _summary(outcomes: list[tuple[Verdict, int]], wanted: Verdict) -> dict:
+    count = len(outcomes)
+    minutes = sorted(m for v, m in outcomes if v is wanted)
+
+    def share(verdict: Verdict) -> tuple[float | None, list[float] | None]:
+        hits = sum(v is verdict for v, _ in outcomes)
+        if not count:
+            return None, None
+        found = stats.binomtest(hits, count).proportion_ci(0.95, "wilson")
+        return hits / count, [float(found.low), float(found.high)]
+
+    fail, fail_ci = share(Verdict.FAIL)
+    passed, pass_ci = share(Verdict.PASS)
+    return {
+        "restarts": count,
+        "fail_rate": fail,
+        "fail_95ci": fail_ci,
+        "pass_rate": passed,
+        "pass_95ci": pass_ci,
+        "minutes_median": float(np.median(minutes)) if minutes else None,
+        "minutes_p90": float(np.percentile(minutes, 90)) if minutes else None,
+        "decided": wanted.value,
+    }
+
+
+def run_time_to_decision(
+    per_case: int,
+    seed: int,
+    progress: Callable[[int], None] | None = None,
+    fail_when: str | None = None,
+) -> dict:
+    """``per_case`` seeded restarts per case, judged both ways on the same data."""
+    cases = {}
+    for offset, (name, regression, rps, wanted) in enumerate(DECISION_CASES):
+        rng = np.random.default_rng(seed * 7919 + offset)
+        fixed, sequential = [], []
+        for _ in range(per_case):
+            windows = _restart(rng, regression, rps)
+            fixed.append(fixed_windows(windows, fail_when))
+            sequential.append(anytime(windows, fail_when))
+            if progress:
+                progress(1)
+        cases[name] = {
+            "regression": regression,
+            "rps": rps,
+            "fixed_windows": _summary(fixed, wanted),
+            "anytime_valid": _summary(sequential, wanted),
+        }
+    return {
+        "restarts_per_case": per_case,
+        "seed": seed,
+        "settle_minutes": SETTLE_MINUTES,
+        "after_minutes_max": AFTER_STEPS,
+        "alpha": "each rule's own (1 %)",
+        "cases": cases,
+    }
