@@ -371,6 +371,16 @@ class KubernetesCluster:
             getattr(self.apps, f"patch_namespaced_{name}"),
         )
 
+    def _replica_set_owners(self, namespace: str) -> dict[str, tuple[str, str] | None]:
+        """ReplicaSet name → its controller (kind, name): how a pod is traced to its
+        Deployment (Pod → ReplicaSet → Deployment)."""
+        return {
+            str(_meta(rs).get("name")): controller_of(rs)
+            for rs in self._items(
+                f"ReplicaSets in {namespace}", self.apps.list_namespaced_replica_set, namespace
+            )
+        }
+
     def _workloads(self, target: Target) -> list[tuple[str, dict[str, Any]]]:
         """(kind, object) of every workload a target names."""
         if target.kind is not None:
@@ -514,13 +524,13 @@ class KubernetesCluster:
                     dict(template.get("labels") or {}),
                 ))  # fmt: skip
         replica_sets = {
-            (_meta(rs).get("namespace"), _meta(rs).get("name")): _controller(rs)
+            (_meta(rs).get("namespace"), _meta(rs).get("name")): controller_of(rs)
             for rs in self._items("list ReplicaSets", self.apps.list_replica_set_for_all_namespaces)
         }
         pods = []
         for pod in self._items("list pods", self.core.list_pod_for_all_namespaces):
             meta = _meta(pod)
-            owner = _controller(pod)
+            owner = controller_of(pod)
             if owner and owner[0] == "ReplicaSet":
                 owner = replica_sets.get((meta.get("namespace"), owner[1])) or owner
             pods.append(PodInfo(
@@ -902,14 +912,7 @@ class KubernetesCluster:
                 restarted.add(key)
             else:
                 left_alone[key] = reason[0]
-        replica_sets = {
-            str(_meta(rs).get("name")): controller_of(rs)
-            for rs in self._items(
-                f"ReplicaSets in {target.namespace}",
-                self.apps.list_namespaced_replica_set,
-                target.namespace,
-            )
-        }
+        replica_sets = self._replica_set_owners(target.namespace)
         pods = self._items(
             f"pods in {target.namespace}", self.core.list_namespaced_pod, target.namespace
         )
@@ -991,14 +994,7 @@ class KubernetesCluster:
             if target.kind is not None:
                 continue
             seen: set[tuple[str, str]] = set()
-            replica_sets = {
-                str(_meta(rs).get("name")): controller_of(rs)
-                for rs in self._items(
-                    f"ReplicaSets in {target.namespace}",
-                    self.apps.list_namespaced_replica_set,
-                    target.namespace,
-                )
-            }
+            replica_sets = self._replica_set_owners(target.namespace)
             for pod in self._items(
                 f"pods in {target.namespace}", self.core.list_namespaced_pod, target.namespace
             ):
@@ -1084,14 +1080,6 @@ def tag_webhook_name(tag: str, istio_namespace: str = "istio-system") -> str:
     if istio_namespace == "istio-system":
         return f"istio-revision-tag-{tag}"
     return f"istio-revision-tag-{tag}-{istio_namespace}"
-
-
-def _controller(obj: dict[str, Any]) -> tuple[str, str] | None:
-    """(kind, name) of the object's controlling owner reference, if any."""
-    for ref in _meta(obj).get("ownerReferences") or []:
-        if ref.get("controller"):
-            return ref.get("kind", ""), ref.get("name", "")
-    return None
 
 
 def _injector_client_config(

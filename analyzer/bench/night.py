@@ -43,7 +43,7 @@ from analyzer.bench.scenarios import (
 from analyzer.core.judge import RuleInput, judge_rule
 from analyzer.core.multiplicity import NightBudget, night_alpha
 from analyzer.core.observations import Observation
-from analyzer.core.rules import RuleSet
+from analyzer.core.rules import Rule, RuleSet
 from analyzer.core.sequential import judge_look, reference_error
 from analyzer.core.upgrade import split_waves
 from analyzer.core.verdicts import RuleResult, Verdict, combine_rule_results
@@ -176,14 +176,7 @@ def _judge_wave(
         before = before_by_rule[rule.name]
         after = {n: judges.observation(rule, t.after_look(look)) for n, t in traffic.items()}
         for name in wave:
-            data = RuleInput(
-                rule=rule,
-                namespace=name,
-                before=before[name],
-                after=after[name],
-                controls_before={c: o for c in controls if (o := before[c]) is not None},
-                controls_after={c: o for c in controls if (o := after[c]) is not None},
-            )
+            data = _rule_input(rule, name, before, after, controls)
             inputs[(name, rule.name)] = data
             per_rule[name].append(judge_rule(data))
     if budget is not None:
@@ -283,15 +276,10 @@ def _anytime_wave(
                     for n in (name, *controls)
                 }
                 own = 1.0 - rule.spec.judge.confidence
-                data = RuleInput(
-                    rule=rule,
-                    namespace=name,
-                    before=before[name],
-                    after=after[name],
-                    controls_before={c: o for c in controls if (o := before[c]) is not None},
-                    controls_after={c: o for c in controls if (o := after[c]) is not None},
+                data = _rule_input(
+                    rule, name, before, after, controls,
                     alpha=min(alpha, own) if alpha is not None and rule.spec.critical else None,
-                )
+                )  # fmt: skip
                 key = (name, rule.name)
                 if key not in references:
                     references[key] = reference_error(data)
@@ -343,3 +331,23 @@ def night_study(
         if config.night_budget is not None:
             runs["anytime_night_budget"] = config
     return {key: run_nights(each, nights, seed, progress) for key, each in runs.items()}
+
+
+def _rule_input(
+    rule: Rule,
+    name: str,
+    before: dict[str, Observation | None],
+    after: dict[str, Observation | None],
+    controls: Sequence[str],
+    alpha: float | None = None,
+) -> RuleInput:
+    """One namespace's judge input, its controls being those with data in each window."""
+    return RuleInput(
+        rule=rule,
+        namespace=name,
+        before=before[name],
+        after=after[name],
+        controls_before={c: o for c in controls if (o := before[c]) is not None},
+        controls_after={c: o for c in controls if (o := after[c]) is not None},
+        alpha=alpha,
+    )
