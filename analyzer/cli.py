@@ -2,7 +2,7 @@
 
 Each subcommand lives in ``analyzer/commands/<name>.py`` and exposes ``register(subparsers)``,
 which adds its parser and sets ``handler``: a function ``(args) -> int`` returning the exit
-code. Errors map to exit codes here, in one place (design.md, command-line contract).
+code. Errors map to exit codes here, in one place (the contract in docs/cli.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Exceptions that cross layers, each mapped to one exit code of the command-line contract.
 
-The contract (design.md): 0 success · 1 regression · 2 bad input or config · 3 inconclusive ·
+The contract (docs/cli.md): 0 success · 1 regression · 2 bad input or config · 3 inconclusive ·
 4 data source or cluster unreachable · 70 internal error. Verdict exit codes (1, 3) come from
 results, not exceptions; exceptions cover 2, 4 and 70.
 """

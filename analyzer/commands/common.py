@@ -97,7 +97,7 @@ def add_notification_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def add_common_flags(parser: argparse.ArgumentParser, kubernetes: bool = True) -> None:
-    """The flags design.md promises on analyze, upgrade and serve."""
+    """The flags docs/cli.md promises on analyze, upgrade and serve."""
     add_window_flags(parser)
     add_source_flags(parser)
     if kubernetes:

@@ -10,8 +10,8 @@ with the state, so a resumed engine re-applies it; every action is idempotent). 
 applies it, gets a result, and calls ``advance(state, result, now)``. Each transition also
 returns ``notes``: best-effort messages (logs, Kubernetes Events) that never decide anything.
 
-Plan (domain.md, design.md): move tag → restart gateway(s) → canary namespace → waves
-growing 1, 2, 4, … → done. Label style: the tag stays; each wave's namespaces are relabelled
+Plan (docs/architecture.md, "The upgrade, and the two ways to move namespaces"): move
+tag → restart gateway(s) → canary namespace → waves growing 1, 2, 4, … → done. Label style: the tag stays; each wave's namespaces are relabelled
 ``istio.io/rev=<to>``; at the end the tag moves and namespaces go back to the tag label.
 Per group: [relabel] → restart → rollout (deadline) → verify proxies (same deadline) →
 settle + after window → judge (controls = namespaces not yet moved) → promote | extend |
@@ -34,7 +34,7 @@ REVISION_LABEL = "istio.io/rev"
 
 
 class UpgradeStyle(StrEnum):
-    """How namespaces move to the new revision (domain.md, "Two ways to move namespaces")."""
+    """How namespaces move to the new revision (docs/architecture.md, "The upgrade, and the two ways to move namespaces")."""
 
     TAG = "tag"
     NAMESPACE_LABEL = "namespace-label"

@@ -1,6 +1,6 @@
 """Logging set-up: JSON lines when not on a terminal, readable lines on one; secrets redacted.
 
-Every decision is logged with its reasons (design.md); structured fields go in ``extra=``
+Every decision is logged with its reasons; structured fields go in ``extra=``
 under the key ``fields`` so both formats can show them.
 """
 
