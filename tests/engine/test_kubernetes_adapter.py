@@ -11,36 +11,21 @@ from datetime import UTC, datetime
 
 import pytest
 
-from analyzer.adapters.kubernetes import ConfigMapStateStore, KubernetesCluster
-from analyzer.core.upgrade import Outcome, Target, UpgradeStyle
+from analyzer.adapters.kubernetes import ConfigMapStateStore
+from analyzer.core.upgrade import Outcome, Target
 from analyzer.runtime.clock import VirtualClock
 from analyzer.runtime.engine import DryRunCluster, DryRunJudging, MemoryStateStore, UpgradeEngine
-from analyzer.runtime.preflight import PreflightError, UpgradeRequest, build_plan, preflight
+from analyzer.runtime.preflight import PreflightError, build_plan, preflight
 from analyzer.settings import Settings
 from analyzer.sim.scenario import ApiErrorFault
 from tests.fixtures.polling import wait_until
-from tests.fixtures.sim_fixtures import api_client_for, make_mesh, mesh  # noqa: F401
-
-GATEWAY = Target(namespace="istio-ingress", kind="Deployment", name="istio-ingressgateway")
-
-
-@pytest.fixture
-def cluster(mesh):  # noqa: F811
-    adapter = KubernetesCluster(api_client_for(mesh), request_timeout=10, backoff=0.01)
-    yield adapter
-    adapter.close()
-
-
-def request(**changes) -> UpgradeRequest:
-    fields = dict(to_revision="1-15-4", tag="default", style=UpgradeStyle.TAG, gateways=(GATEWAY,))
-    fields.update(changes)
-    return UpgradeRequest(**fields)
+from tests.fixtures.sim_fixtures import GATEWAY, api_client_for, make_mesh, mesh, upgrade_request  # noqa: F401
 
 
 def test_discovers_revisions_tags_and_namespaces(cluster):
     assert set(cluster.revisions()) == {"1-14-6", "1-15-4"}
     assert cluster.tags()["default"].revision == "1-14-6"
-    checked = preflight(cluster, request())
+    checked = preflight(cluster, upgrade_request())
     assert checked.from_revision == "1-14-6"
     assert checked.namespaces == ("bar", "baz", "foo")
 
@@ -104,15 +89,15 @@ def test_state_configmap_round_trip(cluster):
 def test_preflight_failures_patch_nothing(cluster, mesh, changes, expected):  # noqa: F811
     before = len(mesh.writes())
     with pytest.raises(PreflightError, match=expected):
-        preflight(cluster, request(**changes))
+        preflight(cluster, upgrade_request(**changes))
     assert len(mesh.writes()) == before
 
 
 def test_dry_run_patches_nothing(cluster, mesh):  # noqa: F811
     before = len(mesh.writes())
     clock = VirtualClock(datetime.now(UTC))
-    checked = preflight(cluster, request())
-    plan = build_plan(request(), checked, Settings(), clock.now())
+    checked = preflight(cluster, upgrade_request())
+    plan = build_plan(upgrade_request(), checked, Settings(), clock.now())
     dry = DryRunCluster(cluster, clock)
     state = UpgradeEngine(dry, MemoryStateStore(), DryRunJudging(), clock).run(plan)
     assert state.outcome is Outcome.PROMOTED

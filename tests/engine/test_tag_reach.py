@@ -18,21 +18,25 @@ from datetime import UTC, datetime
 import pytest
 from kubernetes import client as kube
 
-from analyzer.adapters.kubernetes import KubernetesCluster
 from analyzer.core.reach import compute_reach
 from analyzer.core.upgrade import Outcome, Target, UpgradeStyle
 from analyzer.core.verdicts import Verdict
 from analyzer.runtime.clock import RealClock
 from analyzer.runtime.engine import LogNotifier, MemoryStateStore, UpgradeEngine
-from analyzer.runtime.preflight import PreflightError, UpgradeRequest, build_plan, preflight
+from analyzer.runtime.preflight import PreflightError, build_plan, preflight
 from analyzer.settings import Settings
 from tests.engine.fakes import ScriptedJudging
 from tests.fixtures.polling import wait_until
-from tests.fixtures.sim_fixtures import api_client_for, fast_scenario, make_mesh  # noqa: F401
+from tests.fixtures.sim_fixtures import (  # noqa: F401
+    GATEWAY,
+    api_client_for,
+    fast_scenario,
+    make_mesh,
+    upgrade_request,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
-GATEWAY = Target(namespace="istio-ingress", kind="Deployment", name="istio-ingressgateway")
 INJECT = "sidecar.istio.io/inject"
 
 
@@ -104,17 +108,6 @@ def mesh(make_mesh):  # noqa: F811
     return mesh
 
 
-@pytest.fixture
-def cluster(mesh):
-    adapter = KubernetesCluster(api_client_for(mesh), request_timeout=10, backoff=0.01)
-    yield adapter
-    adapter.close()
-
-
-def request(**changes) -> UpgradeRequest:
-    fields = dict(to_revision="1-15-4", tag="default", style=UpgradeStyle.TAG, gateways=(GATEWAY,))
-    fields.update(changes)
-    return UpgradeRequest(**fields)
 
 
 def test_reach_read_from_the_api_server_names_every_way_in(cluster, mesh):
@@ -139,19 +132,19 @@ def test_reach_read_from_the_api_server_names_every_way_in(cluster, mesh):
 
 
 def test_preflight_plans_all_the_reach_and_says_why(cluster):
-    checked = preflight(cluster, request())
+    checked = preflight(cluster, upgrade_request())
     assert checked.namespaces == ("foo", "legacy", "plain")
     assert checked.targets == (Target(namespace="plain", kind="Deployment", name="meshed"),)
     lines = "\n".join(checked.reach.lines())
     assert "legacy: namespace label istio-injection=enabled" in lines
     assert "2 pod(s) on 1-14-6×2" in lines
     assert "amb: ambient" in lines and "Deployment pinned in plain: pinned" in lines
-    plan = build_plan(request(), checked, Settings(), datetime.now(UTC))
+    plan = build_plan(upgrade_request(), checked, Settings(), datetime.now(UTC))
     assert plan.workloads == checked.targets
 
 
 def test_namespaces_subset_names_what_it_leaves_out(cluster):
-    checked = preflight(cluster, request(namespaces=("foo",)))
+    checked = preflight(cluster, upgrade_request(namespaces=("foo",)))
     assert checked.namespaces == ("foo",)
     (warning,) = [w for w in checked.warnings if "leaves out" in w]
     assert "legacy, plain" in warning and "as soon as the tag moves" in warning
@@ -159,23 +152,23 @@ def test_namespaces_subset_names_what_it_leaves_out(cluster):
 
 def test_a_namespace_the_tag_does_not_reach_is_refused(cluster):
     with pytest.raises(PreflightError, match="namespace amb is not reached by tag default"):
-        preflight(cluster, request(namespaces=("amb",)))
+        preflight(cluster, upgrade_request(namespaces=("amb",)))
 
 
 def test_label_style_refuses_istio_injection_with_the_command(cluster, mesh):
     before = len(mesh.writes())
     with pytest.raises(PreflightError) as refused:
-        preflight(cluster, request(style=UpgradeStyle.NAMESPACE_LABEL, namespaces=("legacy",)))
+        preflight(cluster, upgrade_request(style=UpgradeStyle.NAMESPACE_LABEL, namespaces=("legacy",)))
     (problem,) = refused.value.problems
     assert problem.endswith("kubectl label namespace legacy istio-injection- istio.io/rev=default")
     with pytest.raises(PreflightError, match="namespace plain is reached only through pod labels"):
-        preflight(cluster, request(style=UpgradeStyle.NAMESPACE_LABEL, namespaces=("plain",)))
+        preflight(cluster, upgrade_request(style=UpgradeStyle.NAMESPACE_LABEL, namespaces=("plain",)))
     assert len(mesh.writes()) == before
 
 
 def test_a_gateway_pinned_to_a_revision_is_left_out_with_a_warning(cluster, mesh):
     pinned = Target(namespace="plain", kind="Deployment", name="pinned")
-    checked = preflight(cluster, request(gateways=(GATEWAY, pinned)))
+    checked = preflight(cluster, upgrade_request(gateways=(GATEWAY, pinned)))
     assert checked.gateways == (GATEWAY,)
     assert any("pinned to istio.io/rev=1-14-6" in w for w in checked.warnings)
 
@@ -203,8 +196,8 @@ def test_rollback_restarts_a_namespace_left_out_whose_pod_was_rescheduled(cluste
         return Verdict.FAIL
 
     try:
-        checked = preflight(cluster, request(namespaces=("foo",)))
-        plan = build_plan(request(namespaces=("foo",)), checked, settings, datetime.now(UTC))
+        checked = preflight(cluster, upgrade_request(namespaces=("foo",)))
+        plan = build_plan(upgrade_request(namespaces=("foo",)), checked, settings, datetime.now(UTC))
         engine = UpgradeEngine(
             cluster, MemoryStateStore(), ScriptedJudging(script=reschedule_then_fail),
             RealClock(), LogNotifier(), observer=lambda _s, n, _a: notes.extend(n),

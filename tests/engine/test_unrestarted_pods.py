@@ -23,25 +23,20 @@ import pytest
 from kubernetes import client as kube
 
 from analyzer.adapters.kubernetes import KubernetesCluster
-from analyzer.core.upgrade import Target, UpgradeStyle
-from analyzer.runtime.preflight import PreflightError, UpgradeRequest, preflight
+from analyzer.core.upgrade import Target
+from analyzer.runtime.preflight import PreflightError, preflight
 from tests.fixtures.polling import wait_until
 from tests.fixtures.sim_fixtures import (  # noqa: F401
+    GATEWAY,
     api_client_for,
     make_mesh,
     make_prometheus,
     mesh,
+    upgrade_request,
 )
 
 REPO = Path(__file__).resolve().parents[2]
-GATEWAY = Target(namespace="istio-ingress", kind="Deployment", name="istio-ingressgateway")
 
-
-@pytest.fixture
-def cluster(mesh):  # noqa: F811
-    adapter = KubernetesCluster(api_client_for(mesh), request_timeout=10, backoff=0.01)
-    yield adapter
-    adapter.close()
 
 
 def _pod(name: str, owner: tuple[str, str, str] | None = None, host_network: bool = False):
@@ -117,11 +112,6 @@ def _statefulset(name: str, strategy: dict, replicas: int = 2) -> dict:
     }  # fmt: skip
 
 
-def _request(**changes) -> UpgradeRequest:
-    fields = dict(to_revision="1-15-4", tag="default", style=UpgradeStyle.TAG, gateways=(GATEWAY,))
-    fields.update(changes)
-    return UpgradeRequest(**fields)
-
 
 def test_preflight_names_ondelete_partitioned_and_operator_owned_workloads(cluster, mesh):  # noqa: F811
     apps = cluster.apps
@@ -136,7 +126,7 @@ def test_preflight_names_ondelete_partitioned_and_operator_owned_workloads(clust
     apps.create_namespaced_stateful_set("foo", owned)
     writes = len(mesh.writes())
     with pytest.raises(PreflightError) as refused:
-        preflight(cluster, _request())
+        preflight(cluster, upgrade_request())
     text = str(refused.value)
     assert "StatefulSet bar/legacy-db: updateStrategy OnDelete" in text
     assert (
@@ -148,7 +138,7 @@ def test_preflight_names_ondelete_partitioned_and_operator_owned_workloads(clust
     assert "StatefulSet foo/cache: managed by RedisCluster cache" in text
     assert "--exclude-unrollable" in text
     assert len(mesh.writes()) == writes  # a refusal changes nothing
-    checked = preflight(cluster, _request(exclude_unrollable=True))
+    checked = preflight(cluster, upgrade_request(exclude_unrollable=True))
     assert any("legacy-db" in w and "excluded" in w for w in checked.warnings)
 
 
@@ -192,7 +182,7 @@ def test_an_argo_rollout_s_replicaset_is_named_by_preflight(cluster, mesh):  # n
         timeout=30, message="the Rollout's pod",
     )  # fmt: skip
     with pytest.raises(PreflightError) as refused:
-        preflight(cluster, _request())
+        preflight(cluster, upgrade_request())
     assert "Rollout foo/checkout" in str(refused.value)
 
 
