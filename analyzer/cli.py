@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return ExitCode.BAD_INPUT
-    from analyzer.runtime.logs import configure_logging
+    from analyzer.service.logs import configure_logging
 
     configure_logging(debug=args.debug)
     try:

@@ -47,7 +47,7 @@ from analyzer.core.rules import Rule, RuleSet
 from analyzer.core.sequential import judge_look, reference_error
 from analyzer.core.upgrade import split_waves
 from analyzer.core.verdicts import RuleResult, Verdict, combine_rule_results
-from analyzer.runtime.analysis import spend_night_budget
+from analyzer.service.analysis import spend_night_budget
 
 #: Namespaces' request rates are drawn log-uniformly from this range (rps). Below ~5 rps
 #: a default window holds too little evidence to pass (per restart: 94 % inconclusive at

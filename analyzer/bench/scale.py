@@ -4,7 +4,7 @@ Prometheus, next to the per-namespace query loop on the same data.
 A night upgrades hundreds of namespaces; a query per namespace per rule per window is what
 brings a shared Prometheus (or Thanos/Mimir) to its knees at 1 a.m. This writes seeded
 Istio history for N restarted namespaces plus a few never-restarted controls, backfills
-it, starts Prometheus, then runs ``runtime.analysis.analyze_restart`` twice: once for all
+it, starts Prometheus, then runs ``service.analysis.analyze_restart`` twice: once for all
 namespaces (batched) and once per namespace (the loop), and compares queries, seconds and
 verdicts.
 """
@@ -26,8 +26,8 @@ from analyzer.bench.judges import default_rules
 from analyzer.bench.scenarios import ISTIO_BUCKETS, _bucket_probabilities
 from analyzer.core.verdicts import NamespaceVerdict
 from analyzer.core.windows import RestartWindows
-from analyzer.runtime import local_servers
-from analyzer.runtime.analysis import AnalysisRequest, analyze_restart
+from analyzer.lab import local_servers
+from analyzer.service.analysis import AnalysisRequest, analyze_restart
 from analyzer.settings import PrometheusSettings
 
 NAMESPACE_LABEL = "destination_workload_namespace"

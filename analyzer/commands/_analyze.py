@@ -21,15 +21,15 @@ from analyzer.core.templates import TemplateError, validate_namespace
 from analyzer.core.verdicts import Verdict
 from analyzer.core.windows import RestartWindows, WindowError
 from analyzer.errors import BadInputError, ExitCode, UnreachableError
-from analyzer.runtime.analysis import (
+from analyzer.service.analysis import (
     AnalysisRequest,
     analyze_restart,
     controls_excluding,
     discover_namespaces,
     parse_namespace_list,
 )
-from analyzer.runtime.terminal import is_terminal, print_verdict_table, query_progress
-from analyzer.runtime.verdict_text import namespace_text
+from analyzer.views.terminal import is_terminal, print_verdict_table, query_progress
+from analyzer.views.verdict_text import namespace_text
 
 VERDICT_EXIT = {
     Verdict.PASS: ExitCode.OK,
@@ -116,7 +116,7 @@ def analyze_command(args: argparse.Namespace) -> int:
 
 def _write_report(path, verdict, windows, controls, settings, queries_sent: int) -> None:
     """Write the HTML report of this analysis (``--report``); exit 2 when it cannot."""
-    from analyzer.runtime.reports import render_analysis_report, write_report
+    from analyzer.views.reports import render_analysis_report, write_report
 
     meta = {
         "Prometheus": _without_credentials(settings.prometheus.url),

@@ -2,7 +2,7 @@
 
 The ``serve`` subcommand: the long-running service (windows, lease, alerts, HTTP).
 
-Wires real adapters into ``runtime.service.UpgradeService``, runs its loop under apscheduler
+Wires real adapters into ``service.service.UpgradeService``, runs its loop under apscheduler
 and serves HTTP until SIGTERM/SIGINT, then stops gracefully: the current action finishes,
 the state is persisted, the lease is released. Prints ``serving http://HOST:PORT`` (the bound
 port, also for ``--listen 127.0.0.1:0``) once the HTTP interface is up.
@@ -33,18 +33,18 @@ from analyzer.core.durations import parse_duration
 from analyzer.core.mesh import ClusterNotFoundError
 from analyzer.core.rules import RuleFileError
 from analyzer.errors import BadInputError, ExitCode
-from analyzer.runtime.alerting import AlertDispatcher, notifiers_from_urls
-from analyzer.runtime.analysis import planned_evidence_warnings
-from analyzer.runtime.clock import RealClock
-from analyzer.runtime.engine import PrometheusJudging
-from analyzer.runtime.http_api import HttpServer, TokenCheck, create_app, parse_listen
-from analyzer.runtime.leadership import LeaderElector, lease_namespace
-from analyzer.runtime.maintenance import MaintenanceWindow
-from analyzer.runtime.rules_reload import RulesWatcher
-from analyzer.runtime.self_metrics import SelfMetrics
-from analyzer.runtime.service import LeadershipView, UpgradeService
-from analyzer.runtime.status_page import register_status_routes
+from analyzer.service.alerting import AlertDispatcher, notifiers_from_urls
+from analyzer.service.analysis import planned_evidence_warnings
+from analyzer.service.clock import RealClock
+from analyzer.service.engine import PrometheusJudging
+from analyzer.service.leadership import LeaderElector, lease_namespace
+from analyzer.service.maintenance import MaintenanceWindow
+from analyzer.service.rules_reload import RulesWatcher
+from analyzer.service.self_metrics import SelfMetrics
+from analyzer.service.service import LeadershipView, UpgradeService
 from analyzer.settings import Settings
+from analyzer.views.http_api import HttpServer, TokenCheck, create_app, parse_listen
+from analyzer.views.status_page import register_status_routes
 
 log = logging.getLogger("canary_analyzer.serve")
 

@@ -32,10 +32,10 @@ from analyzer.core.reach import Reach
 from analyzer.core.templates import TemplateError, validate_namespace
 from analyzer.core.upgrade import Action, Note, Outcome, UpgradeState, UpgradeStyle, summary
 from analyzer.errors import BadInputError, ExitCode, UnreachableError
-from analyzer.runtime.alerting import AlertDispatcher, notifiers_from_urls
-from analyzer.runtime.analysis import parse_namespace_list, planned_evidence_warnings
-from analyzer.runtime.clock import RealClock, VirtualClock
-from analyzer.runtime.engine import (
+from analyzer.service.alerting import AlertDispatcher, notifiers_from_urls
+from analyzer.service.analysis import parse_namespace_list, planned_evidence_warnings
+from analyzer.service.clock import RealClock, VirtualClock
+from analyzer.service.engine import (
     DryRunCluster,
     DryRunJudging,
     LogNotifier,
@@ -43,9 +43,9 @@ from analyzer.runtime.engine import (
     PrometheusJudging,
     UpgradeEngine,
 )
-from analyzer.runtime.leadership import LeaderElector, holding_lease, lease_namespace
-from analyzer.runtime.preflight import UpgradeRequest, build_plan, parse_gateway, preflight
-from analyzer.runtime.reports import TimelineRecorder, write_upgrade_report
+from analyzer.service.leadership import LeaderElector, holding_lease, lease_namespace
+from analyzer.service.preflight import UpgradeRequest, build_plan, parse_gateway, preflight
+from analyzer.views.reports import TimelineRecorder, write_upgrade_report
 
 OUTCOME_EXIT = {
     Outcome.PROMOTED: ExitCode.OK,

@@ -283,7 +283,7 @@ def night_command(args: argparse.Namespace) -> int:
 def scale_command(args: argparse.Namespace) -> int:
     from analyzer.bench import scale
     from analyzer.bench.report import print_table, scale_table
-    from analyzer.runtime.local_servers import LocalServerMissingError, binary
+    from analyzer.lab.local_servers import LocalServerMissingError, binary
 
     try:
         binary("prometheus")

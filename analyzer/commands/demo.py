@@ -33,8 +33,8 @@ def register(subparsers) -> None:
 
 
 def demo_command(args: argparse.Namespace) -> int:
-    from analyzer.runtime.demo import DemoError, run_demo
-    from analyzer.runtime.local_servers import LocalServerStartError
+    from analyzer.lab.demo import DemoError, run_demo
+    from analyzer.lab.local_servers import LocalServerStartError
 
     try:
         return run_demo(args.scenario, args.work_dir, args.timeout)

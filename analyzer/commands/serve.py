@@ -1,6 +1,6 @@
 """The ``serve`` subcommand: the long-running service (windows, lease, alerts, HTTP).
 
-Wires real adapters into ``runtime.service.UpgradeService``, runs its loop under apscheduler
+Wires real adapters into ``service.service.UpgradeService``, runs its loop under apscheduler
 and serves HTTP until SIGTERM/SIGINT, then stops gracefully: the current action finishes,
 the state is persisted, the lease is released. Prints ``serving http://HOST:PORT`` (the bound
 port, also for ``--listen 127.0.0.1:0``) once the HTTP interface is up.

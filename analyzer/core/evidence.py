@@ -6,7 +6,7 @@ window holds fewer requests, and an inconclusive wave is extended and then held 
 person. A namespace at 0.3 rps cannot reach 500 requests in a 10-minute window, so a
 night that includes it ends held however healthy it is. Platform teams should learn that
 when they plan the night (``upgrade --dry-run``, the start of ``upgrade`` and ``serve``),
-not at 3 a.m. from a page. Pure: counts in, findings out; the runtime fetches the counts.
+not at 3 a.m. from a page. Pure: counts in, findings out; the service fetches the counts.
 """
 
 from __future__ import annotations

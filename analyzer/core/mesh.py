@@ -1,6 +1,6 @@
 """The small interfaces to the cluster that the upgrade engine and preflight depend on.
 
-Why here: the engine (runtime) and its tests must not know the Kubernetes client; the
+Why here: the engine (service) and its tests must not know the Kubernetes client; the
 Kubernetes adapter implements these structurally, and tests implement them in memory. The
 data they carry is plain and frozen so it can be logged and compared.
 """

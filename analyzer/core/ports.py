@@ -1,4 +1,4 @@
-"""The small interfaces (Protocols) that core and runtime depend on, and the data they carry.
+"""The small interfaces (Protocols) that core and the service depend on, and the data they carry.
 
 Adapters implement these; tests may implement them in memory. One capability per Protocol
 (Flagger's providers show why): a metrics source answers range queries, nothing else.

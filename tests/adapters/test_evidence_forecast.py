@@ -11,7 +11,7 @@ import pytest
 
 from analyzer.adapters.prometheus import PrometheusSource
 from analyzer.adapters.rule_files import load_rules
-from analyzer.runtime.analysis import forecast_thin_evidence, planned_evidence_warnings
+from analyzer.service.analysis import forecast_thin_evidence, planned_evidence_warnings
 from analyzer.settings import PrometheusSettings, Settings
 from tests.fixtures.istio_history import NamespaceHistory, Traffic, start_history_prometheus
 

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from analyzer.core.alerts import AlertName, Severity
-from analyzer.runtime.http_api import create_app
+from analyzer.views.http_api import create_app
 from tests.docs.blocks import ROOT, Block, parse_blocks
 from tests.docs.lab import BIN, run_block
 

@@ -27,9 +27,9 @@ from analyzer.adapters.prometheus import PrometheusSource
 from analyzer.commands.common import load_rule_set
 from analyzer.core.upgrade import Judge, Judged, Restart, UpgradeState, UpgradeStyle
 from analyzer.core.windows import RestartWindows
-from analyzer.runtime.clock import RealClock
-from analyzer.runtime.engine import LogNotifier, PrometheusJudging, UpgradeEngine
-from analyzer.runtime.preflight import UpgradeRequest, build_plan, parse_gateway, preflight
+from analyzer.service.clock import RealClock
+from analyzer.service.engine import LogNotifier, PrometheusJudging, UpgradeEngine
+from analyzer.service.preflight import UpgradeRequest, build_plan, parse_gateway, preflight
 from analyzer.settings import Settings
 from analyzer.sim.mesh import SimulatedMesh
 from analyzer.sim.scenario import load_scenario

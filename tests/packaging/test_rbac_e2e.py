@@ -20,14 +20,14 @@ from kubernetes import client as kube
 from analyzer.adapters.kubernetes import ConfigMapStateStore, KubernetesCluster
 from analyzer.adapters.lease import KubernetesLease
 from analyzer.core.upgrade import Outcome, UpgradeStyle
-from analyzer.runtime.clock import RealClock
-from analyzer.runtime.engine import LogNotifier, UpgradeEngine
-from analyzer.runtime.leadership import LeaderElector
-from analyzer.runtime.preflight import UpgradeRequest, build_plan, parse_gateway, preflight
-from analyzer.runtime.timeline import KeptTimeline
+from analyzer.service.clock import RealClock
+from analyzer.service.engine import LogNotifier, UpgradeEngine
+from analyzer.service.leadership import LeaderElector
+from analyzer.service.preflight import UpgradeRequest, build_plan, parse_gateway, preflight
+from analyzer.service.timeline import KeptTimeline
 from analyzer.settings import Settings
 from analyzer.sim import istio_objects
-from tests.engine.fakes import ScriptedJudging, fail_in
+from tests.fixtures.fakes import ScriptedJudging, fail_in
 from tests.fixtures.sim_fixtures import api_client_for, fast_scenario, make_mesh  # noqa: F401
 from tests.packaging.chart import NAMESPACE, one, render
 from tests.packaging.rbac_check import ApiCall, bound_rules, call_from_request, check

@@ -8,15 +8,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from analyzer.core.verdicts import Verdict
-from analyzer.runtime.alerting import AlertDispatcher
-from analyzer.runtime.clock import VirtualClock
-from analyzer.runtime.engine import LogNotifier, MemoryStateStore
-from analyzer.runtime.maintenance import MaintenanceWindow
-from analyzer.runtime.rules_reload import RulesWatcher
-from analyzer.runtime.self_metrics import SelfMetrics
-from analyzer.runtime.service import UpgradeService
+from analyzer.service.alerting import AlertDispatcher
+from analyzer.service.clock import VirtualClock
+from analyzer.service.engine import LogNotifier, MemoryStateStore
+from analyzer.service.maintenance import MaintenanceWindow
+from analyzer.service.rules_reload import RulesWatcher
+from analyzer.service.self_metrics import SelfMetrics
+from analyzer.service.service import UpgradeService
 from analyzer.settings import Settings
-from tests.engine.fakes import FakeMesh, ScriptedJudging
+from tests.fixtures.fakes import FakeMesh, ScriptedJudging
 
 NAMES = ("a", "b", "c", "d", "e", "f")
 START = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)

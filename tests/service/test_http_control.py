@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from analyzer.cli import main
-from analyzer.runtime.http_api import HttpServer, TokenCheck, create_app
-from analyzer.runtime.status_page import register_status_routes
+from analyzer.views.http_api import HttpServer, TokenCheck, create_app
+from analyzer.views.status_page import register_status_routes
 from tests.service.harness import make_service
 
 TOKEN = "s3cret-token-value"

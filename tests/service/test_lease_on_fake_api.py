@@ -15,7 +15,7 @@ import pytest
 
 from analyzer.adapters.lease import KubernetesLease
 from analyzer.core.leadership import LeaseRecord
-from analyzer.runtime.leadership import LeaderElector, LeaseHeldError, holding_lease
+from analyzer.service.leadership import LeaderElector, LeaseHeldError, holding_lease
 from tests.fixtures.sim_fixtures import api_client_for
 
 NOW = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)  # zero microseconds, on purpose

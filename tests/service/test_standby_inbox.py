@@ -28,10 +28,10 @@ from analyzer.adapters.lease import KubernetesLease
 from analyzer.cli import main
 from analyzer.core.upgrade import Outcome
 from analyzer.core.verdicts import Verdict
-from analyzer.runtime.http_api import HttpServer, TokenCheck, UpgradeRequestBody, create_app
-from analyzer.runtime.leadership import LeaderElector
-from analyzer.runtime.service import LeadershipView
+from analyzer.service.leadership import LeaderElector
+from analyzer.service.service import LeadershipView
 from analyzer.sim.scenario import ApiErrorFault
+from analyzer.views.http_api import HttpServer, TokenCheck, UpgradeRequestBody, create_app
 from tests.fixtures.service_replicas import (
     CONFIGMAP,
     NAMESPACE,

@@ -24,10 +24,10 @@ from analyzer.adapters.kubernetes import KubernetesCluster
 from analyzer.adapters.lease import KubernetesLease
 from analyzer.core.upgrade import Outcome
 from analyzer.core.verdicts import Verdict
-from analyzer.runtime.http_api import UpgradeRequestBody
-from analyzer.runtime.leadership import LeaderElector
-from analyzer.runtime.service import LeadershipView
+from analyzer.service.leadership import LeaderElector
+from analyzer.service.service import LeadershipView
 from analyzer.sim.scenario import ApiErrorFault
+from analyzer.views.http_api import UpgradeRequestBody
 from tests.fixtures.polling import wait_until
 from tests.fixtures.service_replicas import (
     CONFIGMAP,

@@ -1,1 +1,0 @@
-"""The runtime: applies core's decisions through adapters; the service; reports."""

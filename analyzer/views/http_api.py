@@ -1,0 +1,242 @@
+"""The service's HTTP interface (FastAPI): health, metrics, status, and the control verbs.
+
+Read-only endpoints are open: ``/healthz``, ``/readyz``, ``/metrics``, ``/api/status``.
+Control endpoints (``/api/pause``, ``/api/resume``, ``/api/approve``, ``/api/abort``,
+``/api/upgrade``) need ``Authorization: Bearer <token>``; without the right token they
+answer 401 and change nothing. With no token configured they refuse every request.
+The leader answers 200 when it has done the verb; a standby answers 202 with
+``{"message", "queued": true, "id"}``: it queued the verb for the leader, who applies it on
+its next pass (``service.inbox``). 409 is a verb that makes no sense now, or a standby that
+could not queue it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import uvicorn
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from analyzer.errors import BadInputError
+from analyzer.service.self_metrics import SelfMetrics
+
+log = logging.getLogger("canary_analyzer.http")
+
+
+class UpgradeRequestBody(BaseModel):
+    """Body of ``POST /api/upgrade``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to_revision: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    from_revision: str | None = Field(None, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    tag: str | None = Field(None, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    namespaces: list[str] | None = None
+
+
+class ControlRefusedError(Exception):
+    """A control verb that makes no sense now (e.g. approve with nothing held): HTTP 409."""
+
+
+class StandbyCannotQueueError(ControlRefusedError):
+    """A standby could not queue a verb for the leader (API unreachable, every write lost
+    a race, inbox full): HTTP 409 naming the leader, to whom the operator can turn."""
+
+
+@dataclass(frozen=True)
+class QueuedForLeader:
+    """A standby's answer to a control verb: queued for the leader, who applies it on its
+    next pass (HTTP 202)."""
+
+    request_id: str
+    verb: str
+    leader: str | None
+
+    @property
+    def message(self) -> str:
+        leader = f"the leader {self.leader}" if self.leader else "the next leader"
+        return f"queued for {leader}: {self.verb}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"message": self.message, "queued": True, "id": self.request_id}
+
+
+ControlAnswer = dict[str, Any] | QueuedForLeader
+
+
+class ServiceControl(Protocol):
+    """What the HTTP layer needs from the service."""
+
+    def status(self) -> dict[str, Any]: ...
+    def readiness(self) -> tuple[bool, str]: ...
+    def pause(self) -> ControlAnswer: ...
+    def resume(self) -> ControlAnswer: ...
+    def approve(self) -> ControlAnswer: ...
+    def abort(self) -> ControlAnswer: ...
+    def request_upgrade(self, body: UpgradeRequestBody) -> ControlAnswer: ...
+
+
+class TokenCheck:
+    """Compares bearer tokens in constant time; re-reads the file when it changes (rotation)."""
+
+    def __init__(self, token_file: Path | None):
+        self.token_file = token_file
+        self._token: str | None = None
+        self._mtime: float | None = None
+        self._lock = threading.Lock()
+        if token_file is not None:
+            self._load()
+            if not self._token:
+                raise BadInputError(f"token file {token_file} is empty")
+
+    def _load(self) -> None:
+        assert self.token_file is not None
+        try:
+            stat = self.token_file.stat()
+            if stat.st_mtime != self._mtime:
+                self._token = self.token_file.read_text().strip()
+                self._mtime = stat.st_mtime
+        except OSError as error:
+            if self._token is None:
+                raise BadInputError(
+                    f"cannot read token file {self.token_file}: {error.strerror}"
+                ) from None
+
+    def allows(self, header: str | None) -> bool:
+        if self.token_file is None or not header:
+            return False
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer" or not presented:
+            return False
+        with self._lock:
+            self._load()
+            token = self._token or ""
+        return bool(token) and hmac.compare_digest(presented.strip().encode(), token.encode())
+
+
+def create_app(
+    control: ServiceControl, metrics: SelfMetrics, tokens: TokenCheck, extra_routes=None
+) -> FastAPI:
+    """The FastAPI application; ``extra_routes(app)`` may add pages (reports, status page)."""
+    app = FastAPI(title="canary-analyzer", version="1", docs_url=None, redoc_url=None)
+
+    def require_token(request: Request) -> None:
+        if not tokens.allows(request.headers.get("authorization")):
+            log.warning(
+                "control request refused: missing or wrong bearer token",
+                extra={
+                    "fields": {
+                        "path": request.url.path,
+                        "client": request.client.host if request.client else "",
+                    }
+                },
+            )
+            raise HTTPException(
+                status_code=401,
+                detail="a valid 'Authorization: Bearer <token>' header is required",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    @app.exception_handler(ControlRefusedError)
+    async def refused(_request: Request, error: ControlRefusedError) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": str(error)})
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        ready, reason = control.readiness()
+        return JSONResponse(
+            status_code=200 if ready else 503, content={"ready": ready, "reason": reason}
+        )
+
+    @app.get("/metrics")
+    def prometheus_metrics() -> Response:
+        return Response(metrics.exposition(), media_type=metrics.content_type)
+
+    @app.get("/api/status")
+    def status() -> dict[str, Any]:
+        return control.status()
+
+    authorized = [Depends(require_token)]
+
+    def answer(result: ControlAnswer) -> JSONResponse:
+        if isinstance(result, QueuedForLeader):
+            return JSONResponse(status_code=202, content=result.to_json())
+        return JSONResponse(status_code=200, content=jsonable_encoder(result))
+
+    @app.post("/api/pause", dependencies=authorized)
+    def pause() -> JSONResponse:
+        return answer(control.pause())
+
+    @app.post("/api/resume", dependencies=authorized)
+    def resume() -> JSONResponse:
+        return answer(control.resume())
+
+    @app.post("/api/approve", dependencies=authorized)
+    def approve() -> JSONResponse:
+        return answer(control.approve())
+
+    @app.post("/api/abort", dependencies=authorized)
+    def abort() -> JSONResponse:
+        return answer(control.abort())
+
+    @app.post("/api/upgrade", dependencies=authorized)
+    def upgrade(body: UpgradeRequestBody) -> JSONResponse:
+        return answer(control.request_upgrade(body))
+
+    if extra_routes is not None:
+        extra_routes(app)
+    return app
+
+
+class HttpServer:
+    """Runs the app with uvicorn in a background thread; ``stop()`` shuts it down."""
+
+    def __init__(self, app: FastAPI, host: str, port: int):
+        self.config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+        )
+        self.server = uvicorn.Server(self.config)
+        self.thread = threading.Thread(target=self.server.run, name="http", daemon=True)
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start serving; raise ``BadInputError`` when the address cannot be bound."""
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started and self.thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)  # waiting for uvicorn to bind, bounded by the deadline
+        if not self.server.started:
+            self.stop()
+            raise BadInputError(f"cannot listen on {self.config.host}:{self.config.port}")
+
+    @property
+    def bound_port(self) -> int:
+        servers = getattr(self.server, "servers", [])
+        for server in servers:
+            for sock in server.sockets:
+                return sock.getsockname()[1]
+        return self.config.port
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` → (host, port); port 0 picks a free one."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise BadInputError(f"--listen must be HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)

@@ -1,0 +1,378 @@
+"""Self-contained HTML reports of verdicts: one analysis, or one whole upgrade.
+
+A report is one HTML file with inline CSS and inline SVG charts (matplotlib): no script, no
+CDN, no network, so it opens from a ticket attachment or an air-gapped laptop. For every
+namespace and rule it shows the chart of the before and after windows with the controls'
+band and the allowed limit, and the verdict's explanation (values, evidence, threshold,
+statistic, reason, query). Failing rules come first and stand out; the report of an upgrade
+adds the timeline (tag move, restarts, verdicts, rollback).
+
+Inputs are plain data on purpose: ``NamespaceVerdict``/``RuleResult`` objects or their
+``to_dict()`` forms, and ``core.upgrade.summary(state)`` for an upgrade, so the engine, the
+service and the command line can all render without sharing types.
+
+For the upgrade owner::
+
+    recorder = TimelineRecorder()                     # observer(state, notes, pending)
+    engine = UpgradeEngine(..., observer=recorder)    # or call recorder(...) from yours
+    state = engine.run(plan)
+    write_upgrade_report(path, summary(state), recorder.timeline)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from analyzer import __version__
+from analyzer.core.verdicts import NamespaceVerdict, RuleResult
+from analyzer.core.windows import RestartWindows
+
+TEMPLATES = Path(__file__).with_name("templates")
+
+#: Order in which verdicts are listed: what needs a person's eyes first.
+_VERDICT_ORDER = {"fail": 0, "error": 1, "inconclusive": 2, "pass": 3}
+
+
+@cache
+def _environment() -> Environment:
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["value"] = _format_any
+    return environment
+
+
+def render_template(name: str, **context: Any) -> str:
+    """Render one of the package's templates (autoescaped)."""
+    return _environment().get_template(name).render(version=__version__, **context)
+
+
+# -- view models -------------------------------------------------------------------------------
+
+
+def _format_any(value: Any) -> str:
+    from analyzer.views.charts import format_value
+
+    if isinstance(value, list | tuple):
+        return ", ".join(_format_any(v) for v in value) or "—"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_format_any(v)}" for k, v in value.items()) or "—"
+    return format_value(value)
+
+
+def _anchor(*parts: str) -> str:
+    return "-".join(re.sub(r"[^a-z0-9]+", "-", p.lower()).strip("-") for p in parts if p)
+
+
+def _plain_rule(rule: RuleResult | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(rule, RuleResult):
+        return rule.to_dict()
+    return dict(rule)
+
+
+def _plain_verdict(
+    verdict: NamespaceVerdict | Mapping[str, Any] | None, name: str
+) -> dict[str, Any] | None:
+    if verdict is None:
+        return None
+    if isinstance(verdict, NamespaceVerdict):
+        return verdict.to_dict()
+    data = dict(verdict)
+    data.setdefault("namespace", name)
+    return data
+
+
+def _change_text(rule: Mapping[str, Any], unit: str) -> str:
+    before, after = rule.get("before"), rule.get("after")
+    if not isinstance(before, int | float) or not isinstance(after, int | float):
+        return "—"
+    if unit == "ratio":
+        text = f"{(after - before) * 100:+.2f} pp"
+    elif unit == "ms":
+        text = f"{after - before:+.1f} ms"
+    else:
+        text = f"{after - before:+.4g}"
+    if before:
+        text += f" ({(after - before) / abs(before):+.0%})"
+    return text
+
+
+@dataclass
+class RuleView:
+    """One rule result, ready for the template."""
+
+    name: str
+    namespace: str
+    verdict: str
+    reason: str
+    anchor: str
+    unit: str
+    before: str
+    after: str
+    change: str
+    critical: bool
+    dry_run: bool
+    decides: bool
+    controls: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, Any] = field(default_factory=dict)
+    threshold: dict[str, Any] = field(default_factory=dict)
+    statistic: dict[str, Any] = field(default_factory=dict)
+    limits: list[str] = field(default_factory=list)
+    queries: list[str] = field(default_factory=list)
+    chart: str = ""
+
+    @property
+    def failing(self) -> bool:
+        return self.verdict == "fail" and self.decides
+
+
+def rule_view(
+    rule: RuleResult | Mapping[str, Any], windows: Mapping[str, Any] | None = None
+) -> RuleView:
+    """Plain rule data → what the template shows, chart included."""
+    from analyzer.views.charts import allowed_limits, format_value, rule_chart_svg, rule_unit
+
+    data = _plain_rule(rule)
+    unit = rule_unit(data)
+    critical = bool(data.get("critical", True))
+    dry_run = bool(data.get("dry_run", False))
+    namespace = str(data.get("namespace", ""))
+    name = str(data.get("rule", "?"))
+    return RuleView(
+        name=name,
+        namespace=namespace,
+        verdict=str(data.get("verdict", "?")),
+        reason=str(data.get("reason", "")),
+        anchor=_anchor("rule", namespace, name),
+        unit=unit,
+        before=format_value(data.get("before"), unit),
+        after=format_value(data.get("after"), unit),
+        change=_change_text(data, unit),
+        critical=critical,
+        dry_run=dry_run,
+        decides=critical and not dry_run and bool(data.get("applies", True)),
+        controls=dict(data.get("controls") or {}),
+        evidence=dict(data.get("evidence") or {}),
+        threshold={k: v for k, v in (data.get("threshold") or {}).items() if v is not None},
+        statistic=dict(data.get("statistic") or {}),
+        limits=[f"{label} {format_value(v, unit)}" for v, label in allowed_limits(data, unit)],
+        queries=[str(q) for q in data.get("queries") or ()],
+        chart=rule_chart_svg(data, windows),
+    )
+
+
+def _sorted_rules(views: Iterable[RuleView]) -> list[RuleView]:
+    return sorted(views, key=lambda v: (not v.failing, _VERDICT_ORDER.get(v.verdict, 9)))
+
+
+@dataclass
+class NamespaceView:
+    """One namespace with its verdict and rule views."""
+
+    name: str
+    state: str
+    verdict: str
+    reason: str
+    anchor: str
+    rules: list[RuleView]
+
+    @property
+    def failing_rules(self) -> list[RuleView]:
+        return [r for r in self.rules if r.failing]
+
+
+def namespace_view(
+    name: str,
+    verdict: NamespaceVerdict | Mapping[str, Any] | None,
+    *,
+    state: str = "",
+    windows: Mapping[str, Any] | None = None,
+) -> NamespaceView:
+    data = _plain_verdict(verdict, name) or {}
+    rules = [rule_view(r, windows) for r in data.get("rules") or ()]
+    return NamespaceView(
+        name=name,
+        state=state,
+        verdict=str(data.get("verdict") or "not judged"),
+        reason=str(data.get("reason") or ""),
+        anchor=_anchor("ns", name),
+        rules=_sorted_rules(rules),
+    )
+
+
+def _now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# -- public renderers --------------------------------------------------------------------------
+
+
+def render_analysis_report(
+    verdict: NamespaceVerdict,
+    windows: RestartWindows | Mapping[str, Any] | None,
+    controls: Sequence[str] = (),
+    meta: Mapping[str, Any] | None = None,
+) -> str:
+    """The HTML report of one analysis (``analyze``): the namespace verdict, its windows, the
+    controls, and per rule its chart and explanation. ``meta`` adds rows to the header table
+    (e.g. ``{"Prometheus": url, "Rules": dir}``)."""
+    window_data = windows.to_dict() if isinstance(windows, RestartWindows) else windows
+    namespace = namespace_view(
+        verdict.namespace if isinstance(verdict, NamespaceVerdict) else verdict["namespace"],
+        verdict,
+        windows=window_data,
+    )
+    return render_template(
+        "analysis.html.j2",
+        title=f"{namespace.verdict.upper()} · {namespace.name} · canary analysis",
+        namespace=namespace,
+        windows=window_data or {},
+        controls=list(controls),
+        meta=dict(meta or {}),
+        generated=_now_text(),
+    )
+
+
+def render_upgrade_report(
+    summary: Mapping[str, Any],
+    timeline: Sequence[Mapping[str, Any]] = (),
+    verdicts: Mapping[str, NamespaceVerdict | Mapping[str, Any]] | None = None,
+) -> str:
+    """The HTML report of a whole upgrade.
+
+    ``summary`` is ``core.upgrade.summary(state)`` (``outcome``, ``from_revision``,
+    ``to_revision``, ``tag``, ``reason``, ``namespaces: [{name, state, verdict, reason,
+    rules}]``); ``timeline`` items are ``{"at", "message", "reason"?, "namespace"?,
+    "warning"?}`` (see ``TimelineRecorder``); ``verdicts`` optionally gives richer verdicts
+    per namespace (they win over the summary's ``rules``). Missing keys are tolerated."""
+    verdicts = dict(verdicts or {})
+    namespaces = []
+    for record in summary.get("namespaces") or ():
+        name = str(record.get("name", "?"))
+        verdict = verdicts.pop(name, None)
+        if verdict is None and (record.get("rules") or record.get("verdict")):
+            verdict = {
+                "namespace": name,
+                "verdict": record.get("verdict"),
+                "reason": record.get("reason", ""),
+                "rules": record.get("rules") or [],
+            }
+        namespaces.append(namespace_view(name, verdict, state=str(record.get("state", ""))))
+    for name, verdict in verdicts.items():  # verdicts of namespaces the summary lacks
+        namespaces.append(namespace_view(name, verdict))
+    failing = [r for ns in namespaces for r in ns.failing_rules]
+    outcome = str(summary.get("outcome") or "in progress")
+    events = [timeline_item(item) for item in timeline]
+    return render_template(
+        "upgrade.html.j2",
+        title=f"{outcome.replace('_', ' ').upper()} · {summary.get('from_revision') or '?'} → "
+        f"{summary.get('to_revision') or '?'} · canary-analyzer upgrade",
+        summary=summary,
+        outcome=outcome,
+        namespaces=namespaces,
+        failing=failing,
+        timeline=events,
+        generated=_now_text(),
+    )
+
+
+def timeline_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """One timeline item as the upgrade report and the status page show it:
+    ``{"at", "reason", "namespace", "message", "kind"}``, all text.
+
+    ``at`` is in UTC (``2026-03-02 01:42:00``) whether the item holds a datetime or its
+    ISO 8601 text (as ``/api/status`` gives it); one without an offset counts as UTC, and
+    text that is no timestamp is shown as is. ``kind`` is ``warning`` for a failure or a
+    rollback, else ``normal``."""
+    at = item.get("at") or item.get("time") or ""
+    if isinstance(at, str):
+        with contextlib.suppress(ValueError):  # not a timestamp: shown as is
+            at = datetime.fromisoformat(at)
+    if isinstance(at, datetime):
+        at = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
+        at = at.strftime("%Y-%m-%d %H:%M:%S")
+    reason = str(item.get("reason") or item.get("kind") or "")
+    message = str(item.get("message") or "")
+    lowered = f"{reason} {message}".lower()
+    kind = "normal"
+    if item.get("warning") or "rollback" in lowered or "rolling back" in lowered:
+        kind = "warning"
+    if "fail" in lowered:
+        kind = "warning"
+    return {
+        "at": str(at),
+        "reason": reason,
+        "namespace": str(item.get("namespace") or ""),
+        "message": message,
+        "kind": kind,
+    }
+
+
+class TimelineRecorder:
+    """Collects the engine's notes as timeline items; usable as the engine's ``observer``
+    (``(state, notes, pending)``) or called from another observer."""
+
+    def __init__(self) -> None:
+        self.timeline: list[dict[str, Any]] = []
+
+    def __call__(self, state: Any, notes: Iterable[Any], pending: Any = None) -> None:
+        at = getattr(state, "updated_at", None) or datetime.now(UTC)
+        for note in notes:
+            self.timeline.append(
+                {
+                    "at": at,
+                    "message": getattr(note, "message", str(note)),
+                    "reason": getattr(note, "reason", ""),
+                    "namespace": getattr(note, "namespace", None),
+                    "warning": bool(getattr(note, "warning", False)),
+                }
+            )
+
+
+def write_report(path: str | os.PathLike[str], html: str) -> Path:
+    """Write a report atomically (a reader never sees half a file); returns the path."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(html)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def write_upgrade_report(
+    path: str | os.PathLike[str],
+    summary: Mapping[str, Any],
+    timeline: Sequence[Mapping[str, Any]] = (),
+    verdicts: Mapping[str, NamespaceVerdict | Mapping[str, Any]] | None = None,
+) -> Path:
+    """``upgrade --report FILE.html`` in one call: render and write atomically."""
+    return write_report(path, render_upgrade_report(summary, timeline, verdicts))
+
+
+def report_file_name(kind: str, subject: str, at: datetime | None = None) -> str:
+    """A safe, sortable file name: ``upgrade-1-15-4-20260302T013000Z.html``."""
+    when = (at or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{kind}-{subject}").strip("-.") or kind
+    return f"{slug}-{when}.html"

@@ -1,0 +1,77 @@
+"""The report of a rolled-back upgrade, built from plain data, opened in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+
+from selenium.webdriver.common.by import By
+
+from analyzer.core.verdicts import NamespaceVerdict, RuleResult, Verdict
+from analyzer.views.reports import render_analysis_report, render_upgrade_report, write_report
+from tests.views.conftest import severe_console_messages, svg_sizes
+from tests.views.sample_data import canary_rules, rolled_back_summary, rolled_back_timeline
+
+
+def test_report_is_self_contained():
+    html = render_upgrade_report(rolled_back_summary(), rolled_back_timeline())
+    assert "<script" not in html
+    assert not re.search(r"<link[^>]+stylesheet", html)
+    assert not re.search(r"""(src|href)=["']https?:""", html)
+    assert "@import" not in html and "url(http" not in html
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), "charts inlined in one page must not share element ids"
+
+
+def test_rolled_back_upgrade_report_in_chromium(browser, tmp_path):
+    path = write_report(
+        tmp_path / "upgrade.html",
+        render_upgrade_report(rolled_back_summary(), rolled_back_timeline()),
+    )
+    browser.get(path.as_uri())
+    browser.save_screenshot(str(tmp_path / "upgrade-report.png"))
+
+    assert browser.find_element(By.ID, "outcome").get_attribute("data-outcome") == "rolled_back"
+    callout = browser.find_element(By.CSS_SELECTOR, ".failing-callout[data-failing-rule]")
+    assert callout.get_attribute("data-failing-rule") == "error-rate"
+    assert callout.get_attribute("data-namespace") == "payments"
+    assert callout.find_element(By.CLASS_NAME, "before-value").text == "1.00%"
+    assert callout.find_element(By.CLASS_NAME, "after-value").text == "5.00%"
+
+    sizes = svg_sizes(browser, "section.rule")
+    assert set(sizes) == {"payments/error-rate", "payments/latency-p99", "payments/request-volume"}
+    for key, (width, height, drawn) in sizes.items():
+        assert width > 300 and height > 100 and drawn > 20, (key, sizes[key])
+
+    failing = browser.find_elements(By.CSS_SELECTOR, "section.rule.failing")
+    assert [card.get_attribute("data-rule") for card in failing] == ["error-rate"]
+    card = failing[0]
+    assert card.find_element(By.CLASS_NAME, "before-value").text == "1.00%"
+    assert card.find_element(By.CLASS_NAME, "after-value").text == "5.00%"
+    assert "allowed limit 1.50%" in card.text
+    timeline = browser.find_element(By.CSS_SELECTOR, "table.timeline").text
+    assert "RollingBack" in timeline and "TagMoved" in timeline
+    assert severe_console_messages(browser) == []
+
+
+def test_verdict_objects_win_over_summary_rules():
+    rules = tuple(RuleResult(**{**r, "verdict": Verdict(r["verdict"])}) for r in canary_rules())
+    verdict = NamespaceVerdict("payments", Verdict.FAIL, "error-rate failed", rules)
+    summary = rolled_back_summary()
+    summary["namespaces"][0]["rules"] = []
+    html = render_upgrade_report(summary, [], {"payments": verdict})
+    assert html.count('data-failing-rule="error-rate"') == 1
+    assert html.count("<svg") == 3
+
+
+def test_report_tolerates_a_bare_summary():
+    html = render_upgrade_report({"namespaces": [{"name": "a"}]}, [{"message": "started"}])
+    assert "IN PROGRESS" in html and "Not judged" in html and "started" in html
+
+
+def test_analysis_report_of_a_rule_without_data():
+    empty = RuleResult("error-rate", "ghost", Verdict.INCONCLUSIVE, "no data before or after")
+    verdict = NamespaceVerdict("ghost", Verdict.INCONCLUSIVE, "error-rate: no data", (empty,))
+    html = render_analysis_report(verdict, None, (), {"Prometheus": "http://127.0.0.1:9090"})
+    assert html.count("<svg") == 1
+    assert "no data in either window" in html  # the chart says so (glyphs drawn as paths)
+    assert "none (no drift correction)" in html and "INCONCLUSIVE · ghost" in html
