@@ -54,7 +54,7 @@ class Replica:
         leadership = None
         if lease:
             kube_lease = KubernetesLease(self.clients[0], NAMESPACE, "canary-analyzer")
-            leadership = LeadershipView(LeaderElector(kube_lease, name, timedelta(seconds=15)))
+            leadership = LeadershipView(LeaderElector(kube_lease, name, timedelta(minutes=10)))
         self.service = upgrade_service(
             self.cluster, work, name, script=script, leadership=leadership,
             timeline_store=state_store(timeline_cluster, "timeline", timeline_configmap),
