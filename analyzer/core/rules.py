@@ -189,6 +189,33 @@ class Rule(_Strict):
         return self.metadata.name
 
 
+def rule_file_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of one rule document, generated from the models: what
+    ``rules schema`` prints and ``rules/rule-file.schema.json`` holds. Editors validate each
+    YAML document of a rule file against it as the author types."""
+    schema = Rule.model_json_schema(by_alias=True, mode="validation")
+    needs = {
+        RuleType.RATIO: ["numerator", "denominator"],
+        RuleType.HISTOGRAM: ["buckets"],
+        RuleType.VOLUME: ["query"],
+        RuleType.VALUE: ["query"],
+    }
+    schema["$defs"]["RuleSpec"]["allOf"] = [
+        {
+            "if": {"properties": {"type": {"const": kind.value}}, "required": ["type"]},
+            "then": {"required": fields},
+        }
+        for kind, fields in needs.items()
+    ]
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "rule-file.schema.json",
+        **schema,
+        "title": "canary-analyzer rule",
+        "description": "One rule document of a canary-analyzer rule file (docs/rules.md).",
+    }
+
+
 @dataclass(frozen=True)
 class RuleProblem:
     """One problem found in a rule file, located for a person to fix."""
