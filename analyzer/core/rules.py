@@ -317,7 +317,8 @@ def _describe(error: dict[str, Any], rule_name: str | None = None) -> str:
         "less_than_equal": "at most {le}",
     }
     if kind in bounds:
-        return f"{prefix}{field} must be {bounds[kind].format(**context)} (got {_shown(got)})"
+        limits = {k: f"{v:g}" if isinstance(v, float) else v for k, v in context.items()}
+        return f"{prefix}{field} must be {bounds[kind].format(**limits)} (got {_shown(got)})"
     kinds = {
         "float_parsing": "a number",
         "float_type": "a number",
