@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from analyzer.core.durations import DurationError, parse_duration
 
-_AGO = re.compile(r"^\s*(?P<length>\S+)\s+ago\s*$", re.IGNORECASE)
+_AGO = re.compile(r"^\s*(?P<length>.+?)\s+ago\s*$", re.IGNORECASE)
 
 
 class RestartTimeError(ValueError):
