@@ -110,3 +110,21 @@ def test_relative_times_and_repeated_flags_judge_the_same_restarts(prometheus, t
     with table.open(newline="") as handle:
         rows = [row for row in csv.DictReader(handle) if row["rule"] == "error-rate"]
     assert [row["verdict"] for row in rows] == ["pass", "fail"]
+
+
+def test_the_json_of_a_backtest_lists_each_restart_and_the_table(prometheus):
+    import json
+
+    done = subprocess.run(
+        [sys.executable, "-m", "analyzer", "analyze", "--namespace", "catalog",
+         "--restarted-at", RESTARTS[2].isoformat(), "--restarted-at", RESTARTS[7].isoformat(),
+         "--controls", "billing", "--prometheus-url", prometheus.url, "--rules", "rules",
+         "--output", "json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    document = json.loads(done.stdout)
+    assert document["verdict"] == "fail"
+    assert [r["verdict"] for r in document["restarts"]] == ["pass", "fail"]
+    assert len(document["table"]) == 12
+    assert {row["rule"] for row in document["table"]} == set(RULES)
