@@ -83,12 +83,25 @@ def keeps_label(expr: object, label: str) -> bool:
     return False
 
 
+def _is_scalar(expr: object) -> bool:
+    """A number, ``scalar(…)``, ``time()``, or one of those in parentheses or negated."""
+    kind = type(expr).__name__
+    if kind == "NumberLiteral":
+        return True
+    if kind in ("ParenExpr", "UnaryExpr"):
+        return _is_scalar(expr.expr)
+    if kind == "Call":
+        return expr.func.return_type == promql_parser.ValueType.Scalar
+    if kind == "BinaryExpr":
+        return _is_scalar(expr.lhs) and _is_scalar(expr.rhs)
+    return False
+
+
 def _binary_keeps(expr: object, label: str) -> bool:
     lhs, rhs = expr.lhs, expr.rhs
-    scalar = ("NumberLiteral",)
-    if type(lhs).__name__ in scalar:
+    if _is_scalar(lhs):
         return keeps_label(rhs, label)
-    if type(rhs).__name__ in scalar:
+    if _is_scalar(rhs):
         return keeps_label(lhs, label)
     op = str(expr.op)
     modifier = expr.modifier
@@ -97,10 +110,11 @@ def _binary_keeps(expr: object, label: str) -> bool:
     if op in ("and", "unless"):
         return keeps_label(lhs, label)
     card = modifier.card if modifier is not None else None
-    if card == promql_parser.VectorMatchCardinality.OneToMany:  # group_right: the right side
-        return keeps_label(rhs, label)
-    if card == promql_parser.VectorMatchCardinality.ManyToOne:  # group_left: the left side
-        return keeps_label(lhs, label)
+    many_to_one = promql_parser.VectorMatchCardinality.ManyToOne
+    if card in (promql_parser.VectorMatchCardinality.OneToMany, many_to_one):
+        many, one = (lhs, rhs) if card == many_to_one else (rhs, lhs)
+        # the "many" side's labels; a label named in group_x(…) comes from the "one" side
+        return keeps_label(one if label in modifier.group_labels else many, label)
     matching = modifier.matching if modifier is not None else None
     if matching is not None and matching.type == promql_parser.LabelModifierType.Include:
         # one-to-one "on (…)": the result carries only the matched labels

@@ -30,6 +30,9 @@ RULE = textwrap.dedent(
 GOOD_NUMERATOR = 'sum by ({{ namespace_label }}) (increase(x_total{code=~"5.."}[{{ step }}]))'
 
 
+# Binary operators follow Prometheus's promql/engine.go resultMetric: one-to-one "on (…)"
+# keeps only the matched labels, "ignoring (…)" drops those; group_left/right keep the many
+# side's labels, a label named in group_x(…) taken from the one side.
 @pytest.mark.parametrize(
     ("query", "kept"),
     [
@@ -45,9 +48,15 @@ GOOD_NUMERATOR = 'sum by ({{ namespace_label }}) (increase(x_total{code=~"5.."}[
         ("sum by (ns) (a) / on (ns) sum by (ns) (b)", True),
         ("sum by (ns, pod) (a) / on (pod) sum by (pod) (b)", False),
         ("sum(a) * on () group_right sum by (ns) (b)", True),
+        ("sum by (pod) (a) * on (pod) group_left (ns) sum by (pod, ns) (b)", True),
+        ("sum by (pod, ns) (a) * on (pod) group_left (ns) sum by (pod) (b)", False),
+        ("sum by (ns, pod) (a) / ignoring (pod) sum by (ns) (b)", True),
+        ("sum by (ns, pod) (a) / ignoring (ns) sum by (pod) (b)", False),
         ("sum by (ns) (a) or sum(b)", False),
         ("sum by (ns) (a) > 0", True),
         ("2 * sum by (ns) (a)", True),
+        ("scalar(sum(b)) * sum by (ns) (a)", True),
+        ("sum by (ns) (a) / (time() - 5)", True),
         ('label_replace(sum by (src) (x), "ns", "$1", "src", "(.*)")', True),
         ('label_replace(sum by (src) (x), "other", "$1", "src", "(.*)")', False),
         ("vector(1)", False),
