@@ -1,6 +1,7 @@
 """The ``analyze`` command's implementation, imported only when it runs (fast ``--help``).
 
-The ``analyze`` subcommand: judge one past restart of a namespace (backtest, retrospective).
+The ``analyze`` subcommand: judge past restarts of a namespace (retrospective, backtest):
+one restart prints its verdict, several print one table (``commands._backtest``).
 
 Exit codes: 0 pass · 1 fail · 2 bad input · 3 inconclusive · 4 Prometheus unreachable.
 """
@@ -10,13 +11,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC
+from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from analyzer.adapters.prometheus import PrometheusSource
-from analyzer.commands.common import load_rule_set, parse_time, settings_from_args
+from analyzer.commands._backtest import (
+    JudgedRestart,
+    backtest_table,
+    format_backtest,
+    worst_verdict,
+)
+from analyzer.commands.common import load_rule_set, settings_from_args
 from analyzer.core.multiplicity import NightBudget
 from analyzer.core.ports import MetricsUnreachableError
+from analyzer.core.restart_times import RestartTimeError, parse_restart_time
 from analyzer.core.templates import TemplateError, validate_namespace
 from analyzer.core.verdicts import Verdict
 from analyzer.core.windows import RestartWindows, WindowError
@@ -48,70 +57,148 @@ def analyze_command(args: argparse.Namespace) -> int:
         )
     except TemplateError as error:
         raise BadInputError(str(error)) from None
-    restarted_at = parse_time(args.restarted_at).astimezone(UTC)
+    restarts = restart_times(args.restarted_at or [], args.restarts_file, datetime.now(UTC))
+    if args.report and len(restarts) > 1:
+        raise BadInputError("--report: an HTML report covers one restart; give one --restarted-at")
     windows_settings = settings.windows
     try:
-        windows = RestartWindows.around(
-            restarted_at,
-            before=windows_settings.before,
-            settle=windows_settings.settle,
-            after=windows_settings.after,
-            step=windows_settings.step,
-        )
+        all_windows = [
+            RestartWindows.around(
+                restarted_at,
+                before=windows_settings.before,
+                settle=windows_settings.settle,
+                after=windows_settings.after,
+                step=windows_settings.step,
+            )
+            for restarted_at in restarts
+        ]
     except WindowError as error:
         raise BadInputError(str(error)) from None
     rules = load_rule_set(settings)
     source = PrometheusSource(settings.prometheus)
-    label = settings.rules.namespace_label
     auto = bool(args.controls and args.controls.strip() == "auto")
+    judged: list[JudgedRestart] = []
     try:
         source.ping()
-        with query_progress(source, 2 * len(rules) + int(auto)) as tracked:
-            if auto:
-                controls = controls_excluding(
-                    discover_namespaces(tracked, windows, label), [namespace]
-                )
-            judged = (namespace,)
-            outcome = analyze_restart(
-                tracked,
-                rules,
-                AnalysisRequest(
-                    judged=judged, controls=controls, windows=windows, namespace_label=label
-                ),
-                budget=(
-                    NightBudget(settings.rules.night_budget, len(judged))
-                    if settings.rules.night_budget is not None
-                    else None
-                ),
-            )
+        per_restart = 2 * len(rules) + int(auto)
+        with query_progress(source, per_restart * len(all_windows)) as tracked:
+            for windows in all_windows:
+                judged.append(_judge(tracked, rules, settings, namespace, controls, auto, windows))
     except MetricsUnreachableError as error:
         raise UnreachableError(str(error)) from None
     finally:
         source.close()
-    if outcome.source_unreachable:
-        reasons = {r.reason for v in outcome.verdicts.values() for r in v.rules}
-        raise UnreachableError("; ".join(sorted(reasons)))
-    verdict = outcome.verdicts[namespace]
+    if args.csv:
+        _write_csv(args.csv, judged)
+    if len(judged) > 1:
+        return _print_backtest(args, namespace, judged)
+    restart = judged[0]
+    verdict, windows, used = restart.verdict, restart.windows, restart.controls
     if args.output == "json":
         document = {
             "namespace": namespace,
             "verdict": verdict.verdict.value,
             "reason": verdict.reason,
             "windows": windows.to_dict(),
-            "controls": list(controls),
-            "queries_sent": outcome.queries_sent,
+            "controls": list(used),
+            "queries_sent": restart.queries_sent,
             "rules": [result.to_dict() for result in verdict.rules],
         }
         print(json.dumps(document, indent=2, default=str))
     elif is_terminal(sys.stdout):
-        print_verdict_table(verdict, windows, controls)
+        print_verdict_table(verdict, windows, used)
     else:
         print(namespace_text(verdict, windows))
-        if controls:
-            print(f"  controls: {', '.join(controls)}")
+        if used:
+            print(f"  controls: {', '.join(used)}")
     if args.report:
-        _write_report(args.report, verdict, windows, controls, settings, outcome.queries_sent)
+        _write_report(args.report, verdict, windows, used, settings, restart.queries_sent)
     return VERDICT_EXIT[verdict.verdict]
+
+
+def restart_times(given: list[str], restarts_file: str | None, now: datetime) -> list[datetime]:
+    """Restart times from ``--restarted-at`` (repeatable) and ``--restarts-file``, in UTC, in
+    the order given; ``BadInputError`` naming the flag (and the file's line) otherwise."""
+    moments: list[datetime] = []
+    for text in given:
+        try:
+            moments.append(parse_restart_time(text, now).astimezone(UTC))
+        except RestartTimeError as error:
+            raise BadInputError(f"--restarted-at: {error}") from None
+    if restarts_file:
+        try:
+            lines = Path(restarts_file).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise BadInputError(f"--restarts-file: cannot read {restarts_file}: {error}") from None
+        for number, line in enumerate(lines, start=1):
+            text = line.split("#", 1)[0].strip()
+            if not text:
+                continue
+            try:
+                moments.append(parse_restart_time(text, now).astimezone(UTC))
+            except RestartTimeError as error:
+                raise BadInputError(f"--restarts-file {restarts_file}:{number}: {error}") from None
+    if not moments:
+        raise BadInputError(
+            "give the restart time: --restarted-at TIME (repeatable) or --restarts-file FILE"
+        )
+    return moments
+
+
+def _judge(source, rules, settings, namespace, controls, auto, windows) -> JudgedRestart:
+    """Judge ``namespace`` over one restart's windows (controls found per restart with auto)."""
+    label = settings.rules.namespace_label
+    if auto:
+        controls = controls_excluding(discover_namespaces(source, windows, label), [namespace])
+    outcome = analyze_restart(
+        source,
+        rules,
+        AnalysisRequest(
+            judged=(namespace,), controls=controls, windows=windows, namespace_label=label
+        ),
+        budget=(
+            NightBudget(settings.rules.night_budget, 1)
+            if settings.rules.night_budget is not None
+            else None
+        ),
+    )
+    if outcome.source_unreachable:
+        reasons = {r.reason for v in outcome.verdicts.values() for r in v.rules}
+        raise UnreachableError("; ".join(sorted(reasons)))
+    return JudgedRestart(
+        windows, outcome.verdicts[namespace], tuple(controls), outcome.queries_sent
+    )
+
+
+def _write_csv(path: str, judged: list[JudgedRestart]) -> None:
+    try:
+        backtest_table(judged).to_csv(path, index=False)
+    except OSError as error:
+        raise BadInputError(f"--csv: cannot write {path}: {error.strerror or error}") from None
+    print(f"table written to {path}", file=sys.stderr)
+
+
+def _print_backtest(args: argparse.Namespace, namespace: str, judged: list[JudgedRestart]) -> int:
+    table = backtest_table(judged)
+    if args.output == "json":
+        document = {
+            "namespace": namespace,
+            "verdict": worst_verdict(judged).value,
+            "restarts": [
+                {
+                    "restarted_at": restart.windows.restarted_at.isoformat(),
+                    "verdict": restart.verdict.verdict.value,
+                    "reason": restart.verdict.reason,
+                    "controls": list(restart.controls),
+                }
+                for restart in judged
+            ],
+            "table": json.loads(table.to_json(orient="records", date_format="iso")),
+        }
+        print(json.dumps(document, indent=2))
+    else:
+        print(format_backtest(table, namespace))
+    return VERDICT_EXIT[worst_verdict(judged)]
 
 
 def _write_report(path, verdict, windows, controls, settings, queries_sent: int) -> None:

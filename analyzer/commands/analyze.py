@@ -1,5 +1,7 @@
-"""The ``analyze`` subcommand: judge one past restart of a namespace (backtest, retrospective).
+"""The ``analyze`` subcommand: judge past restarts of a namespace (retrospective, backtest).
 
+One restart prints its verdict; several (``--restarted-at`` repeated, ``--restarts-file``)
+print one backtest table, rule × restart, exported with ``--csv``.
 Exit codes: 0 pass · 1 fail · 2 bad input · 3 inconclusive · 4 Prometheus unreachable.
 """
 
@@ -11,17 +13,31 @@ from analyzer.commands.common import add_common_flags, lazy_handler
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "analyze",
-        help="judge one past restart of a namespace (backtest)",
+        help="judge past restarts of a namespace (retrospective, backtest)",
         description="Judge a namespace's metrics before vs after a restart against the rules. "
-        "Windows: before [t-before, t), after [t+settle, t+settle+after). Exit 0 pass, "
-        "1 fail, 2 bad input, 3 inconclusive, 4 Prometheus unreachable.",
+        "Windows: before [t-before, t), after [t+settle, t+settle+after). Several restarts "
+        "(--restarted-at repeated, --restarts-file) are a backtest: one table, rule × restart, "
+        "with effect sizes (--csv FILE exports it). Exit 0 pass, 1 fail, 2 bad input, "
+        "3 inconclusive (for a backtest: the worst restart), 4 Prometheus unreachable.",
     )
     parser.add_argument("--namespace", required=True, help="the restarted namespace")
     parser.add_argument(
         "--restarted-at",
-        required=True,
-        metavar="ISO8601",
-        help="restart time, e.g. 2026-11-27T01:30:00Z",
+        action="append",
+        metavar="TIME",
+        help="restart time: ISO 8601 with a timezone (2026-11-27T01:30:00Z) or relative (2h ago, "
+        "90m ago); never in the future. Repeat it to backtest several restarts",
+    )
+    parser.add_argument(
+        "--restarts-file",
+        metavar="FILE",
+        help="restart times to backtest, one per line (as --restarted-at; '#' starts a comment)",
+    )
+    parser.add_argument(
+        "--csv",
+        metavar="FILE",
+        help="write the table (rule × restart: verdict, before, after, change, estimate net of "
+        "controls, its standard error, p-value) as CSV",
     )
     parser.add_argument(
         "--controls",

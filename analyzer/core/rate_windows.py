@@ -42,7 +42,7 @@ class ShortWindow:
         shown = self.window if self.window == format_duration(self.length) else (
             f"{self.window} = {format_duration(self.length)}")
         where = ", ".join(f"spec.{field}" for field in self.fields)
-        return (f"{self.source}:{self.line}: warning: rule {self.rule}: {where} uses "
+        return (f"{self.source}:{self.line}: warning: rule {self.rule!r}: {where} uses "
                 f"the range [{shown}], shorter than {SCRAPES_PER_WINDOW}× the scrape interval "
                 f"{format_duration(self.scrape_interval)} ({needed}): a missed scrape leaves "
                 "it without two samples, so it returns nothing; raise the step "

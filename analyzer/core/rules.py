@@ -14,6 +14,7 @@ problem as ``RuleProblem(source, line, message)`` so ``rules lint`` can print
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -188,6 +189,33 @@ class Rule(_Strict):
         return self.metadata.name
 
 
+def rule_file_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of one rule document, generated from the models: what
+    ``rules schema`` prints and ``rules/rule-file.schema.json`` holds. Editors validate each
+    YAML document of a rule file against it as the author types."""
+    schema = Rule.model_json_schema(by_alias=True, mode="validation")
+    needs = {
+        RuleType.RATIO: ["numerator", "denominator"],
+        RuleType.HISTOGRAM: ["buckets"],
+        RuleType.VOLUME: ["query"],
+        RuleType.VALUE: ["query"],
+    }
+    schema["$defs"]["RuleSpec"]["allOf"] = [
+        {
+            "if": {"properties": {"type": {"const": kind.value}}, "required": ["type"]},
+            "then": {"required": fields},
+        }
+        for kind, fields in needs.items()
+    ]
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "rule-file.schema.json",
+        **schema,
+        "title": "canary-analyzer rule",
+        "description": "One rule document of a canary-analyzer rule file (docs/rules.md).",
+    }
+
+
 @dataclass(frozen=True)
 class RuleProblem:
     """One problem found in a rule file, located for a person to fix."""
@@ -233,21 +261,97 @@ class RuleSet:
         return [loaded.rule.name for loaded in self.rules]
 
 
-def _describe(error: dict[str, Any]) -> str:
-    location = ".".join(str(part) for part in error["loc"] if not str(part).startswith("function"))
+def _field_names(model: type[BaseModel]) -> list[str]:
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _model_at(path: Sequence[Any]) -> type[BaseModel] | None:
+    """The model whose fields sit at ``path`` (``spec.judge`` → ``Judging``), if any."""
+    model: type[BaseModel] = Rule
+    for part in path:
+        field = next(
+            (info for name, info in model.model_fields.items() if part in (name, info.alias)),
+            None,
+        )
+        inner = getattr(field, "annotation", None) if field else None
+        if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
+            return None
+        model = inner
+    return model
+
+
+def _suggestion(path: Sequence[Any]) -> str:
+    """`` (did you mean 'minEvidence'?)`` for a misspelt field, else nothing."""
+    model = _model_at(path[:-1])
+    if model is None or not path:
+        return ""
+    close = difflib.get_close_matches(str(path[-1]), _field_names(model), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _shown(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _describe(error: dict[str, Any], rule_name: str | None = None) -> str:
+    """One validation error in the product's words: ``rule 'x': field 'y' …``."""
+    path = [part for part in error["loc"] if not str(part).startswith("function")]
+    location = ".".join(str(part) for part in path)
     kind = error["type"]
+    context = error.get("ctx") or {}
+    got = error.get("input")
+    prefix = f"rule {rule_name!r}: " if rule_name else ""
+    field = f"field {location!r}"
     if kind == "extra_forbidden":
-        return f"unknown field {location}"
+        return f"{prefix}unknown field {location!r}{_suggestion(path)}"
     if kind == "missing":
-        return f"missing field {location}"
+        return f"{prefix}{field} is required"
+    if kind in ("enum", "literal_error"):
+        expected = str(context.get("expected", "")).replace("'", "")
+        return f"{prefix}{field} must be one of {expected} (got {_shown(got)})"
+    bounds = {
+        "greater_than": "greater than {gt}",
+        "greater_than_equal": "at least {ge}",
+        "less_than": "less than {lt}",
+        "less_than_equal": "at most {le}",
+    }
+    if kind in bounds:
+        limits = {k: f"{v:g}" if isinstance(v, float) else v for k, v in context.items()}
+        return f"{prefix}{field} must be {bounds[kind].format(**limits)} (got {_shown(got)})"
+    kinds = {
+        "float_parsing": "a number",
+        "float_type": "a number",
+        "int_parsing": "a whole number",
+        "int_type": "a whole number",
+        "int_from_float": "a whole number",
+        "bool_parsing": "true or false",
+        "bool_type": "true or false",
+        "string_type": "text",
+        "dict_type": "a mapping",
+        "model_type": "a mapping",
+        "model_attributes_type": "a mapping",
+    }
+    if kind in kinds:
+        return f"{prefix}{field} must be {kinds[kind]} (got {_shown(got)})"
+    if kind == "string_pattern_mismatch" and path[-1:] == ["name"]:
+        return (
+            f"{prefix}{field} must be lowercase letters, digits and '-', starting and ending "
+            f"with a letter or digit (got {_shown(got)})"
+        )
+    if kind == "string_too_long":
+        return f"{prefix}{field} must be at most {context.get('max_length')} characters"
     message = error["msg"].removeprefix("Value error, ")
-    return f"{location}: {message}" if location else message
+    if kind == "value_error" or not location:
+        return f"{prefix}{message}"  # our own validators name the fields themselves
+    return f"{prefix}{field}: {message}"
 
 
 def _placeholder_problems(
-    source: str, document: CommentedMap, spec: RuleSpec, document_line: int
+    source: str, document: CommentedMap, rule: Rule, document_line: int
 ) -> list[RuleProblem]:
     problems = []
+    spec, spec_name = rule.spec, rule.name
     for role, template in spec.queries().items():
         key_line = line_of(document, ("spec", role), document_line)
         for offset, text in enumerate(template.splitlines() or [""]):
@@ -258,7 +362,8 @@ def _placeholder_problems(
                         RuleProblem(
                             source,
                             key_line + (offset + 1 if "\n" in template else 0),
-                            f"spec.{role}: unknown placeholder {{{{ {name} }}}} (known: {known})",
+                            f"rule {spec_name!r}: field 'spec.{role}': unknown placeholder "
+                            f"{{{{ {name} }}}} (known: {known})",
                         )
                     )
     return problems
@@ -286,12 +391,16 @@ def parse_rule_text(text: str, source: str) -> tuple[list[LoadedRule], list[Rule
         try:
             rule = Rule.model_validate(document)
         except ValidationError as error:
+            metadata = document.get("metadata")
+            name = metadata.get("name") if isinstance(metadata, dict) else None
             for item in error.errors():
                 path = [p for p in item["loc"] if not str(p).startswith("function")]
                 line = line_of(document, path, document_line)
-                problems.append(RuleProblem(source, line, _describe(item)))
+                problems.append(
+                    RuleProblem(source, line, _describe(item, name if isinstance(name, str) else None))
+                )
             continue
-        placeholder_problems = _placeholder_problems(source, document, rule.spec, document_line)
+        placeholder_problems = _placeholder_problems(source, document, rule, document_line)
         problems.extend(placeholder_problems)
         if not placeholder_problems:
             rules.append(LoadedRule(rule, source, line_of(document, ("metadata", "name"), 1)))

@@ -45,28 +45,40 @@ def test_valid_rule_loads_with_its_line():
     [
         (
             VALID.replace("  judge:\n", "  judge:\n    maxIncrese: 3\n"),
-            "r.yaml:12: unknown field spec.judge.maxIncrese",
+            "r.yaml:12: rule 'error-rate': unknown field 'spec.judge.maxIncrese'",
         ),
         (
             VALID.replace("  denominator: sum", "  denominatr: sum"),
-            "r.yaml:10: unknown field spec.denominatr",
+            "r.yaml:10: rule 'error-rate': unknown field 'spec.denominatr' (did you mean "
+            "'denominator'?)",
         ),
         (
             VALID.replace(
                 "    minEvidence: {requests: 100}\n", "    minEvidence: {requests: many}\n"
             ),
-            "r.yaml:13: spec.judge.minEvidence.requests",
+            "r.yaml:13: rule 'error-rate': field 'spec.judge.minEvidence.requests' must be a "
+            "whole number (got 'many')",
         ),
         (
             VALID.replace("{{ step }}]))\n", "{{ stepp }}]))\n", 1),
-            "r.yaml:9: spec.numerator: unknown placeholder {{ stepp }}",
+            "r.yaml:9: rule 'error-rate': field 'spec.numerator': unknown placeholder {{ stepp }}",
         ),
-        (VALID.replace("type: ratio", "type: ratios"), "r.yaml:6: spec.type"),
-        (VALID.replace("name: error-rate", "name: Error_Rate"), "r.yaml:4: metadata.name"),
-        (VALID.replace("apiVersion: canary-analyzer/v1", "apiVersion: v2"), "r.yaml:1: apiVersion"),
+        (
+            VALID.replace("type: ratio", "type: ratios"),
+            "r.yaml:6: rule 'error-rate': field 'spec.type' must be one of ratio, histogram, "
+            "volume or value (got 'ratios')",
+        ),
+        (
+            VALID.replace("name: error-rate", "name: Error_Rate"),
+            "r.yaml:4: rule 'Error_Rate': field 'metadata.name' must be lowercase letters",
+        ),
+        (
+            VALID.replace("apiVersion: canary-analyzer/v1", "apiVersion: v2"),
+            "r.yaml:1: rule 'error-rate': field 'apiVersion' must be one of canary-analyzer/v1",
+        ),
     ],
 )
-def test_each_problem_names_file_line_and_field(broken, expected):
+def test_each_problem_names_file_line_rule_and_field_in_the_products_words(broken, expected):
     found = problems_of(broken)
     assert any(p.startswith(expected) for p in found), found
 
@@ -113,7 +125,7 @@ def test_lint_exits_2_with_file_and_line(tmp_path, capsys):
     bad.write_text(VALID.replace("type: ratio", "type: ratio\n  bogus: 1"))
     assert main(["rules", "lint", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert f"{bad}:7: unknown field spec.bogus" in err
+    assert f"{bad}:7: rule 'error-rate': unknown field 'spec.bogus'" in err
 
 
 def test_lint_of_missing_path_exits_2(tmp_path, capsys):
@@ -171,3 +183,16 @@ def test_lint_rejects_an_unknown_fail_when(tmp_path, capsys):
     assert main(["rules", "lint", str(bad)]) == 2
     err = capsys.readouterr().err
     assert f"{bad}:" in err and "spec.judge.failWhen" in err
+
+
+def test_no_message_speaks_the_validation_librarys_words():
+    broken = VALID.replace("allowedChange: {absolute: 0.005}", "allowedChange: {absolute: -1}")
+    broken = broken.replace("minEvidence: {requests: 100}", "minEvidence: {requests: 1.5}")
+    found = problems_of(broken)
+    assert found == [
+        "r.yaml:12: rule 'error-rate': field 'spec.judge.allowedChange.absolute' must be at "
+        "least 0 (got -1)",
+        "r.yaml:13: rule 'error-rate': field 'spec.judge.minEvidence.requests' must be a whole "
+        "number (got 1.5)",
+    ]
+    assert not any("Input should" in p or "pydantic" in p for p in found)
