@@ -26,10 +26,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import urllib3
 from kubernetes import client as kube
-from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
 
+from analyzer.adapters import kubeconfig
 from analyzer.adapters.lease import micro_time, send_json
 from analyzer.core.mesh import (
     ClusterError,
@@ -101,19 +100,7 @@ class WorkloadPausedError(ClusterError):
 
 def connect(settings: KubernetesSettings) -> kube.ApiClient:
     """An ApiClient from the kubeconfig (settings, else $KUBECONFIG) or in-cluster config."""
-    configuration = kube.Configuration()
-    try:
-        if settings.kubeconfig:
-            kube_config.load_kube_config(
-                config_file=str(settings.kubeconfig), client_configuration=configuration
-            )
-        else:
-            try:
-                kube_config.load_incluster_config(client_configuration=configuration)
-            except ConfigException:
-                kube_config.load_kube_config(client_configuration=configuration)
-    except (ConfigException, OSError) as error:
-        raise ClusterNotFoundError(f"no usable Kubernetes configuration: {error}") from None
+    configuration, _ = kubeconfig.load(settings)
     configuration.retries = 0  # retries are ours (with backoff, on 409/5xx as well)
     return kube.ApiClient(configuration)
 
@@ -299,14 +286,21 @@ class KubernetesCluster:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.sleep = sleep
+        #: what ``from_settings`` connected to (context, cluster, server); None when built
+        #: from a ready ApiClient
+        self.target: kubeconfig.KubeTarget | None = None
 
     @classmethod
     def from_settings(cls, settings: KubernetesSettings, istio_namespace: str) -> KubernetesCluster:
-        return cls(
-            connect(settings),
+        configuration, target = kubeconfig.load(settings)
+        configuration.retries = 0  # retries are ours (with backoff, on 409/5xx as well)
+        cluster = cls(
+            kube.ApiClient(configuration),
             request_timeout=settings.request_timeout.total_seconds(),
             istio_namespace=istio_namespace,
         )
+        cluster.target = target
+        return cluster
 
     def close(self) -> None:
         self.api_client.close()

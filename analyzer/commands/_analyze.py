@@ -8,13 +8,18 @@ Exit codes: 0 pass · 1 fail · 2 bad input · 3 inconclusive · 4 Prometheus un
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import UTC
 from urllib.parse import urlsplit, urlunsplit
 
 from analyzer.adapters.prometheus import PrometheusSource
-from analyzer.commands.common import load_rule_set, parse_time, settings_from_args
+from analyzer.commands.common import (
+    load_rule_set,
+    parse_time,
+    print_document,
+    settings_from_args,
+    structured,
+)
 from analyzer.core.multiplicity import NightBudget
 from analyzer.core.ports import MetricsUnreachableError
 from analyzer.core.templates import TemplateError, validate_namespace
@@ -92,7 +97,7 @@ def analyze_command(args: argparse.Namespace) -> int:
         reasons = {r.reason for v in outcome.verdicts.values() for r in v.rules}
         raise UnreachableError("; ".join(sorted(reasons)))
     verdict = outcome.verdicts[namespace]
-    if args.output == "json":
+    if structured(args.output):
         document = {
             "namespace": namespace,
             "verdict": verdict.verdict.value,
@@ -102,7 +107,7 @@ def analyze_command(args: argparse.Namespace) -> int:
             "queries_sent": outcome.queries_sent,
             "rules": [result.to_dict() for result in verdict.rules],
         }
-        print(json.dumps(document, indent=2, default=str))
+        print_document(document, args.output)
     elif is_terminal(sys.stdout):
         print_verdict_table(verdict, windows, controls)
     else:

@@ -159,11 +159,17 @@ def serve_command(args: argparse.Namespace) -> int:
         ),
     )
     reports_dir = service.reports_dir
+    target = {"kubernetes": cluster.target.as_dict()} if cluster.target else {}
+
+    def status_with_target() -> dict:
+        return {**service.status(), **target}
+
     app = create_app(
         service,
         metrics,
         tokens,
-        extra_routes=lambda app: register_status_routes(app, service.status, reports_dir),
+        extra_routes=lambda app: register_status_routes(app, status_with_target, reports_dir),
+        status_extra=target,
     )
     http = HttpServer(app, host, port)
     http.start()
