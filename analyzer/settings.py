@@ -404,7 +404,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         return Settings()
     except ValidationError as error:
         problems = "; ".join(
-            f"{_variable_of(item['loc'])}: {item['msg']}"
+            f"{_variable_of(item['loc'])}: unknown setting"
+            if item["type"] == "extra_forbidden"
+            else f"{_variable_of(item['loc'])}: {item['msg']}"
             + (f" (got {item['input']!r})" if isinstance(item.get("input"), str) else "")
             for item in error.errors()
         )
