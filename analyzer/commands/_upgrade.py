@@ -35,7 +35,8 @@ from analyzer.core.reach import Reach
 from analyzer.core.templates import TemplateError, validate_namespace
 from analyzer.core.upgrade import Action, Note, Outcome, UpgradeState, UpgradeStyle, summary
 from analyzer.errors import BadInputError, ExitCode, UnreachableError
-from analyzer.service.alerting import AlertDispatcher, notifiers_from_urls
+from analyzer.service.alert_enrichment import notification_sinks
+from analyzer.service.alerting import AlertDispatcher
 from analyzer.service.analysis import parse_namespace_list, planned_evidence_warnings
 from analyzer.service.clock import RealClock, VirtualClock
 from analyzer.service.engine import (
@@ -149,9 +150,7 @@ def _run(args, settings, request, rules, source, cluster) -> int:
     judging = PrometheusJudging(
         source, rules, settings.rules.namespace_label, night_budget=settings.rules.night_budget
     )
-    sinks = notifiers_from_urls(
-        settings.notifications.alertmanager_url, settings.notifications.webhook_url
-    )
+    sinks = notification_sinks(settings.notifications, cluster.target)
     # every page is also logged; a rollback-started page is resolved when the rollback ends
     notifier = AlertDispatcher([LogNotifier(), *sinks], RealClock())
     engine = UpgradeEngine(
