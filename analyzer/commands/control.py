@@ -106,8 +106,12 @@ def register(subparsers) -> None:
                 metavar="SECONDS",
                 help="seconds between refreshes with --watch (default 5)",
             )
-            # bounded watches for scripts and tests; not part of the documented contract
-            parser.add_argument("--max-refreshes", type=int, help=argparse.SUPPRESS)
+            parser.add_argument(
+                "--max-refreshes",
+                type=int,
+                metavar="N",
+                help="with --watch: stop after N refreshes (for scripts; default: no limit)",
+            )
         add_output_flag(parser)
         parser.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
         parser.set_defaults(handler=control_command, verb=verb)
