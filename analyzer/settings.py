@@ -254,7 +254,8 @@ class ServiceSettings(_Group):
     )
     window_cron: str | None = Field(
         None,
-        description='Cron expression when maintenance windows start, e.g. "0 1 * * *". '
+        description='Cron expression when maintenance windows start, e.g. "0 1 * * *", '
+        '"0 1 * * 1-5" (0 and 7 are Sunday, as in cron) or a macro such as "@daily". '
         "Default none: always open.",
     )
     window_duration: Duration = Field(
