@@ -30,6 +30,7 @@ from kubernetes.client.exceptions import ApiException
 
 from analyzer.adapters import kubeconfig
 from analyzer.adapters.lease import micro_time, send_json
+from analyzer.adapters.retry_policy import Retryable, call_with_retries
 from analyzer.core.mesh import (
     ClusterError,
     ClusterNotFoundError,
@@ -310,8 +311,8 @@ class KubernetesCluster:
     def retry(self, what: str, operation: Callable[[], T], attempts: int | None = None) -> T:
         """Run ``operation``; retry 409/429/5xx/timeouts with doubling backoff; 404 → not found."""
         attempts = attempts or self.attempts
-        delay = self.backoff
-        for attempt in range(1, attempts + 1):
+
+        def attempt() -> T:
             try:
                 return operation()
             except ApiException as error:
@@ -323,18 +324,29 @@ class KubernetesCluster:
                             what, error.status, error.reason, _api_message(error)
                         ) from None
                     raise ClusterError(f"{what}: HTTP {error.status} {error.reason}") from None
-                problem = f"HTTP {error.status} {error.reason}"
+                raise Retryable(f"HTTP {error.status} {error.reason}") from None
             except (urllib3.exceptions.HTTPError, OSError) as error:
-                problem = f"{type(error).__name__}: {error}"
-            if attempt == attempts:
-                raise ClusterUnreachableError(f"{what}: {problem} (after {attempts} attempts)")
+                raise Retryable(f"{type(error).__name__}: {error}") from None
+
+        def on_retry(number: int, problem: str) -> None:
             log.warning(
                 "retrying cluster request",
-                extra={"fields": {"what": what, "attempt": attempt, "problem": problem}},
+                extra={"fields": {"what": what, "attempt": number, "problem": problem}},
             )
-            self.sleep(delay)
-            delay = min(delay * 2, self.max_backoff)
-        raise AssertionError("unreachable")
+
+        try:
+            return call_with_retries(
+                attempt,
+                attempts=attempts,
+                backoff=self.backoff,
+                max_backoff=self.max_backoff,
+                sleep=self.sleep,
+                on_retry=on_retry,
+            )
+        except Retryable as last:
+            raise ClusterUnreachableError(
+                f"{what}: {last.problem} (after {attempts} attempts)"
+            ) from None
 
     def _json(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         response = method(*args, _preload_content=False, _request_timeout=self.timeout, **kwargs)

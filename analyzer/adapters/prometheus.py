@@ -191,20 +191,22 @@ def explain(error: BaseException, url: str) -> MetricsError:
     if any(isinstance(c, ssl.SSLError | requests.exceptions.SSLError) for c in causes):
         reason = next((str(c) for c in causes if isinstance(c, ssl.SSLError)), "")
         return MetricsUnreachableError(
-            f"TLS with {host} failed ({reason or 'handshake'}): check http:// versus https:// "
-            "in the URL, ca_bundle, and tls_verify"
+            f"cannot reach Prometheus at {url}: TLS with {host} failed "
+            f"({reason or 'handshake'}): check http:// versus https:// in the URL, ca_bundle, "
+            "and tls_verify"
         )
     if any(isinstance(c, socket.gaierror | NameResolutionError) for c in causes):
         hostname = urlsplit(url).hostname
         return MetricsUnreachableError(
-            f"cannot resolve the host name {hostname!r} of {url} (DNS): check the host in the URL"
+            f"cannot reach Prometheus at {url}: cannot resolve the host name {hostname!r} "
+            "(DNS): check the host in the URL"
         )
     if any(isinstance(c, ConnectionRefusedError) for c in causes) or any(
         "Connection refused" in str(c) for c in causes
     ):
         return MetricsUnreachableError(
-            f"connection refused by {host}: nothing listens there; check the port in the URL "
-            "and that Prometheus runs"
+            f"cannot reach Prometheus at {url}: connection refused by {host}: nothing listens "
+            "there; check the port in the URL and that Prometheus runs"
         )
     if isinstance(error, ValueError):  # requests' JSONDecodeError: a page, not the API
         return MetricsUnreachableError(

@@ -60,7 +60,7 @@ def test_dns_failure_names_the_host():
 def test_https_to_a_plain_http_port_is_a_tls_failure():
     with canned_server(200, b"{}", "application/json") as url:
         message = ping_error(url.replace("http://", "https://"))
-    assert message.startswith("TLS with 127.0.0.1:") and "https://" in message
+    assert "TLS with 127.0.0.1:" in message and "http:// versus https://" in message
 
 
 def test_connection_refused_names_the_port():
