@@ -322,6 +322,21 @@ class Settings(BaseSettings):
         env_prefix="CANARY_", env_nested_delimiter="__", extra="ignore"
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        """The environment without the variables the commands read themselves
+        (``NON_SETTING_VARIABLES``), which the groups would refuse as unknown keys."""
+        variables = getattr(env_settings, "env_vars", None)
+        if isinstance(variables, Mapping):
+            env_settings.env_vars = {
+                name: value
+                for name, value in variables.items()
+                if name.upper() not in NON_SETTING_VARIABLES
+            }
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
+
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     windows: WindowSettings = Field(default_factory=WindowSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)

@@ -42,8 +42,11 @@ def test_a_misspelt_key_inside_a_json_group_is_named(monkeypatch):
         load_settings()
 
 
-def test_the_service_url_variable_of_the_control_verbs_is_not_a_misspelling():
+def test_the_service_url_variable_of_the_control_verbs_is_not_a_misspelling(monkeypatch):
     check_environment({"CANARY_SERVICE__URL": "http://127.0.0.1:8080", "OTHER": "x"})
+    monkeypatch.setenv("CANARY_SERVICE__URL", "http://127.0.0.1:8080")
+    monkeypatch.setenv("CANARY_SERVICE__TICK_INTERVAL", "7s")
+    assert load_settings().service.tick_interval.total_seconds() == 7
 
 
 def test_good_variables_still_apply(monkeypatch):
