@@ -61,6 +61,8 @@ NEXT_ACTION = {
     "`canary-analyzer abort` (roll back); see docs/oncall.md#deciding-pause-approve-abort",
     "rolling-back": "nothing; the rollback completes on its own (CanaryAnalyzerRollbackFinished)",
     "done": "nothing; read the report",
+    "standby": "nothing; this replica does not hold the Lease: the leader acts, and verbs "
+    "sent here are queued for it",
     "failed": "read the reasons above and the report; check the cluster yourself "
     "(docs/oncall.md#checking-the-cluster-yourself)",
 }
