@@ -16,7 +16,7 @@ def register(subparsers) -> None:
         "Windows: before [t-before, t), after [t+settle, t+settle+after). Exit 0 pass, "
         "1 fail, 2 bad input, 3 inconclusive, 4 Prometheus unreachable.",
     )
-    parser.add_argument("--namespace", required=True, help="the restarted namespace")
+    parser.add_argument("-n", "--namespace", required=True, help="the restarted namespace")
     parser.add_argument(
         "--restarted-at",
         required=True,
