@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint demo bench debs venv clean docs
+.PHONY: test lint demo bench debs venv clean docs chart
 
 # Real Prometheus and Alertmanager (tests, demo); with BROWSER=1 also Chromium and its
 # driver for the report and status-page browser tests.
@@ -52,8 +52,12 @@ bench: debs venv
 	$(BIN)/canary-analyzer bench night --namespaces 25 --nights 5 --anytime
 	$(BIN)/canary-analyzer bench scale --namespaces 500
 
-docs: venv
+docs: venv chart
 	$(BIN)/python -m analyzer.settings_reference > docs/configuration.md
+
+# the chart's values.schema.json and its README's values table, from the settings
+chart: venv
+	$(BIN)/python -m analyzer.chart_schema
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

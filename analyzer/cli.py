@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "demo",
     "sim",
     "bench",
+    "completion",
 )
 
 

@@ -7,17 +7,29 @@ Every field says its unit and default, because operators set them through Helm v
 
 from __future__ import annotations
 
+import difflib
+import json
+import os
+import typing
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from analyzer.core.durations import Duration
+from analyzer.errors import BadInputError
 
 
-class PrometheusSettings(BaseModel):
+class _Group(BaseModel):
+    """A settings group: a key it does not know is an error naming the key, never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PrometheusSettings(_Group):
     """Where metrics come from and how to talk to it: Prometheus, Thanos, Mimir, VictoriaMetrics."""
 
     url: str = Field(
@@ -59,7 +71,7 @@ class PrometheusSettings(BaseModel):
     )
 
 
-class WindowSettings(BaseModel):
+class WindowSettings(_Group):
     """The before/after windows around a restart (docs/rules.md explains the judging)."""
 
     before: Duration = Field(
@@ -78,7 +90,7 @@ class WindowSettings(BaseModel):
     )
 
 
-class RulesSettings(BaseModel):
+class RulesSettings(_Group):
     """Which rules judge, how metrics name namespaces, and the upgrade's false-rollback budget."""
 
     directory: Path | None = Field(
@@ -110,19 +122,24 @@ class RulesSettings(BaseModel):
     )
 
 
-class KubernetesSettings(BaseModel):
+class KubernetesSettings(_Group):
     """How to reach the cluster."""
 
     kubeconfig: Path | None = Field(
         None,
         description="kubeconfig file. Default: $KUBECONFIG, else in-cluster configuration.",
     )
+    context: str | None = Field(
+        None,
+        description="kubeconfig context to use (as kubectl --context). Default: the "
+        "kubeconfig's current context.",
+    )
     request_timeout: Duration = Field(
         timedelta(seconds=30), description="Timeout of one API request. Default 30s."
     )
 
 
-class UpgradeSettings(BaseModel):
+class UpgradeSettings(_Group):
     """How the ``upgrade`` command and the service move a data plane (issue 4)."""
 
     style: Literal["tag", "namespace-label"] = Field(
@@ -197,7 +214,7 @@ class UpgradeSettings(BaseModel):
     )
 
 
-class NotificationSettings(BaseModel):
+class NotificationSettings(_Group):
     """Where on-call hears about rollbacks, holds and completed upgrades."""
 
     alertmanager_url: str | None = Field(
@@ -206,9 +223,25 @@ class NotificationSettings(BaseModel):
     webhook_url: str | None = Field(
         None, description="URL receiving a JSON POST per notification. Default none."
     )
+    cluster: str | None = Field(
+        None,
+        description="Value of the cluster label on every alert. Default: the kubeconfig "
+        "context's cluster name, else the API server's host.",
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description='Static labels added to every alert, e.g. {"team": "mesh"}. Default none.',
+    )
+    runbook_base_url: str = Field(
+        "docs/oncall.md",
+        description="Address of the on-call runbook (docs/oncall.md where your on-call reads "
+        "it, e.g. your Git server's page of it); every alert's runbook_url annotation is this "
+        "plus the anchor of the alert's section. Default docs/oncall.md (its path in the "
+        "product's repository).",
+    )
 
 
-class ServiceSettings(BaseModel):
+class ServiceSettings(_Group):
     """The long-running service: where it listens, when it may act, how replicas coordinate."""
 
     listen: str = Field(
@@ -221,7 +254,8 @@ class ServiceSettings(BaseModel):
     )
     window_cron: str | None = Field(
         None,
-        description='Cron expression when maintenance windows start, e.g. "0 1 * * *". '
+        description='Cron expression when maintenance windows start, e.g. "0 1 * * *", '
+        '"0 1 * * 1-5" (0 and 7 are Sunday, as in cron) or a macro such as "@daily". '
         "Default none: always open.",
     )
     window_duration: Duration = Field(
@@ -288,6 +322,21 @@ class Settings(BaseSettings):
         env_prefix="CANARY_", env_nested_delimiter="__", extra="ignore"
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        """The environment without the variables the commands read themselves
+        (``NON_SETTING_VARIABLES``), which the groups would refuse as unknown keys."""
+        variables = getattr(env_settings, "env_vars", None)
+        if isinstance(variables, Mapping):
+            env_settings.env_vars = {
+                name: value
+                for name, value in variables.items()
+                if name.upper() not in NON_SETTING_VARIABLES
+            }
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
+
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     windows: WindowSettings = Field(default_factory=WindowSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
@@ -295,3 +344,88 @@ class Settings(BaseSettings):
     upgrade: UpgradeSettings = Field(default_factory=UpgradeSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+
+
+#: ``CANARY_*`` variables that are not settings but are read by the commands themselves.
+NON_SETTING_VARIABLES = frozenset({"CANARY_SERVICE__URL"})
+
+_PREFIX = "CANARY_"
+
+
+def _is_complex(annotation: object) -> bool:
+    """Lists and dictionaries come as JSON in the environment (pydantic-settings' rule)."""
+    origins = {typing.get_origin(arg) or arg for arg in typing.get_args(annotation)}
+    origins.add(typing.get_origin(annotation) or annotation)
+    return bool(origins & {list, dict})
+
+
+def _variables() -> dict[str, tuple[str, str | None]]:
+    """Every variable name the settings read -> (group, field or None for the whole group)."""
+    names: dict[str, tuple[str, str | None]] = {}
+    for group_name, group_field in Settings.model_fields.items():
+        names[f"{_PREFIX}{group_name.upper()}"] = (group_name, None)
+        model = group_field.annotation
+        for field_name in model.model_fields:  # type: ignore[union-attr]
+            names[f"{_PREFIX}{group_name.upper()}__{field_name.upper()}"] = (group_name, field_name)
+    return names
+
+
+def check_environment(environ: Mapping[str, str]) -> None:
+    """Refuse misspelt ``CANARY_*`` variables and lists or maps that are not JSON, by name.
+
+    pydantic-settings ignores a variable it does not know, and reports a list that is not
+    JSON as a parsing error of the whole group; both hide the culprit from the operator.
+    """
+    known = _variables()
+    problems: list[str] = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(_PREFIX) or upper in NON_SETTING_VARIABLES:
+            continue
+        if upper not in known:
+            guess = difflib.get_close_matches(upper, [*known, *NON_SETTING_VARIABLES], n=1)
+            hint = f" (did you mean {guess[0]}?)" if guess else ""
+            problems.append(f"{name}: unknown setting{hint}")
+            continue
+        group, field = known[upper]
+        annotation = (
+            Settings.model_fields[group].annotation
+            if field is None
+            else Settings.model_fields[group].annotation.model_fields[field].annotation  # type: ignore[union-attr]
+        )
+        if field is None or _is_complex(annotation):
+            try:
+                json.loads(environ[name])
+            except ValueError:
+                example = '[1, 2, 4]' if "list" in str(annotation) else '{"key": "value"}'
+                problems.append(
+                    f"{name}={environ[name]!r}: not JSON; write lists and maps as JSON, "
+                    f"e.g. {name}='{example}'"
+                )
+    if problems:
+        raise BadInputError("invalid settings from the environment: " + "; ".join(problems))
+
+
+def _variable_of(location: tuple) -> str:
+    parts = [str(part) for part in location]
+    name = _PREFIX + "__".join(part.upper() for part in parts[:2])
+    rest = parts[2:]
+    return name + (f" (item {'.'.join(rest)})" if rest else "")
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the environment, or ``BadInputError`` naming each bad variable."""
+    check_environment(os.environ if environ is None else environ)
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{_variable_of(item['loc'])}: unknown setting"
+            if item["type"] == "extra_forbidden"
+            else f"{_variable_of(item['loc'])}: {item['msg']}"
+            + (f" (got {item['input']!r})" if isinstance(item.get("input"), str) else "")
+            for item in error.errors()
+        )
+        raise BadInputError(f"invalid settings from the environment: {problems}") from None
+    except SettingsError as error:
+        raise BadInputError(f"invalid settings from the environment: {error}") from None

@@ -14,8 +14,10 @@ HEADER = """# Configuration reference
 
 Every setting is an environment variable `CANARY_<GROUP>__<FIELD>` (nested groups use a
 double underscore); command-line flags override them. Durations accept `30s`, `10m`,
-`1h30m`, `2d`. Dictionaries and lists are JSON, e.g.
-`CANARY_PROMETHEUS__HEADERS='{"X-Scope-OrgID": "tenant-1"}'`.
+`1h30m`, `2d` as Prometheus does (a bare number has no unit and is refused). Dictionaries
+and lists are JSON, e.g. `CANARY_PROMETHEUS__HEADERS='{"X-Scope-OrgID": "tenant-1"}'`,
+`CANARY_UPGRADE__WAVES='[1, 2, 4]'`. A `CANARY_*` variable that is not listed here is an
+error naming it (`CANARY_SERVICE__URL`, read by the control verbs, excepted).
 
 This file is generated from `analyzer/settings.py` (`make docs`); a test keeps it current.
 """

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from analyzer.adapters.retry_policy import Retryable, call_with_retries
 from analyzer.core.alerts import Alert, NotificationError
 
 log = logging.getLogger("canary_analyzer.alertmanager")
@@ -50,7 +51,11 @@ def timestamp(moment: datetime) -> str:
 
 def alert_payload(alert: Alert) -> dict[str, Any]:
     """One item of the ``POST /api/v2/alerts`` body."""
-    annotations = {"summary": alert.summary, "description": alert.description}
+    annotations = {
+        **alert.annotations,
+        "summary": alert.summary,
+        "description": alert.description,
+    }
     if alert.link:
         annotations["report_url"] = alert.link
     item: dict[str, Any] = {
@@ -97,32 +102,39 @@ class HttpSender:
         """POST ``body``; ``shown_url`` names the target in errors (default: URL sans password)."""
         shown = shown_url or safe_url(url)
         data = json.dumps(body)
-        problem = ""
-        for attempt in range(1, self.attempts + 1):
+
+        def attempt() -> requests.Response:
             try:
                 response = self._session.post(url, data=data, timeout=self.timeout)
             except requests.RequestException as error:
-                problem = f"{type(error).__name__} (unreachable or timed out)"
-            else:
-                if response.status_code < 300:
-                    return response
-                text = response.text[:300].replace("\n", " ")
-                problem = f"HTTP {response.status_code}: {text}"
-                if response.status_code not in RETRY_STATUSES:
-                    raise NotificationError(
-                        f"{self.what} at {shown} rejected the alerts: {problem}"
-                    )
-            if attempt < self.attempts:
-                delay = self.backoff * 2 ** (attempt - 1)
-                log.debug(
-                    "notification attempt failed; retrying",
-                    extra={"fields": {"sink": self.what, "attempt": attempt, "problem": problem}},
-                )
-                self._sleep(delay)
-        raise NotificationError(
-            f"{self.what} at {shown} did not accept the alerts after {self.attempts} "
-            f"attempt(s): {problem}"
-        )
+                raise Retryable(f"{type(error).__name__} (unreachable or timed out)") from None
+            if response.status_code < 300:
+                return response
+            text = response.text[:300].replace("\n", " ")
+            problem = f"HTTP {response.status_code}: {text}"
+            if response.status_code not in RETRY_STATUSES:
+                raise NotificationError(f"{self.what} at {shown} rejected the alerts: {problem}")
+            raise Retryable(problem)
+
+        def on_retry(number: int, problem: str) -> None:
+            log.debug(
+                "notification attempt failed; retrying",
+                extra={"fields": {"sink": self.what, "attempt": number, "problem": problem}},
+            )
+
+        try:
+            return call_with_retries(
+                attempt,
+                attempts=self.attempts,
+                backoff=self.backoff,
+                sleep=self._sleep,
+                on_retry=on_retry,
+            )
+        except Retryable as last:
+            raise NotificationError(
+                f"{self.what} at {shown} did not accept the alerts after {self.attempts} "
+                f"attempt(s): {last.problem}"
+            ) from None
 
     def close(self) -> None:
         self._session.close()

@@ -26,11 +26,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import urllib3
 from kubernetes import client as kube
-from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
 
+from analyzer.adapters import kubeconfig
 from analyzer.adapters.lease import micro_time, send_json
+from analyzer.adapters.retry_policy import Retryable, call_with_retries
 from analyzer.core.mesh import (
     ClusterError,
     ClusterNotFoundError,
@@ -101,19 +101,7 @@ class WorkloadPausedError(ClusterError):
 
 def connect(settings: KubernetesSettings) -> kube.ApiClient:
     """An ApiClient from the kubeconfig (settings, else $KUBECONFIG) or in-cluster config."""
-    configuration = kube.Configuration()
-    try:
-        if settings.kubeconfig:
-            kube_config.load_kube_config(
-                config_file=str(settings.kubeconfig), client_configuration=configuration
-            )
-        else:
-            try:
-                kube_config.load_incluster_config(client_configuration=configuration)
-            except ConfigException:
-                kube_config.load_kube_config(client_configuration=configuration)
-    except (ConfigException, OSError) as error:
-        raise ClusterNotFoundError(f"no usable Kubernetes configuration: {error}") from None
+    configuration, _ = kubeconfig.load(settings)
     configuration.retries = 0  # retries are ours (with backoff, on 409/5xx as well)
     return kube.ApiClient(configuration)
 
@@ -299,14 +287,21 @@ class KubernetesCluster:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.sleep = sleep
+        #: what ``from_settings`` connected to (context, cluster, server); None when built
+        #: from a ready ApiClient
+        self.target: kubeconfig.KubeTarget | None = None
 
     @classmethod
     def from_settings(cls, settings: KubernetesSettings, istio_namespace: str) -> KubernetesCluster:
-        return cls(
-            connect(settings),
+        configuration, target = kubeconfig.load(settings)
+        configuration.retries = 0  # retries are ours (with backoff, on 409/5xx as well)
+        cluster = cls(
+            kube.ApiClient(configuration),
             request_timeout=settings.request_timeout.total_seconds(),
             istio_namespace=istio_namespace,
         )
+        cluster.target = target
+        return cluster
 
     def close(self) -> None:
         self.api_client.close()
@@ -316,8 +311,8 @@ class KubernetesCluster:
     def retry(self, what: str, operation: Callable[[], T], attempts: int | None = None) -> T:
         """Run ``operation``; retry 409/429/5xx/timeouts with doubling backoff; 404 → not found."""
         attempts = attempts or self.attempts
-        delay = self.backoff
-        for attempt in range(1, attempts + 1):
+
+        def attempt() -> T:
             try:
                 return operation()
             except ApiException as error:
@@ -329,18 +324,29 @@ class KubernetesCluster:
                             what, error.status, error.reason, _api_message(error)
                         ) from None
                     raise ClusterError(f"{what}: HTTP {error.status} {error.reason}") from None
-                problem = f"HTTP {error.status} {error.reason}"
+                raise Retryable(f"HTTP {error.status} {error.reason}") from None
             except (urllib3.exceptions.HTTPError, OSError) as error:
-                problem = f"{type(error).__name__}: {error}"
-            if attempt == attempts:
-                raise ClusterUnreachableError(f"{what}: {problem} (after {attempts} attempts)")
+                raise Retryable(f"{type(error).__name__}: {error}") from None
+
+        def on_retry(number: int, problem: str) -> None:
             log.warning(
                 "retrying cluster request",
-                extra={"fields": {"what": what, "attempt": attempt, "problem": problem}},
+                extra={"fields": {"what": what, "attempt": number, "problem": problem}},
             )
-            self.sleep(delay)
-            delay = min(delay * 2, self.max_backoff)
-        raise AssertionError("unreachable")
+
+        try:
+            return call_with_retries(
+                attempt,
+                attempts=attempts,
+                backoff=self.backoff,
+                max_backoff=self.max_backoff,
+                sleep=self.sleep,
+                on_retry=on_retry,
+            )
+        except Retryable as last:
+            raise ClusterUnreachableError(
+                f"{what}: {last.problem} (after {attempts} attempts)"
+            ) from None
 
     def _json(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         response = method(*args, _preload_content=False, _request_timeout=self.timeout, **kwargs)

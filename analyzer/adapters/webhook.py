@@ -53,6 +53,10 @@ def _attachment(alert: Alert, now: datetime) -> dict[str, Any]:
     }
     if alert.link:
         attachment["title_link"] = alert.link
+    if alert.annotations.get("runbook_url"):
+        attachment["fields"].append(
+            {"title": "runbook", "value": alert.annotations["runbook_url"], "short": False}
+        )
     return attachment
 
 

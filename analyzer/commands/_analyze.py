@@ -22,7 +22,12 @@ from analyzer.commands._backtest import (
     format_backtest,
     worst_verdict,
 )
-from analyzer.commands.common import load_rule_set, settings_from_args
+from analyzer.commands.common import (
+    load_rule_set,
+    print_document,
+    settings_from_args,
+    structured,
+)
 from analyzer.core.multiplicity import NightBudget
 from analyzer.core.ports import MetricsUnreachableError
 from analyzer.core.restart_times import RestartTimeError, parse_restart_time
@@ -94,7 +99,7 @@ def analyze_command(args: argparse.Namespace) -> int:
         return _print_backtest(args, namespace, judged)
     restart = judged[0]
     verdict, windows, used = restart.verdict, restart.windows, restart.controls
-    if args.output == "json":
+    if structured(args.output):
         document = {
             "namespace": namespace,
             "verdict": verdict.verdict.value,
@@ -104,7 +109,7 @@ def analyze_command(args: argparse.Namespace) -> int:
             "queries_sent": restart.queries_sent,
             "rules": [result.to_dict() for result in verdict.rules],
         }
-        print(json.dumps(document, indent=2, default=str))
+        print_document(document, args.output)
     elif is_terminal(sys.stdout):
         print_verdict_table(verdict, windows, used)
     else:
@@ -180,7 +185,7 @@ def _write_csv(path: str, judged: list[JudgedRestart]) -> None:
 
 def _print_backtest(args: argparse.Namespace, namespace: str, judged: list[JudgedRestart]) -> int:
     table = backtest_table(judged)
-    if args.output == "json":
+    if structured(args.output):
         document = {
             "namespace": namespace,
             "verdict": worst_verdict(judged).value,
@@ -195,7 +200,7 @@ def _print_backtest(args: argparse.Namespace, namespace: str, judged: list[Judge
             ],
             "table": json.loads(table.to_json(orient="records", date_format="iso")),
         }
-        print(json.dumps(document, indent=2))
+        print_document(document, args.output)
     else:
         print(format_backtest(table, namespace))
     return VERDICT_EXIT[worst_verdict(judged)]

@@ -33,7 +33,8 @@ from analyzer.core.durations import parse_duration
 from analyzer.core.mesh import ClusterNotFoundError
 from analyzer.core.rules import RuleFileError
 from analyzer.errors import BadInputError, ExitCode
-from analyzer.service.alerting import AlertDispatcher, notifiers_from_urls
+from analyzer.service.alert_enrichment import notification_sinks
+from analyzer.service.alerting import AlertDispatcher
 from analyzer.service.analysis import planned_evidence_warnings
 from analyzer.service.clock import RealClock
 from analyzer.service.engine import PrometheusJudging
@@ -47,6 +48,12 @@ from analyzer.views.http_api import HttpServer, TokenCheck, create_app, parse_li
 from analyzer.views.status_page import register_status_routes
 
 log = logging.getLogger("canary_analyzer.serve")
+
+NOBODY_PAGED = (
+    "no alert receiver configured: nobody will be paged on a rollback or a hold; set "
+    "--alertmanager-url or --webhook-url (CANARY_NOTIFICATIONS__ALERTMANAGER_URL, "
+    "CANARY_NOTIFICATIONS__WEBHOOK_URL)"
+)
 
 
 def service_settings(args: argparse.Namespace) -> Settings:
@@ -103,10 +110,11 @@ def serve_command(args: argparse.Namespace) -> int:
     interrupt = threading.Event()
     clock = RealClock(stop=interrupt, slice_seconds=0.5)
     metrics = SelfMetrics()
+    sinks = notification_sinks(settings.notifications, cluster.target)
+    if not sinks:
+        log.warning(NOBODY_PAGED)
     pager = AlertDispatcher(
-        notifiers_from_urls(
-            settings.notifications.alertmanager_url, settings.notifications.webhook_url
-        ),
+        sinks,
         clock,
         heartbeat_interval=service_settings_.heartbeat_interval,
         instance=identity,
@@ -159,11 +167,17 @@ def serve_command(args: argparse.Namespace) -> int:
         ),
     )
     reports_dir = service.reports_dir
+    target = {"kubernetes": cluster.target.as_dict()} if cluster.target else {}
+
+    def status_with_target() -> dict:
+        return {**service.status(), **target}
+
     app = create_app(
         service,
         metrics,
         tokens,
-        extra_routes=lambda app: register_status_routes(app, service.status, reports_dir),
+        extra_routes=lambda app: register_status_routes(app, status_with_target, reports_dir),
+        status_extra=target,
     )
     http = HttpServer(app, host, port)
     http.start()

@@ -19,12 +19,15 @@ from contextlib import contextmanager
 
 from rich.console import Console
 
+from analyzer.adapters.kubeconfig import KubeTarget
 from analyzer.adapters.kubernetes import ConfigMapStateStore, KubernetesCluster
 from analyzer.adapters.lease import KubernetesLease
 from analyzer.adapters.prometheus import PrometheusSource
 from analyzer.commands.common import (
     load_rule_set,
+    print_document,
     settings_from_args,
+    structured,
 )
 from analyzer.core.mesh import ClusterError, ClusterNotFoundError, ClusterUnreachableError
 from analyzer.core.ports import MetricsUnreachableError
@@ -32,7 +35,8 @@ from analyzer.core.reach import Reach
 from analyzer.core.templates import TemplateError, validate_namespace
 from analyzer.core.upgrade import Action, Note, Outcome, UpgradeState, UpgradeStyle, summary
 from analyzer.errors import BadInputError, ExitCode, UnreachableError
-from analyzer.service.alerting import AlertDispatcher, notifiers_from_urls
+from analyzer.service.alert_enrichment import notification_sinks
+from analyzer.service.alerting import AlertDispatcher
 from analyzer.service.analysis import parse_namespace_list, planned_evidence_warnings
 from analyzer.service.clock import RealClock, VirtualClock
 from analyzer.service.engine import (
@@ -146,14 +150,14 @@ def _run(args, settings, request, rules, source, cluster) -> int:
     judging = PrometheusJudging(
         source, rules, settings.rules.namespace_label, night_budget=settings.rules.night_budget
     )
-    sinks = notifiers_from_urls(
-        settings.notifications.alertmanager_url, settings.notifications.webhook_url
-    )
+    sinks = notification_sinks(settings.notifications, cluster.target)
     # every page is also logged; a rollback-started page is resolved when the rollback ends
     notifier = AlertDispatcher([LogNotifier(), *sinks], RealClock())
     engine = UpgradeEngine(
         cluster, store, judging, RealClock(), notifier=notifier, observer=observe
     )
+    if cluster.target is not None:
+        progress.console.print(f"acting on {cluster.target.line()}", markup=False)
     resumed = None if args.dry_run else engine.resumable()
     if resumed is not None and (resumed.plan.tag, resumed.plan.to_revision) == (
         request.tag,
@@ -182,7 +186,7 @@ def _run(args, settings, request, rules, source, cluster) -> int:
                 dry, MemoryStateStore(), DryRunJudging(), clock, observer=progress
             )
             state = engine.run(plan)
-            _print(args, state, writes=dry.writes, reach=reach)
+            _print(args, state, writes=dry.writes, reach=reach, target=cluster.target)
             return ExitCode.OK
         plan = build_plan(request, checked, settings, RealClock().now())
     with _lease_held(cluster, settings) as gate:
@@ -193,7 +197,7 @@ def _run(args, settings, request, rules, source, cluster) -> int:
         except OSError as error:
             raise BadInputError(f"--report: cannot write {args.report}: {error.strerror}") from None
         progress.console.print(f"report: {path}")
-    _print(args, state, reach=reach)
+    _print(args, state, reach=reach, target=cluster.target)
     assert state.outcome is not None
     return OUTCOME_EXIT[state.outcome]
 
@@ -228,19 +232,23 @@ def _print(
     state: UpgradeState,
     writes: list[str] | None = None,
     reach: Reach | None = None,
+    target: KubeTarget | None = None,
 ) -> None:
     document = summary(state)
+    if target is not None:  # which cluster it acted on (or would act on)
+        document["kubernetes"] = target.as_dict()
     if reach is not None:  # what the tag reached at preflight (absent on a resumed run)
         document["reach"] = reach.to_dict()
     if writes is not None:
         document["dry_run"] = True
         document["would_write"] = writes
-    if args.output == "json":
-        print(json.dumps(document, indent=2, default=str))
+    if structured(args.output):
+        print_document(document, args.output)
         return
     out = sys.stdout
     if writes is not None:
-        print("dry run: nothing was changed. It would:", file=out)
+        where = f" on {target.line()}" if target is not None else ""
+        print(f"dry run{where}: nothing was changed. It would:", file=out)
         for line in writes:
             print(f"  - {line}", file=out)
     print(

@@ -7,7 +7,7 @@ Exit codes: 0 pass · 1 fail · 2 bad input · 3 inconclusive · 4 Prometheus un
 
 from __future__ import annotations
 
-from analyzer.commands.common import add_common_flags, lazy_handler
+from analyzer.commands.common import add_common_flags, add_output_flag, lazy_handler
 
 
 def register(subparsers) -> None:
@@ -20,7 +20,7 @@ def register(subparsers) -> None:
         "with effect sizes (--csv FILE exports it). Exit 0 pass, 1 fail, 2 bad input, "
         "3 inconclusive (for a backtest: the worst restart), 4 Prometheus unreachable.",
     )
-    parser.add_argument("--namespace", required=True, help="the restarted namespace")
+    parser.add_argument("-n", "--namespace", required=True, help="the restarted namespace")
     parser.add_argument(
         "--restarted-at",
         action="append",
@@ -45,7 +45,7 @@ def register(subparsers) -> None:
         help="namespaces NOT restarted, judged over the same windows to cancel drift; "
         "'auto' = every other namespace with traffic (default: none)",
     )
-    parser.add_argument("--output", choices=("text", "json"), default="text", help="output format")
+    add_output_flag(parser)
     parser.add_argument(
         "--report",
         metavar="FILE.html",

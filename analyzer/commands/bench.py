@@ -18,14 +18,13 @@ Exit codes: 0 done · 2 bad input, or Prometheus not installed (scale).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from analyzer.commands.common import share
+from analyzer.commands.common import add_output_flag, print_document, share, structured
 from analyzer.errors import BadInputError, ExitCode
 
 
@@ -123,7 +122,7 @@ def register(subparsers) -> None:
         default=None,
         help="our judge: every rule's judge.failWhen (default: as in the rules shipped)",
     )
-    judge.add_argument("--output", choices=("text", "json"), default="text")
+    add_output_flag(judge)
     judge.set_defaults(handler=judge_command)
     night = commands.add_parser(
         "night",
@@ -166,7 +165,7 @@ def register(subparsers) -> None:
         default=(10.0, 200.0),
         help="namespaces' request rates, drawn log-uniformly: LOW,HIGH rps (default 10,200)",
     )
-    night.add_argument("--output", choices=("text", "json"), default="text")
+    add_output_flag(night)
     night.set_defaults(handler=night_command)
     scale = commands.add_parser(
         "scale",
@@ -177,7 +176,7 @@ def register(subparsers) -> None:
     )
     scale.add_argument("--namespaces", type=_positive, default=500, help="default 500")
     scale.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    scale.add_argument("--output", choices=("text", "json"), default="text")
+    add_output_flag(scale)
     scale.set_defaults(handler=scale_command)
     parser.set_defaults(handler=lambda args: _missing(parser))
 
@@ -224,8 +223,8 @@ def judge_command(args: argparse.Namespace) -> int:
     with _progress(errors) as progress:
         task = progress.add_task("judging scenarios", total=total_scenarios(config))
         result = run(config, progress=lambda n: progress.advance(task, n))
-    if args.output == "json":
-        print(json.dumps(result.to_dict(), indent=2))
+    if structured(args.output):
+        print_document(result.to_dict(), args.output)
     else:
         console = Console(width=200)
         print_table(judge_table(result), console)
@@ -273,8 +272,8 @@ def night_command(args: argparse.Namespace) -> int:
         "nights": args.nights,
         "runs": {key: tally.to_dict() for key, tally in study.items()},
     }
-    if args.output == "json":
-        print(json.dumps(result, indent=2))
+    if structured(args.output):
+        print_document(result, args.output)
     else:
         print_table(night_table(result), Console(width=200))
     return int(ExitCode.OK)
@@ -295,8 +294,8 @@ def scale_command(args: argparse.Namespace) -> int:
     errors = Console(stderr=True)
     with errors.status("scale benchmark") as status:
         result = scale.run(args.namespaces, args.seed, status=lambda m: status.update(m))
-    if args.output == "json":
-        print(json.dumps(result, indent=2))
+    if structured(args.output):
+        print_document(result, args.output)
     else:
         print_table(scale_table(result), Console(width=200))
     return int(ExitCode.OK)

@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 from datetime import datetime
 from pathlib import Path
-
-from pydantic import ValidationError
 
 from analyzer.adapters.rule_files import default_rules_path, load_rules
 from analyzer.core.durations import DurationError, parse_duration
 from analyzer.core.rules import RuleFileError, RuleSet
 from analyzer.errors import BadInputError
-from analyzer.settings import Settings
+from analyzer.settings import Settings, load_settings
 
 
 def lazy_handler(module: str, function: str):
@@ -28,6 +27,35 @@ def lazy_handler(module: str, function: str):
         return getattr(importlib.import_module(module), function)(args)
 
     return handler
+
+
+OUTPUT_FORMATS = ("text", "json", "yaml")
+
+
+def add_output_flag(parser: argparse.ArgumentParser, help_text: str = "output format") -> None:
+    """``-o``/``--output text|json|yaml``, as kubectl and helm spell it."""
+    parser.add_argument(
+        "-o",
+        "--output",
+        choices=OUTPUT_FORMATS,
+        default="text",
+        help=f"{help_text}: text, json or yaml (default text)",
+    )
+
+
+def structured(output: str) -> bool:
+    """Whether ``--output`` asks for a document (JSON or YAML) instead of text."""
+    return output in ("json", "yaml")
+
+
+def print_document(document: object, output: str) -> None:
+    """Print a JSON-able document as JSON or YAML (the same fields either way)."""
+    text = json.dumps(document, indent=2, default=str)
+    if output == "yaml":
+        import yaml
+
+        text = yaml.safe_dump(json.loads(text), sort_keys=False, allow_unicode=True).rstrip()
+    print(text)
 
 
 def _duration(text: str):
@@ -85,6 +113,11 @@ def add_kubeconfig_flag(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="kubeconfig file (default $KUBECONFIG, else in-cluster)",
     )
+    parser.add_argument(
+        "--context",
+        metavar="NAME",
+        help="kubeconfig context, as kubectl --context (default: the current context)",
+    )
 
 
 def add_notification_flags(parser: argparse.ArgumentParser) -> None:
@@ -106,14 +139,7 @@ def add_common_flags(parser: argparse.ArgumentParser, kubernetes: bool = True) -
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Settings from the environment, overridden by whichever flags were given."""
-    try:
-        settings = Settings()
-    except ValidationError as error:
-        problems = "; ".join(
-            f"CANARY_{'__'.join(str(p).upper() for p in item['loc'])}: {item['msg']}"
-            for item in error.errors()
-        )
-        raise BadInputError(f"invalid settings from the environment: {problems}") from None
+    settings = load_settings()
     windows = settings.windows.model_copy(
         update={
             name: getattr(args, name)
@@ -137,6 +163,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     )
     if kubeconfig:
         kubernetes = kubernetes.model_copy(update={"kubeconfig": kubeconfig})
+    if getattr(args, "context", None):
+        kubernetes = kubernetes.model_copy(update={"context": args.context})
     notifications = settings.notifications.model_copy(
         update={
             name: getattr(args, name)

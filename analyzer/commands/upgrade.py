@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analyzer.commands.common import add_common_flags, add_notification_flags, lazy_handler
+from analyzer.commands.common import (
+    add_common_flags,
+    add_notification_flags,
+    add_output_flag,
+    lazy_handler,
+)
 from analyzer.core.upgrade import UpgradeStyle
 
 
@@ -46,7 +51,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="check and print every action; change nothing"
     )
-    parser.add_argument("--output", choices=("text", "json"), default="text", help="output format")
+    add_output_flag(parser)
     parser.add_argument(
         "--report", metavar="FILE.html", type=Path, help="write a self-contained HTML report"
     )

@@ -47,6 +47,8 @@ class Alert:
     labels: Mapping[str, str] = field(default_factory=dict)
     ends_at: datetime | None = None
     link: str | None = None
+    #: extra annotations sent with the alert (e.g. ``runbook_url``); not part of its identity
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
     def identity(self) -> tuple[str, tuple[tuple[str, str], ...]]:
         """What makes two alerts the same alert (for resolving)."""

@@ -12,9 +12,18 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer
 
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"^(?:(\d+)(ms|s|m|h|d|w))+$")
-_PART = re.compile(r"(\d+)(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {
+    "y": 365 * 86400, "w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001,
+}  # fmt: skip
+#: Prometheus' rule (model.ParseDuration in prometheus/common): whole numbers, units from
+#: the largest down, each at most once: ``1h30m``, ``2d``, ``250ms``; not ``1.5h``,
+#: ``30m1h`` or ``-5s``. ``durationpy`` (Go's time.ParseDuration) was weighed: it has no
+#: ``w``/``y`` and takes fractions and negatives that PromQL refuses, so ``--step 1.5m``
+#: would mean something no rule query could say.
+_DURATION = re.compile(
+    r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
+)
+_UNITS = ("y", "w", "d", "h", "m", "s", "ms")
 
 
 class DurationError(ValueError):
@@ -22,21 +31,28 @@ class DurationError(ValueError):
 
 
 def parse_duration(text: str | int | float | timedelta) -> timedelta:
-    """Parse ``30s``/``10m``/``1h30m``/``2d``; plain numbers are seconds."""
+    """Parse ``30s``/``10m``/``1h30m``/``2d`` as Prometheus does; a bare number is refused
+    (seconds? minutes?), except ``0``."""
     if isinstance(text, timedelta):
         return text
-    if isinstance(text, int | float) and not isinstance(text, bool):
-        if text < 0:
-            raise DurationError(f"duration must not be negative: {text}")
-        return timedelta(seconds=text)
     value = str(text).strip()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return timedelta(seconds=float(value))
-    if not _DURATION.fullmatch(value):
+    if value == "0":
+        return timedelta(0)
+    if re.fullmatch(r"-?\d+(\.\d+)?", value):
         raise DurationError(
-            f"not a duration: {text!r} (use a number with a unit, e.g. 30s, 10m, 1h30m, 2d)"
+            f"not a duration: {value} is a bare number; add a unit, e.g. {value}s or {value}m"
         )
-    seconds = sum(int(amount) * _UNIT_SECONDS[unit] for amount, unit in _PART.findall(value))
+    match = _DURATION.fullmatch(value)
+    if not value or match is None:
+        raise DurationError(
+            f"not a duration: {text!r} (whole numbers with units from the largest down, "
+            "e.g. 30s, 10m, 1h30m, 2d, 250ms)"
+        )
+    seconds = sum(
+        int(amount) * _UNIT_SECONDS[unit]
+        for amount, unit in zip(match.groups(), _UNITS, strict=True)
+        if amount
+    )
     return timedelta(seconds=seconds)
 
 

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from apscheduler.triggers.cron import CronTrigger
 
+from analyzer.core.cron import expand_macro
 from analyzer.errors import BadInputError
 
 
@@ -43,7 +44,7 @@ class MaintenanceWindow:
             if duration <= timedelta(0):
                 raise BadInputError(f"--window-duration must be positive, got {duration}")
             try:
-                self._trigger = CronTrigger.from_crontab(self.cron, timezone=timezone)
+                self._trigger = CronTrigger.from_crontab(expand_macro(self.cron), timezone=timezone)
             except (ValueError, KeyError) as error:
                 raise BadInputError(
                     f"invalid --window-cron {cron!r} or --timezone {timezone!r}: {error}"

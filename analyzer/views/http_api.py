@@ -7,7 +7,9 @@ answer 401 and change nothing. With no token configured they refuse every reques
 The leader answers 200 when it has done the verb; a standby answers 202 with
 ``{"message", "queued": true, "id"}``: it queued the verb for the leader, who applies it on
 its next pass (``service.inbox``). 409 is a verb that makes no sense now, or a standby that
-could not queue it.
+could not queue it. Control requests may say who sent them and why (``X-Canary-Actor``,
+``X-Canary-Reason``, as ``canary-analyzer pause --reason …`` does): each verb is logged
+with both, and a done verb's answer repeats them (``requested_by``, ``reason``).
 """
 
 from __future__ import annotations
@@ -123,10 +125,25 @@ class TokenCheck:
         return bool(token) and hmac.compare_digest(presented.strip().encode(), token.encode())
 
 
+def _who_and_why(request: Request) -> dict[str, str]:
+    """The sender and reason a control request names (headers; bounded, one line each)."""
+    found = {}
+    for header, key in (("x-canary-actor", "requested_by"), ("x-canary-reason", "reason")):
+        value = " ".join((request.headers.get(header) or "").split())[:200]
+        if value:
+            found[key] = value
+    return found
+
+
 def create_app(
-    control: ServiceControl, metrics: SelfMetrics, tokens: TokenCheck, extra_routes=None
+    control: ServiceControl,
+    metrics: SelfMetrics,
+    tokens: TokenCheck,
+    extra_routes=None,
+    status_extra: dict[str, Any] | None = None,
 ) -> FastAPI:
-    """The FastAPI application; ``extra_routes(app)`` may add pages (reports, status page)."""
+    """The FastAPI application; ``extra_routes(app)`` may add pages (reports, status page);
+    ``status_extra`` is merged into ``/api/status`` (e.g. the cluster the service acts on)."""
     app = FastAPI(title="canary-analyzer", version="1", docs_url=None, redoc_url=None)
 
     def require_token(request: Request) -> None:
@@ -167,34 +184,44 @@ def create_app(
 
     @app.get("/api/status")
     def status() -> dict[str, Any]:
-        return control.status()
+        return {**control.status(), **(status_extra or {})}
 
     authorized = [Depends(require_token)]
 
-    def answer(result: ControlAnswer) -> JSONResponse:
+    def answer(verb: str, request: Request, act) -> JSONResponse:
+        who = _who_and_why(request)
+        log.warning(
+            "control verb",
+            extra={"fields": {"verb": verb, **who,
+                              "client": request.client.host if request.client else ""}},
+        )  # fmt: skip
+        result = act()
         if isinstance(result, QueuedForLeader):
-            return JSONResponse(status_code=202, content=result.to_json())
-        return JSONResponse(status_code=200, content=jsonable_encoder(result))
+            return JSONResponse(status_code=202, content={**result.to_json(), **who})
+        content = jsonable_encoder(result)
+        if isinstance(content, dict):
+            content = {**content, **who}
+        return JSONResponse(status_code=200, content=content)
 
     @app.post("/api/pause", dependencies=authorized)
-    def pause() -> JSONResponse:
-        return answer(control.pause())
+    def pause(request: Request) -> JSONResponse:
+        return answer("pause", request, control.pause)
 
     @app.post("/api/resume", dependencies=authorized)
-    def resume() -> JSONResponse:
-        return answer(control.resume())
+    def resume(request: Request) -> JSONResponse:
+        return answer("resume", request, control.resume)
 
     @app.post("/api/approve", dependencies=authorized)
-    def approve() -> JSONResponse:
-        return answer(control.approve())
+    def approve(request: Request) -> JSONResponse:
+        return answer("approve", request, control.approve)
 
     @app.post("/api/abort", dependencies=authorized)
-    def abort() -> JSONResponse:
-        return answer(control.abort())
+    def abort(request: Request) -> JSONResponse:
+        return answer("abort", request, control.abort)
 
     @app.post("/api/upgrade", dependencies=authorized)
-    def upgrade(body: UpgradeRequestBody) -> JSONResponse:
-        return answer(control.request_upgrade(body))
+    def upgrade(body: UpgradeRequestBody, request: Request) -> JSONResponse:
+        return answer("upgrade", request, lambda: control.request_upgrade(body))
 
     if extra_routes is not None:
         extra_routes(app)

@@ -70,3 +70,13 @@ def test_a_night_budget_outside_zero_and_one_in_the_environment_is_bad_input(mon
     args = build_parser().parse_args(["upgrade", "--to-revision", "1-15-4"])
     with pytest.raises(BadInputError, match="CANARY_RULES__NIGHT_BUDGET"):
         settings_from_args(args)
+
+
+@pytest.mark.parametrize("command", ["analyze", "upgrade", "status", "pause", "bench judge"])
+def test_o_is_output_as_in_kubectl(command):
+    extra = {"analyze": ["-n", "shop", "--restarted-at", "2026-01-01T00:00:00Z"],
+             "upgrade": ["--to-revision", "1-15-4"]}.get(command, [])  # fmt: skip
+    args = build_parser().parse_args([*command.split(), *extra, "-o", "yaml"])
+    assert args.output == "yaml"
+    if command == "analyze":
+        assert args.namespace == "shop"

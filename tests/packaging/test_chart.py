@@ -43,6 +43,7 @@ EVERYTHING = {
 CHART_MANAGED = {
     ("rules", "directory"),
     ("kubernetes", "kubeconfig"),
+    ("kubernetes", "context"),
     ("upgrade", "state_namespace"),
     ("service", "listen"),
     ("service", "token_file"),
@@ -330,7 +331,9 @@ def test_replicas_need_leader_election_and_single_replicas_never_overlap():
 
 
 @pytest.mark.parametrize(
-    "key", ["rules.directory", "kubernetes.kubeconfig", "upgrade.state_namespace", "service.listen"]
+    "key",
+    ["rules.directory", "kubernetes.kubeconfig", "kubernetes.context", "upgrade.state_namespace",
+     "service.listen"],
 )
 def test_chart_managed_settings_cannot_be_overridden(key):
     import helm_python

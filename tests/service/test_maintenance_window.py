@@ -44,3 +44,40 @@ def test_invalid_cron_is_bad_input(cron):
 def test_invalid_timezone_is_bad_input():
     with pytest.raises(BadInputError):
         MaintenanceWindow("0 1 * * *", timedelta(hours=1), "Mars/Olympus")
+
+
+@pytest.mark.parametrize(
+    ("macro", "opens_at"),
+    [
+        ("@daily", datetime(2026, 11, 27, 23, 0, tzinfo=UTC)),  # midnight Berlin
+        ("@midnight", datetime(2026, 11, 27, 23, 0, tzinfo=UTC)),
+        ("@hourly", datetime(2026, 11, 27, 13, 0, tzinfo=UTC)),
+        ("@weekly", datetime(2026, 11, 28, 23, 0, tzinfo=UTC)),  # Sunday 29th, 00:00 Berlin
+        ("@monthly", datetime(2026, 11, 30, 23, 0, tzinfo=UTC)),  # 1 December, 00:00 Berlin
+        ("@yearly", datetime(2026, 12, 31, 23, 0, tzinfo=UTC)),
+    ],
+)
+def test_cron_macros_open_when_cron_would_run(macro, opens_at):
+    window = MaintenanceWindow(macro, timedelta(minutes=30), "Europe/Berlin")
+    state = window.state(at(12, 30))  # Friday 27 November, 13:30 Berlin
+    assert not state.open and state.opens_at == opens_at
+
+
+@pytest.mark.parametrize("macro", ["@reboot", "@nightly"])
+def test_an_unknown_macro_is_bad_input_naming_it(macro):
+    with pytest.raises(BadInputError, match=f"unknown cron macro '{macro}'"):
+        MaintenanceWindow(macro, timedelta(hours=1))
+
+
+@pytest.mark.parametrize(
+    ("cron", "opens_at"),
+    [
+        ("0 1 * * 1-5", at(0, day=30)),  # Monday 30th 01:00 Berlin, not Saturday 28th
+        ("0 1 * * 0", at(0, day=29)),  # Sunday, as in cron(5)
+        ("0 1 * * 7", at(0, day=29)),
+        ("0 1 * * 6", at(0, day=28)),  # Saturday
+    ],
+)
+def test_numeric_days_of_the_week_are_crons(cron, opens_at):
+    window = MaintenanceWindow(cron, timedelta(minutes=30), "Europe/Berlin")
+    assert window.state(at(12, 30)).opens_at == opens_at

@@ -94,7 +94,7 @@ Settings the chart sets itself (in-cluster paths, the release namespace, the lis
 address): setting them in .Values.config would contradict the mounts and the RBAC.
 */}}
 {{- define "canary-analyzer.validate" -}}
-{{- $reserved := dict "rules" (list "directory") "kubernetes" (list "kubeconfig") "upgrade" (list "state_namespace") "service" (list "listen" "token_file" "identity" "lease_namespace" "reports_dir") }}
+{{- $reserved := dict "rules" (list "directory") "kubernetes" (list "kubeconfig" "context") "upgrade" (list "state_namespace") "service" (list "listen" "token_file" "identity" "lease_namespace" "reports_dir") }}
 {{- range $group, $keys := $reserved }}
 {{- range $keys }}
 {{- if hasKey (index $.Values.config $group | default dict) . }}
@@ -124,4 +124,37 @@ address): setting them in .Values.config would contradict the mounts and the RBA
 {{- end }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/*
+Labels on every alert of the PrometheusRule: config.notifications.labels, the cluster
+(config.notifications.cluster, when set; else Prometheus' external labels usually carry
+it), then prometheusRule.alertLabels (which win) — the labels the service puts on its own
+alerts.
+*/}}
+{{- define "canary-analyzer.alertLabels" -}}
+{{- $labels := dict }}
+{{- range $key, $value := .Values.config.notifications.labels }}
+{{- $_ := set $labels $key $value }}
+{{- end }}
+{{- with .Values.config.notifications.cluster }}
+{{- $_ := set $labels "cluster" . }}
+{{- end }}
+{{- range $key, $value := .Values.prometheusRule.alertLabels }}
+{{- $_ := set $labels $key $value }}
+{{- end }}
+{{- if $labels }}
+{{- toYaml $labels }}
+{{- end }}
+{{- end }}
+
+{{/*
+runbook_url of an alert: config.notifications.runbook_base_url (default docs/oncall.md,
+as the service does) + "#" + the alert name lower-cased, the anchor of its section.
+Called with (list $ "AlertName").
+*/}}
+{{- define "canary-analyzer.runbookUrl" -}}
+{{- $root := index . 0 }}
+{{- $base := $root.Values.config.notifications.runbook_base_url | default "docs/oncall.md" }}
+{{- printf "%s#%s" (trimSuffix "#" $base) (lower (index . 1)) | quote }}
 {{- end }}

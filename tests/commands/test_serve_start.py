@@ -1,0 +1,57 @@
+"""``serve`` at start: a warning when nobody would be paged, and the cluster it acts on in
+``/api/status``. A real ``serve`` process on the simulated mesh."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from tests.commands.cli_run import EMPTY_PROMQL_ANSWER, REPO
+from tests.fixtures.canned_http import canned_server
+from tests.fixtures.sim_fixtures import make_mesh  # noqa: F401
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def serve(mesh, prometheus: str, tmp_path, *extra: str) -> tuple[str, str]:
+    """Start ``serve``, read ``/api/status``, stop it; returns (status JSON, stderr)."""
+    log_path = tmp_path / "serve.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CANARY_")}
+    env.update(PYTHONPATH=str(REPO), CANARY_SERVICE__REPORTS_DIR=str(tmp_path / "reports"))
+    command = [
+        sys.executable, "-m", "analyzer", "serve", "--listen", "127.0.0.1:0", "--kubeconfig",
+        str(mesh.kubeconfig_path), "--prometheus-url", prometheus, "--rules",
+        str(REPO / "rules"), *extra,
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, env=env)
+    try:
+        line = process.stdout.readline().decode().strip() if process.stdout else ""
+        assert line.startswith("serving http://"), log_path.read_text()[-2000:]
+        status = httpx.get(f"{line.removeprefix('serving ')}/api/status", timeout=10).text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    return status, log_path.read_text()
+
+
+def test_without_receivers_serve_warns_that_nobody_is_paged(make_mesh, tmp_path):  # noqa: F811
+    mesh = make_mesh()
+    with canned_server(200, EMPTY_PROMQL_ANSWER, "application/json") as prometheus:
+        status, log = serve(mesh, prometheus, tmp_path)
+    warnings = [json.loads(line) for line in log.splitlines() if "nobody will be paged" in line]
+    assert warnings and warnings[0]["level"] == "warning", log[-2000:]
+    assert json.loads(status)["kubernetes"]["context"] == "simulated-mesh"
+
+
+def test_with_a_receiver_serve_does_not_warn(make_mesh, tmp_path):  # noqa: F811
+    mesh = make_mesh()
+    with canned_server(200, EMPTY_PROMQL_ANSWER, "application/json") as prometheus:
+        _, log = serve(mesh, prometheus, tmp_path, "--webhook-url", "http://127.0.0.1:9/hook")
+    assert "nobody will be paged" not in log
