@@ -111,23 +111,32 @@ def _plan(adapter: IstioRevisions, revision: str) -> PrunePlan:
     return plan_prune(revision, use, adapter.revision_objects(revision))
 
 
+def run_prune(adapter: IstioRevisions, revision: str, dry_run: bool,
+              say: Callable[[str], None]) -> tuple[PrunePlan, list[str] | None]:
+    """Plan the prune; unless ``dry_run`` or refused, check use again and delete. Returns the
+    plan that decided and the objects deleted (None when nothing was attempted)."""
+    plan = _plan(adapter, revision)
+    if not plan.use.installed and not plan.delete and not plan.helm_releases:
+        raise BadInputError(f"revision {revision} is not installed (see "
+                            "`canary-analyzer revisions`)")
+    if not plan.may_proceed or dry_run:
+        return plan, None
+    plan = _plan(adapter, revision)  # use is checked again right before deleting
+    if not plan.may_proceed:
+        return plan, None
+    deleted = []
+    for obj in plan.delete:
+        gone = adapter.delete(obj)
+        deleted.append(obj.describe())
+        say(f"deleted {obj.describe()}" + ("" if gone else " (already gone)"))
+    return plan, deleted
+
+
 def prune_command(args: argparse.Namespace) -> int:
     revision = args.revision
     say: Callable[[str], None] = print if args.output == "text" else (lambda _text: None)
-    deleted: list[str] | None = None
     with _revisions(args) as adapter:
-        plan = _plan(adapter, revision)
-        if not plan.use.installed and not plan.delete and not plan.helm_releases:
-            raise BadInputError(f"revision {revision} is not installed (see "
-                                "`canary-analyzer revisions`)")
-        if plan.may_proceed and not args.dry_run:
-            plan = _plan(adapter, revision)  # use is checked again right before deleting
-        if plan.may_proceed and not args.dry_run:
-            deleted = []
-            for obj in plan.delete:
-                gone = adapter.delete(obj)
-                deleted.append(obj.describe())
-                say(f"deleted {obj.describe()}" + ("" if gone else " (already gone)"))
+        plan, deleted = run_prune(adapter, revision, args.dry_run, say)
     refusal = plan.refusal()
     if args.output == "json":
         print(json.dumps(plan_json(plan, deleted, args.dry_run), indent=2))

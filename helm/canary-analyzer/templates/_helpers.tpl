@@ -125,3 +125,32 @@ address): setting them in .Values.config would contradict the mounts and the RBA
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+Names Istio's istio-discovery chart gives a revision's objects, per resource
+(manifests/charts/istio-control/istio-discovery/templates): one "resource name" per line,
+for every revision in prune.revisions.
+*/}}
+{{- define "canary-analyzer.pruneNames" -}}
+{{- $ns := .Values.config.upgrade.istio_namespace | default "istio-system" }}
+{{- range .Values.prune.revisions }}
+deployments istiod-{{ . }}
+services istiod-{{ . }}
+horizontalpodautoscalers istiod-{{ . }}
+poddisruptionbudgets istiod-{{ . }}
+configmaps istio-{{ . }}
+configmaps istio-sidecar-injector-{{ . }}
+configmaps values-{{ . }}
+serviceaccounts istiod-{{ . }}
+roles istiod-{{ . }}
+rolebindings istiod-{{ . }}
+mutatingwebhookconfigurations istio-sidecar-injector-{{ . }}
+validatingwebhookconfigurations istio-validator-{{ . }}-{{ $ns }}
+clusterroles istiod-clusterrole-{{ . }}-{{ $ns }}
+clusterroles istiod-gateway-controller-{{ . }}-{{ $ns }}
+clusterroles istio-reader-clusterrole-{{ . }}-{{ $ns }}
+clusterrolebindings istiod-clusterrole-{{ . }}-{{ $ns }}
+clusterrolebindings istiod-gateway-controller-{{ . }}-{{ $ns }}
+clusterrolebindings istio-reader-clusterrole-{{ . }}-{{ $ns }}
+{{- end }}
+{{- end }}
