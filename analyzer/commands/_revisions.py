@@ -13,8 +13,9 @@ from analyzer.adapters.istio_revisions import IstioRevisions
 from analyzer.adapters.kubernetes import KubernetesCluster
 from analyzer.commands.common import settings_from_args
 from analyzer.core.mesh import ClusterError, ClusterNotFoundError, ClusterUnreachableError
-from analyzer.core.revisions import PrunePlan, RevisionUse, inventory, plan_prune, unused
+from analyzer.core.revisions import PrunePlan, RevisionUse, inventory, unused
 from analyzer.errors import BadInputError, ExitCode, UnreachableError
+from analyzer.service.soak import NotInstalledError, run_prune
 
 
 @contextmanager
@@ -105,38 +106,14 @@ def plan_json(plan: PrunePlan, deleted: list[str] | None, dry_run: bool) -> dict
     }
 
 
-def _plan(adapter: IstioRevisions, revision: str) -> PrunePlan:
-    report = inventory(adapter.inputs())
-    use = report.get(revision) or RevisionUse(revision)
-    return plan_prune(revision, use, adapter.revision_objects(revision))
-
-
-def run_prune(adapter: IstioRevisions, revision: str, dry_run: bool,
-              say: Callable[[str], None]) -> tuple[PrunePlan, list[str] | None]:
-    """Plan the prune; unless ``dry_run`` or refused, check use again and delete. Returns the
-    plan that decided and the objects deleted (None when nothing was attempted)."""
-    plan = _plan(adapter, revision)
-    if not plan.use.installed and not plan.delete and not plan.helm_releases:
-        raise BadInputError(f"revision {revision} is not installed (see "
-                            "`canary-analyzer revisions`)")
-    if not plan.may_proceed or dry_run:
-        return plan, None
-    plan = _plan(adapter, revision)  # use is checked again right before deleting
-    if not plan.may_proceed:
-        return plan, None
-    deleted = []
-    for obj in plan.delete:
-        gone = adapter.delete(obj)
-        deleted.append(obj.describe())
-        say(f"deleted {obj.describe()}" + ("" if gone else " (already gone)"))
-    return plan, deleted
-
-
 def prune_command(args: argparse.Namespace) -> int:
     revision = args.revision
     say: Callable[[str], None] = print if args.output == "text" else (lambda _text: None)
     with _revisions(args) as adapter:
-        plan, deleted = run_prune(adapter, revision, args.dry_run, say)
+        try:
+            plan, deleted = run_prune(adapter, revision, args.dry_run, say)
+        except NotInstalledError as error:
+            raise BadInputError(str(error)) from None
     refusal = plan.refusal()
     if args.output == "json":
         print(json.dumps(plan_json(plan, deleted, args.dry_run), indent=2))

@@ -23,13 +23,13 @@ from kubernetes import client as kube
 from analyzer.adapters.istio_revisions import IstioRevisions
 from analyzer.adapters.kubernetes import ConfigMapStateStore, KubernetesCluster
 from analyzer.adapters.lease import KubernetesLease
-from analyzer.commands._revisions import run_prune
 from analyzer.core.revisions import inventory, unused
 from analyzer.core.upgrade import Outcome, UpgradeStyle
 from analyzer.service.clock import RealClock
 from analyzer.service.engine import LogNotifier, UpgradeEngine
 from analyzer.service.leadership import LeaderElector
 from analyzer.service.preflight import UpgradeRequest, build_plan, parse_gateway, preflight
+from analyzer.service.soak import run_prune
 from analyzer.service.timeline import KeptTimeline
 from analyzer.settings import Settings
 from analyzer.sim import istio_objects
