@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "upgrade",
     "serve",
     "control",
+    "revisions",
     "demo",
     "sim",
     "bench",

@@ -197,6 +197,18 @@ class UpgradeSettings(_Group):
         "them alone and report their pods as not restarted. Off: preflight refuses and names "
         "them with the command that fixes each. Default false.",
     )
+    soak: Duration = Field(
+        timedelta(hours=24),
+        description="After a promotion, how long the old revision stays installed before the "
+        "service offers to prune it (alert CanaryAnalyzerPruneReady, only with prune on). "
+        "Default 24h.",
+    )
+    prune: bool = Field(
+        False,
+        description="After the soak, when nothing uses the old revision, ask on-call to "
+        "approve its removal (alert CanaryAnalyzerPruneReady; POST /api/approve-prune removes "
+        "it as canary-analyzer prune does). Needs the chart's prune block. Default false.",
+    )
     on_inconclusive: Literal["hold", "rollback"] = Field(
         "hold",
         description="When evidence stays too thin: hold (stop where it is and page) or "

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from analyzer.adapters.istio_revisions import IstioRevisions
 from analyzer.adapters.kubernetes import ConfigMapStateStore, KubernetesCluster
 from analyzer.adapters.lease import KubernetesLease
 from analyzer.adapters.prometheus import PrometheusSource
@@ -43,6 +44,7 @@ from analyzer.service.maintenance import MaintenanceWindow
 from analyzer.service.rules_reload import RulesWatcher
 from analyzer.service.self_metrics import SelfMetrics
 from analyzer.service.service import LeadershipView, UpgradeService
+from analyzer.service.soak import PruneGate
 from analyzer.settings import Settings
 from analyzer.views.http_api import HttpServer, TokenCheck, create_app, parse_listen
 from analyzer.views.status_page import register_status_routes
@@ -152,6 +154,10 @@ def serve_command(args: argparse.Namespace) -> int:
         evidence_check=lambda rules, namespaces, now: planned_evidence_warnings(
             source, rules, settings, namespaces, now
         ),
+        prune_gate=PruneGate(
+            lambda: IstioRevisions(cluster, upgrade.istio_namespace),
+            upgrade.soak, pager.fire, pager.resolve,
+        ) if upgrade.prune else None,
         rules=watcher,
         pager=pager,
         metrics=metrics,

@@ -33,6 +33,7 @@ class AlertName(StrEnum):
     UPGRADE_DONE = "CanaryAnalyzerUpgradeDone"
     RULES_INVALID = "CanaryAnalyzerRulesInvalid"
     HEARTBEAT = "CanaryAnalyzerHeartbeat"
+    PRUNE_READY = "CanaryAnalyzerPruneReady"
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,7 @@ from analyzer.service.preflight import (
 )
 from analyzer.service.rules_reload import RulesWatcher
 from analyzer.service.self_metrics import SelfMetrics
+from analyzer.service.soak import PruneGate
 from analyzer.service.timeline import KeptTimeline
 from analyzer.settings import Settings
 from analyzer.views.http_api import (
@@ -198,6 +199,7 @@ class UpgradeService:
         timeline_store: StateStore | None = None,
         inbox_store: VersionedStore | None = None,
         evidence_check: Callable[[RuleSet, Sequence[str], datetime], Sequence[str]] | None = None,
+        prune_gate: PruneGate | None = None,
     ):
         """``timeline_store`` keeps the upgrade timeline across restarts (the state
         ConfigMap's ``timeline`` key); without one it lives in memory only.
@@ -240,6 +242,7 @@ class UpgradeService:
             self._resume.clear()
         rules.on_invalid = self._rules_invalid
         rules.on_valid = self._rules_valid
+        self.prune_gate = prune_gate  # after a promotion: soak, then offer the prune
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -300,6 +303,8 @@ class UpgradeService:
             self._set_phase("held", "held: approve or abort")
             return
         body, request = self._pending_request(state)
+        if request is None and self.prune_gate is not None:
+            self.prune_gate.tick(state, now)
         if request is None:
             self._set_phase(
                 "done" if state is not None else "idle",
@@ -697,6 +702,17 @@ class UpgradeService:
         self._start_worker(None, "aborted by an operator: rolling back")
         return {"message": "aborted: rolling back what moved"}
 
+    def approve_prune(self) -> ControlAnswer:
+        """Prune the soaked, unused old revision offered by CanaryAnalyzerPruneReady."""
+        if self.prune_gate is None:
+            raise ControlRefusedError("prune is off (setting upgrade.prune)")
+        if not self.leadership.leads(self.clock.now()):
+            raise ControlRefusedError("only the leader prunes: send it to the leader")
+        done, message = self.prune_gate.approve()
+        if not done:
+            raise ControlRefusedError(message)
+        return {"message": message}
+
     def request_upgrade(self, body: UpgradeRequestBody) -> ControlAnswer:
         if queued := self._queue_if_standby("upgrade", body.model_dump(exclude_none=True)):
             return queued
@@ -875,6 +891,9 @@ class UpgradeService:
             ],
             "rules": {"names": self.rules.rules.names(), "invalid": self.rules.invalid},
             "reports": list_reports(self.reports_dir),
+            "prune": self.prune_gate.offer.to_json()
+            if self.prune_gate is not None and self.prune_gate.offer is not None
+            else None,
         }
 
     # -- rules hot reload ----------------------------------------------------------------

@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from analyzer.sim.clock import SimClock, rfc3339, rfc3339_micro
 from analyzer.sim.controller import Controller
+from analyzer.sim.deletion import delete_options
 from analyzer.sim.events import invalid_message, validate_event_create
 from analyzer.sim.faults import FaultState
 from analyzer.sim.micro_time import decode_error
@@ -356,8 +357,8 @@ def build_api(context: ApiContext) -> Starlette:
             fault = context.faults.for_request(method, request.url.path)
             if fault.delay_seconds:
                 await asyncio.sleep(fault.delay_seconds)
-            if method in WRITE_METHODS and method != "DELETE":
-                body = await _read_body(request)
+            if method in WRITE_METHODS and (method != "DELETE" or await request.body()):
+                body = await _read_body(request)  # a DELETE's DeleteOptions are optional
             if fault.status is not None:
                 raise _INJECTED_ERRORS[fault.status](
                     f"injected fault: the server answered {fault.status}")
@@ -392,6 +393,8 @@ def build_api(context: ApiContext) -> Starlette:
                 return _list(request, target)
             if method == "POST":
                 return _create(target, body, dry_run)
+            if method == "DELETE":
+                return _delete_collection(request, target, body, dry_run)
             raise MethodNotAllowed(f"the server does not allow this method on the requested "
                                    f"resource ({method})")
         if method == "GET":
@@ -401,7 +404,7 @@ def build_api(context: ApiContext) -> Starlette:
         if method == "PATCH":
             return _patch(request, target, body, dry_run)
         if method == "DELETE":
-            return _delete(target, dry_run)
+            return _delete(request, target, body, dry_run)
         raise MethodNotAllowed(f"the server does not allow this method ({method})")
 
     def _list(request: Request, target: _Target) -> Response:
@@ -514,20 +517,48 @@ def build_api(context: ApiContext) -> Starlette:
                                    subresource=target.subresource)
         return _json(_present(rtype, updated))
 
-    def _delete(target: _Target, dry_run: bool) -> Response:
+    def _delete(request: Request, target: _Target, body: Any, dry_run: bool) -> Response:
+        """DELETE with DeleteOptions (propagationPolicy, preconditions): analyzer/sim/deletion.py.
+        Gone at once: a ``Status`` Success; kept (foreground, finalizers, a pod terminating
+        gracefully): the object as it now is."""
         rtype = target.rtype
+        policy, preconditions = delete_options(body, dict(request.query_params))
+        current = store.get(rtype, target.namespace, target.name or "")
         if dry_run:
-            return _json(_present(rtype, store.get(rtype, target.namespace, target.name or "")))
-        if rtype is PODS:
-            return _json(context.controller.delete_pod(target.namespace or "",
-                                                       target.name or ""))
-        removed = store.delete(rtype, target.namespace, target.name or "")
+            return _json(_present(rtype, current))
+        kept = context.controller.garbage.delete(rtype, target.namespace, target.name or "",
+                                                 policy, preconditions)
+        if kept is not None:
+            return _json(_present(rtype, kept))
         details: dict[str, Any] = {"name": target.name, "kind": rtype.plural,
-                                   "uid": removed["metadata"].get("uid")}
+                                   "uid": current["metadata"].get("uid")}
         if rtype.group:
             details["group"] = rtype.group
         return _json({"kind": "Status", "apiVersion": "v1", "metadata": {},
                       "status": "Success", "details": details})
+
+    def _delete_collection(request: Request, target: _Target, body: Any, dry_run: bool
+                           ) -> Response:
+        """deletecollection: every object the selectors match, each deleted as one DELETE
+        would; the answer lists them (k8s.io/apiserver registry/store.go DeleteCollection)."""
+        rtype = target.rtype
+        policy, _preconditions = delete_options(body, dict(request.query_params))
+        items, resource_version = store.list(rtype, target.namespace, _predicate(request))
+        if not dry_run:
+            for item in items:
+                meta = item["metadata"]
+                with contextlib.suppress(NotFound):  # gone meanwhile: not an error
+                    context.controller.garbage.delete(rtype, meta.get("namespace"),
+                                                      meta["name"], policy, {})
+        presented = []
+        for item in items:
+            shown = _present(rtype, item)
+            shown.pop("apiVersion", None)
+            shown.pop("kind", None)
+            presented.append(shown)
+        return _json({"kind": f"{rtype.kind}List", "apiVersion": rtype.api_version,
+                      "metadata": {"resourceVersion": str(resource_version)},
+                      "items": presented})
 
     def _watch(request: Request, target: _Target) -> Response:
         rtype = target.rtype

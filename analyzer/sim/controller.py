@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from analyzer.sim.clock import SimClock, rfc3339
+from analyzer.sim.deletion import GarbageCollector
 from analyzer.sim.faults import FaultState
 from analyzer.sim.injection import AdmissionDenied, SidecarInjector, proxy_revision
 from analyzer.sim.resources import (
@@ -134,6 +135,7 @@ class Controller:
         self._instant_ready = False
         self._events_sent: dict[tuple[str, str, str], float] = {}
         self._ip_counter = 10
+        self.garbage = GarbageCollector(store, clock, self.delete_pod)
 
     # -- entry points -----------------------------------------------------------------------
 
@@ -154,6 +156,7 @@ class Controller:
             self._run_kubelet()
             for deployment in self._store.list(DEPLOYMENTS)[0]:
                 self._guard(self._deployment_status, deployment)
+            self.garbage.collect()
 
     def delete_pod(self, namespace: str, name: str) -> dict[str, Any]:
         """Graceful pod deletion: mark terminating; the kubelet removes it later."""
@@ -192,6 +195,11 @@ class Controller:
         return created
 
     def _guard(self, sync: Callable[[dict[str, Any]], None], obj: dict[str, Any]) -> None:
+        if "deletionTimestamp" in obj["metadata"]:
+            # being deleted: no new pods or ReplicaSets (kubernetes pkg/controller/deployment
+            # deployment_controller.go syncDeployment, replicaset/replica_set.go
+            # syncReplicaSet act only while DeletionTimestamp is nil)
+            return
         try:
             sync(obj)
         except ApiError as error:  # an object changed under us: next tick retries

@@ -21,6 +21,21 @@ CA into every MWC labelled with its revision (pkg/webhooks/webhookpatch.go); the
 does the same with a per-revision fake CA.
 The istiod Deployment and its ConfigMaps stay hand-built: the simulated controller runs
 them and only their names, labels and image matter to it.
+
+A revision may also be *installed*: with ``installed_by`` the seed adds the rest of what the
+chart renders for it (``control-plane/istiod-<rev>.yaml``: ServiceAccount, Role and
+RoleBinding, ClusterRoles and bindings, HPA, PodDisruptionBudget, ``values-<rev>``) and marks
+every object of the revision the way its installer does:
+- ``istioctl``: the owner labels ``istio.io/rev``, ``operator.istio.io/component: Pilot``,
+  ``operator.istio.io/managed: Reconcile`` and ``operator.istio.io/version``
+  (istio/istio operator/pkg/install/install.go ``getOwnerLabels``), which
+  ``istioctl uninstall --revision`` selects on (operator/pkg/uninstall/prune.go);
+- ``helm``: the label ``app.kubernetes.io/managed-by: Helm`` and the annotations
+  ``meta.helm.sh/release-name`` and ``meta.helm.sh/release-namespace`` Helm sets on every
+  object of a release it installs (helm/helm pkg/action/validate.go ``setMetadataVisitor``).
+Both render the same chart, whose templates already carry ``app.kubernetes.io/managed-by:
+Helm`` (istioctl's own golden outputs, operator/pkg/helm/testdata/output, show it), so only
+the annotations tell a Helm release apart.
 """
 
 from __future__ import annotations
@@ -126,6 +141,32 @@ def tag_objects(layout: str, tag: str, revision: str) -> list[dict[str, Any]]:
         if validator is not None:
             result.append(validator)
     return result
+
+
+def control_plane_objects(layout: str, revision: str) -> list[dict[str, Any]]:
+    """The rest of what the istio-discovery chart installs for a revision (see above)."""
+    return rendered(layout, "control-plane/istiod-{rev}.yaml", revision)
+
+
+HELM_RELEASE_NAME = "meta.helm.sh/release-name"
+HELM_RELEASE_NAMESPACE = "meta.helm.sh/release-namespace"
+
+
+def mark_installed(obj: dict[str, Any], installer: str, revision: str, version: str
+                   ) -> dict[str, Any]:
+    """``obj`` as ``istioctl install`` or ``helm install`` leaves it (see above)."""
+    meta = obj.setdefault("metadata", {})
+    labels = meta.setdefault("labels", {})
+    if installer == "istioctl":
+        labels.update({REV_LABEL: revision, "operator.istio.io/component": "Pilot",
+                       "operator.istio.io/managed": "Reconcile",
+                       "operator.istio.io/version": version})
+    elif installer == "helm":
+        labels["app.kubernetes.io/managed-by"] = "Helm"
+        annotations = meta.setdefault("annotations", {})
+        annotations[HELM_RELEASE_NAME] = f"istiod-{revision}"
+        annotations[HELM_RELEASE_NAMESPACE] = ISTIO_SYSTEM
+    return obj
 
 
 def istiod_deployment(revision: str, version: str, hub: str, replicas: int) -> dict[str, Any]:

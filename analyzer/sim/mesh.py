@@ -38,7 +38,6 @@ from analyzer.sim.controller import Controller
 from analyzer.sim.faults import FaultState
 from analyzer.sim.injection import ProxySettings, SidecarInjector, proxy_revision
 from analyzer.sim.resources import (
-    CONFIGMAPS,
     CRONJOBS,
     DEPLOYMENTS,
     JOBS,
@@ -265,11 +264,20 @@ class SimulatedMesh:
         for name in ("default", "kube-system", seed.ISTIO_SYSTEM):
             self._create(NAMESPACES, seed.namespace_object(name, {}))
         for revision in scenario.revisions:
-            self._create(DEPLOYMENTS, istio_objects.istiod_deployment(
-                revision.name, revision.proxy_version, scenario.hub, revision.istiod_replicas))
-            for config_map in istio_objects.istio_configmaps(revision.name):
-                self._create(CONFIGMAPS, config_map)
-            for obj in istio_objects.revision_objects(scenario.istio_layout, revision.name):
+            objects = [
+                {"apiVersion": "apps/v1", "kind": "Deployment", **istio_objects.istiod_deployment(
+                    revision.name, revision.proxy_version, scenario.hub,
+                    revision.istiod_replicas)},
+                *({"apiVersion": "v1", "kind": "ConfigMap", **config_map}
+                  for config_map in istio_objects.istio_configmaps(revision.name)),
+                *istio_objects.revision_objects(scenario.istio_layout, revision.name)]
+            if revision.installed_by is not None:
+                objects += istio_objects.control_plane_objects(scenario.istio_layout,
+                                                               revision.name)
+                objects = [istio_objects.mark_installed(obj, revision.installed_by,
+                                                        revision.name, revision.proxy_version)
+                           for obj in objects]
+            for obj in objects:
                 self._create(resource_for_kind(*_group_kind(obj)), obj)
             if not revision.istiod_ready:
                 self.faults.add(NeverReadyFault(namespace=seed.ISTIO_SYSTEM,

@@ -52,6 +52,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "configmaps", "configmap", "ConfigMap", True, ("cm",)),
     ResourceType("", "v1", "events", "event", "Event", True, ("ev",)),
     ResourceType("", "v1", "nodes", "node", "Node", False, ("no",), True),
+    ResourceType("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", True, ("sa",)),
     ResourceType(
         "apps", "v1", "deployments", "deployment", "Deployment", True, ("deploy",), True, True
     ),
@@ -81,6 +82,18 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         False,
     ),
     ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", True),
+    # what a revision's istio-discovery chart also installs (the prune removes them)
+    ResourceType("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", True),
+    ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding",
+                 "RoleBinding", True),
+    ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole",
+                 "ClusterRole", False),
+    ResourceType("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding",
+                 "ClusterRoleBinding", False),
+    ResourceType("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget",
+                 "PodDisruptionBudget", True, ("pdb",), True),
+    ResourceType("autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscaler",
+                 "HorizontalPodAutoscaler", True, ("hpa",), True),
     ResourceType(
         "events.k8s.io", "v1", "events", "event", "Event", True, ("ev",), storage=("", "events")
     ),

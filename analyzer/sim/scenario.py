@@ -189,6 +189,10 @@ class RevisionSpec(_Model):
     version: str | None = None
     istiod_ready: bool = True
     istiod_replicas: int = Field(1, ge=0)
+    # who installed it: None seeds only what the engine needs (webhooks, Services, istiod,
+    # ConfigMaps as the charts render them); "istioctl" or "helm" seed everything the
+    # istio-discovery chart installs, marked as that installer marks it (istio_objects.py)
+    installed_by: Literal["istioctl", "helm"] | None = None
 
     _check_name = field_validator("name")(_dns_label)
 

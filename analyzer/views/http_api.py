@@ -85,6 +85,7 @@ class ServiceControl(Protocol):
     def approve(self) -> ControlAnswer: ...
     def abort(self) -> ControlAnswer: ...
     def request_upgrade(self, body: UpgradeRequestBody) -> ControlAnswer: ...
+    def approve_prune(self) -> ControlAnswer: ...
 
 
 class TokenCheck:
@@ -222,6 +223,10 @@ def create_app(
     @app.post("/api/upgrade", dependencies=authorized)
     def upgrade(body: UpgradeRequestBody, request: Request) -> JSONResponse:
         return answer("upgrade", request, lambda: control.request_upgrade(body))
+
+    @app.post("/api/approve-prune", dependencies=authorized)
+    def approve_prune() -> JSONResponse:
+        return answer(control.approve_prune())
 
     if extra_routes is not None:
         extra_routes(app)

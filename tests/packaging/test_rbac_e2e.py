@@ -7,7 +7,10 @@ proxy (the sim records writes only; RBAC needs reads too). Judging is scripted (
 about API calls, not metrics), the clock is real with second-long windows. The calls of
 the tag style (a promotion with explicit namespaces, a rollback with discovered ones) and
 of the namespace-label style, plus a leader-election round on the Lease, are then checked
-against the rules the chart renders for that style.
+against the rules the chart renders for that style. The prune block is measured the same
+way: without it no rule has a delete verb; with it, an upgrade followed by ``prune`` of the
+old revision (installed by istioctl: every object the istio-discovery chart renders) uses
+exactly what the chart grants.
 """
 
 from __future__ import annotations
@@ -17,17 +20,21 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from kubernetes import client as kube
 
+from analyzer.adapters.istio_revisions import IstioRevisions
 from analyzer.adapters.kubernetes import ConfigMapStateStore, KubernetesCluster
 from analyzer.adapters.lease import KubernetesLease
+from analyzer.core.revisions import inventory, unused
 from analyzer.core.upgrade import Outcome, UpgradeStyle
 from analyzer.service.clock import RealClock
 from analyzer.service.engine import LogNotifier, UpgradeEngine
 from analyzer.service.leadership import LeaderElector
 from analyzer.service.preflight import UpgradeRequest, build_plan, parse_gateway, preflight
+from analyzer.service.soak import run_prune
 from analyzer.service.timeline import KeptTimeline
 from analyzer.settings import Settings
 from analyzer.sim import istio_objects
 from tests.fixtures.fakes import ScriptedJudging, fail_in
+from tests.fixtures.polling import wait_until
 from tests.fixtures.sim_fixtures import api_client_for, fast_scenario, make_mesh  # noqa: F401
 from tests.packaging.chart import NAMESPACE, one, render
 from tests.packaging.rbac_check import ApiCall, bound_rules, call_from_request, check
@@ -127,8 +134,11 @@ def _leader_round(mesh) -> list[ApiCall]:
     return [c for c in (call_from_request(*r) for r in proxy.requests) if c is not None]
 
 
-def _chart_rules(style: str):
-    objects = render({"config": {"upgrade": {"style": style}}})
+def _chart_rules(style: str, prune: dict | None = None):
+    values: dict = {"config": {"upgrade": {"style": style}}}
+    if prune is not None:
+        values["prune"] = prune
+    objects = render(values)
     account = one(objects, "ServiceAccount")["metadata"]["name"]
     return bound_rules(objects, account, NAMESPACE)
 
@@ -169,4 +179,56 @@ def test_namespace_label_style_calls_match_the_charts_rbac_exactly(make_mesh):  
     assert ("patch", "namespaces") in {(c.verb, c.resource) for c in calls}
     calls += _leader_round(mesh)
     report = check(calls, _chart_rules("namespace-label"))
+    assert report.exact, _explain(report)
+
+
+def _prune(mesh, revision: str) -> list[ApiCall]:
+    """``prune --revision`` through a recording proxy, once nothing uses the revision."""
+    direct = IstioRevisions(KubernetesCluster(api_client_for(mesh), request_timeout=10),
+                            "istio-system")
+    try:
+        wait_until(lambda: unused(inventory(direct.inputs()), revision), timeout=30,
+                   message=f"the last pods on {revision} gone after the promotion")
+    finally:
+        direct.cluster.close()
+    with RecordingProxy(mesh.api_url) as proxy:
+        cluster = KubernetesCluster(kube.ApiClient(kube.Configuration(host=proxy.url)),
+                                    request_timeout=10)
+        try:
+            plan, deleted = run_prune(IstioRevisions(cluster, "istio-system"), revision,
+                                      dry_run=False, say=lambda _line: None)
+        finally:
+            cluster.close()
+    assert deleted, plan.refusal()
+    return [c for c in (call_from_request(*r) for r in proxy.requests) if c is not None]
+
+
+@pytest.mark.parametrize("style", ["tag", "namespace-label"])
+def test_without_the_prune_block_no_rule_deletes(style):
+    objects = render({"config": {"upgrade": {"style": style}}})
+    deleting = [(o["kind"], o["metadata"]["name"], r) for o in objects
+                for r in o.get("rules") or [] if {"delete", "deletecollection"} & set(r["verbs"])]
+    assert deleting == []
+
+
+def test_the_prune_block_grants_exactly_what_prune_calls(make_mesh):  # noqa: F811
+    installed = [{"name": "1-14-6", "installed_by": "istioctl"},
+                 {"name": "1-15-4", "installed_by": "istioctl"}]
+    mesh = make_mesh(fast_scenario(regressions=[], revisions=installed))
+    _own_namespace(mesh)
+    _non_revisioned_injector(mesh)
+    outcome, promoted = _upgrade(mesh, UpgradeStyle.TAG, fail_in(set()), namespaces=APPS)
+    assert outcome is Outcome.PROMOTED
+    pruned = _prune(mesh, "1-14-6")
+    rolled_mesh = make_mesh(fast_scenario(regressions=[]))
+    _own_namespace(rolled_mesh)
+    outcome, rolled_back = _upgrade(rolled_mesh, UpgradeStyle.TAG, fail_in(set(APPS)))
+    assert outcome is Outcome.ROLLED_BACK
+    deleted = {c.resource for c in pruned if c.verb == "delete"}
+    assert deleted == {"mutatingwebhookconfigurations", "validatingwebhookconfigurations",
+                       "deployments", "horizontalpodautoscalers", "poddisruptionbudgets",
+                       "services", "configmaps", "serviceaccounts", "roles", "rolebindings",
+                       "clusterroles", "clusterrolebindings"}
+    calls = promoted + pruned + rolled_back + _leader_round(mesh)
+    report = check(calls, _chart_rules("tag", {"enabled": True, "revisions": ["1-14-6"]}))
     assert report.exact, _explain(report)

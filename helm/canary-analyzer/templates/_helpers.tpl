@@ -158,3 +158,32 @@ Called with (list $ "AlertName").
 {{- $base := $root.Values.config.notifications.runbook_base_url | default "docs/oncall.md" }}
 {{- printf "%s#%s" (trimSuffix "#" $base) (lower (index . 1)) | quote }}
 {{- end }}
+
+{{/*
+Names Istio's istio-discovery chart gives a revision's objects, per resource
+(manifests/charts/istio-control/istio-discovery/templates): one "resource name" per line,
+for every revision in prune.revisions.
+*/}}
+{{- define "canary-analyzer.pruneNames" -}}
+{{- $ns := .Values.config.upgrade.istio_namespace | default "istio-system" }}
+{{- range .Values.prune.revisions }}
+deployments istiod-{{ . }}
+services istiod-{{ . }}
+horizontalpodautoscalers istiod-{{ . }}
+poddisruptionbudgets istiod-{{ . }}
+configmaps istio-{{ . }}
+configmaps istio-sidecar-injector-{{ . }}
+configmaps values-{{ . }}
+serviceaccounts istiod-{{ . }}
+roles istiod-{{ . }}
+rolebindings istiod-{{ . }}
+mutatingwebhookconfigurations istio-sidecar-injector-{{ . }}
+validatingwebhookconfigurations istio-validator-{{ . }}-{{ $ns }}
+clusterroles istiod-clusterrole-{{ . }}-{{ $ns }}
+clusterroles istiod-gateway-controller-{{ . }}-{{ $ns }}
+clusterroles istio-reader-clusterrole-{{ . }}-{{ $ns }}
+clusterrolebindings istiod-clusterrole-{{ . }}-{{ $ns }}
+clusterrolebindings istiod-gateway-controller-{{ . }}-{{ $ns }}
+clusterrolebindings istio-reader-clusterrole-{{ . }}-{{ $ns }}
+{{- end }}
+{{- end }}
