@@ -31,7 +31,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from analyzer.adapters.lease import micro_time, send_json
-from analyzer.core.mesh import (
+from analyzer.core.ports import (
     ClusterError,
     ClusterNotFoundError,
     ClusterUnreachableError,

@@ -26,8 +26,12 @@ from analyzer.commands.common import (
     load_rule_set,
     settings_from_args,
 )
-from analyzer.core.mesh import ClusterError, ClusterNotFoundError, ClusterUnreachableError
-from analyzer.core.ports import MetricsUnreachableError
+from analyzer.core.ports import (
+    ClusterError,
+    ClusterNotFoundError,
+    ClusterUnreachableError,
+    MetricsUnreachableError,
+)
 from analyzer.core.reach import Reach
 from analyzer.core.templates import TemplateError, validate_namespace
 from analyzer.core.upgrade import Action, Note, Outcome, UpgradeState, UpgradeStyle, summary

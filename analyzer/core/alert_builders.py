@@ -14,13 +14,13 @@ rule, tag. Everything else goes into the summary and description annotations.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from analyzer.core.alerts import Alert, AlertName, Severity
+from analyzer.core.formatting import Style, format_value
 from analyzer.core.verdicts import NamespaceVerdict, RuleResult, Verdict
 
 SERVICE_LABEL = "canary-analyzer"
@@ -73,19 +73,7 @@ def namespace_verdict(
 
 
 def _num(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "n/a"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return f"{value:.4g}"
-    return str(value)
+    return format_value(value, style=Style.ALERT)
 
 
 def _pairs(data: Mapping[str, Any], skip: Sequence[str] = ()) -> str:

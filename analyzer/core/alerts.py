@@ -1,4 +1,4 @@
-"""Alerts for on-call, as plain data, and the Protocol every notification sink implements.
+"""Alerts for on-call, as plain data (the sinks' Protocol is ``core.ports.Notifier``).
 
 The engine and the service decide WHAT to tell (rollback started, hold, done, heartbeat);
 adapters decide HOW (Alertmanager v2 API, Slack-compatible webhook). An alert is resolved
@@ -7,11 +7,12 @@ by sending it again with ``ends_at`` set; its identity is its name plus labels.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+
+from analyzer.core.ports.notifications import NotificationError, Notifier
 
 
 class Severity(StrEnum):
@@ -65,11 +66,4 @@ class Alert:
         return self.ends_at is not None and self.ends_at <= now
 
 
-class NotificationError(Exception):
-    """A notification sink did not accept an alert (unreachable, rejected)."""
-
-
-class Notifier(Protocol):
-    """Delivers alerts; raises ``NotificationError`` when it could not."""
-
-    def send(self, alerts: Sequence[Alert]) -> None: ...
+__all__ = ["Alert", "AlertName", "NotificationError", "Notifier", "Severity"]

@@ -32,7 +32,8 @@ from typing import Any, Protocol
 from analyzer.adapters.alertmanager import AlertmanagerNotifier
 from analyzer.adapters.webhook import WebhookNotifier
 from analyzer.core import alert_builders
-from analyzer.core.alerts import Alert, AlertName, NotificationError, Notifier
+from analyzer.core.alerts import Alert, AlertName
+from analyzer.core.ports import NotificationError, Notifier
 from analyzer.service.logs import redact
 
 log = logging.getLogger("canary_analyzer.alerting")

@@ -17,10 +17,17 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from analyzer.core.alerts import Alert, NotificationError, Notifier
-from analyzer.core.mesh import ClusterError, ClusterUnreachableError, MeshCluster, StateStore
+from analyzer.core.alerts import Alert
 from analyzer.core.multiplicity import NightBudget
-from analyzer.core.ports import MetricsSource
+from analyzer.core.ports import (
+    ClusterError,
+    ClusterUnreachableError,
+    MeshCluster,
+    MetricsSource,
+    NotificationError,
+    Notifier,
+    StateStore,
+)
 from analyzer.core.reach import ReachInputs, SelectorError, compute_reach
 from analyzer.core.rules import RuleSet
 from analyzer.core.upgrade import (
@@ -415,7 +422,7 @@ class DryRunCluster:
         return self._cluster.reach_inputs(tag)
 
     def move_tag(self, tag: str, revision: str):  # type: ignore[no-untyped-def]
-        from analyzer.core.mesh import TagInfo
+        from analyzer.core.ports import TagInfo
 
         self.writes.append(f"would point tag {tag} at revision {revision}")
         return TagInfo(name=tag, revision=revision)

@@ -25,6 +25,8 @@ import matplotlib.dates as mdates
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from analyzer.core.formatting import Style, format_value
+
 #: Colours per verdict of the canary's after line (also used by the HTML report).
 VERDICT_COLOURS = {
     "pass": "#1b7f3b",
@@ -57,29 +59,6 @@ def rule_unit(rule: Mapping[str, Any]) -> str:
     if "rps" in reason:
         return "rps"
     return ""
-
-
-def format_value(value: Any, unit: str = "") -> str:
-    """A value as a person reads it: ``1.00%``, ``23.4 ms``, ``20.0 rps``, ``n/a``."""
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if math.isnan(value):
-        return "n/a"
-    if math.isinf(value):
-        return "∞" if value > 0 else "-∞"
-    if unit == "ratio":
-        return f"{value * 100:.2f}%"
-    if unit == "ms":
-        return f"{value:.1f} ms"
-    if unit == "rps":
-        return f"{value:.2f} rps"
-    if isinstance(value, int) or (value.is_integer() and abs(value) < 1e15):
-        return f"{int(value):,}"
-    if abs(value) >= 1000:
-        return f"{value:,.1f}"
-    return f"{value:.4g}"
 
 
 def allowed_limits(rule: Mapping[str, Any], unit: str) -> list[tuple[float, str]]:
@@ -259,7 +238,9 @@ def rule_chart_svg(rule: Mapping[str, Any], windows: Mapping[str, Any] | None = 
             )
         axes.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=UTC))
         axes.set_xlabel("UTC", fontsize=8, color="#555555", loc="right")
-        axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _tick(v, unit)))
+        axes.yaxis.set_major_formatter(
+            FuncFormatter(lambda v, _pos: format_value(v, unit, Style.TICK))
+        )
         axes.tick_params(labelsize=8)
         figure.legend(fontsize=7.5, loc="outside lower center", ncols=4, frameon=False)
         axes.margins(y=0.15)
@@ -269,16 +250,6 @@ def rule_chart_svg(rule: Mapping[str, Any], windows: Mapping[str, Any] | None = 
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     return _unique_ids(buffer.getvalue(), f"c{next(_chart_ids)}-")
-
-
-def _tick(value: float, unit: str) -> str:
-    if unit == "ratio":
-        return f"{value * 100:.3g}%"
-    if unit == "ms":
-        return f"{value:.4g} ms"
-    if unit == "rps":
-        return f"{value:.4g}/s"
-    return f"{value:.4g}"
 
 
 def _judged_levels(axes, rule, before_points, after_points, colour) -> None:

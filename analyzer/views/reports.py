@@ -35,6 +35,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from analyzer import __version__
+from analyzer.core.formatting import format_value
 from analyzer.core.verdicts import NamespaceVerdict, RuleResult
 from analyzer.core.windows import RestartWindows
 
@@ -65,8 +66,6 @@ def render_template(name: str, **context: Any) -> str:
 
 
 def _format_any(value: Any) -> str:
-    from analyzer.views.charts import format_value
-
     if isinstance(value, list | tuple):
         return ", ".join(_format_any(v) for v in value) or "—"
     if isinstance(value, dict):
@@ -144,7 +143,7 @@ def rule_view(
     rule: RuleResult | Mapping[str, Any], windows: Mapping[str, Any] | None = None
 ) -> RuleView:
     """Plain rule data → what the template shows, chart included."""
-    from analyzer.views.charts import allowed_limits, format_value, rule_chart_svg, rule_unit
+    from analyzer.views.charts import allowed_limits, rule_chart_svg, rule_unit
 
     data = _plain_rule(rule)
     unit = rule_unit(data)

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from rich.text import Text
 
+from analyzer.core.formatting import format_value
 from analyzer.core.ports import MetricsSource
 from analyzer.core.verdicts import NamespaceVerdict, Verdict
 from analyzer.core.windows import RestartWindows
@@ -80,7 +81,7 @@ def query_progress(
 
 def verdict_table(verdict: NamespaceVerdict) -> Table:
     """One row per rule: verdict, before, after, evidence and the reason."""
-    from analyzer.views.charts import format_value, rule_unit
+    from analyzer.views.charts import rule_unit
 
     table = Table(
         title=f"{verdict.namespace}: {verdict.verdict.value.upper()}",
