@@ -34,7 +34,15 @@ from analyzer.core.ports import (
 )
 from analyzer.core.reach import Reach
 from analyzer.core.templates import TemplateError, validate_namespace
-from analyzer.core.upgrade import Action, Note, Outcome, UpgradeState, UpgradeStyle, summary
+from analyzer.core.upgrade import (
+    Action,
+    Note,
+    Outcome,
+    UpgradeState,
+    UpgradeStyle,
+    UpgradeSummary,
+    summary,
+)
 from analyzer.errors import BadInputError, ExitCode, UnreachableError
 from analyzer.service.alerting import AlertDispatcher, notifiers_from_urls
 from analyzer.service.analysis import parse_namespace_list, planned_evidence_warnings
@@ -193,7 +201,9 @@ def _run(args, settings, request, rules, source, cluster) -> int:
         state = engine.run(plan, gate=gate)
     if args.report:
         try:
-            path = write_upgrade_report(args.report, summary(state), recorder.timeline)
+            path = write_upgrade_report(
+                args.report, UpgradeSummary.of(state), recorder.timeline
+            )
         except OSError as error:
             raise BadInputError(f"--report: cannot write {args.report}: {error.strerror}") from None
         progress.console.print(f"report: {path}")

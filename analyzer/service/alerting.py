@@ -31,8 +31,8 @@ from typing import Any, Protocol
 
 from analyzer.adapters.alertmanager import AlertmanagerNotifier
 from analyzer.adapters.webhook import WebhookNotifier
-from analyzer.core import alert_builders
 from analyzer.core.alerts import Alert, AlertName
+from analyzer.core.alerts import builders as alert_builders
 from analyzer.core.ports import NotificationError, Notifier
 from analyzer.service.logs import redact
 

@@ -45,6 +45,7 @@ from analyzer.core.upgrade import (
     Stage,
     UpgradeState,
     UpgradeStyle,
+    UpgradeSummary,
     abort,
     approve,
     group_fits_window,
@@ -594,7 +595,7 @@ class UpgradeService:
         try:
             write_upgrade_report(
                 self.reports_dir / self._report_name(state.plan.upgrade_id),
-                summary(state),
+                UpgradeSummary.of(state),
                 self._timeline.items,
             )
         except Exception:  # a report must never break the upgrade

@@ -97,15 +97,14 @@ def verdict_table(verdict: NamespaceVerdict) -> Table:
     table.add_column("n after", justify="right")
     table.add_column("reason")
     for result in verdict.rules:
-        data = result.to_dict()
-        unit = rule_unit(data)
+        unit = rule_unit(result)
         marks = [
             m
             for m, on in (("dry-run", result.dry_run), ("non-critical", not result.critical))
             if on
         ]
         name = result.rule + (f" [{', '.join(marks)}]" if marks else "")
-        evidence = data.get("evidence") or {}
+        evidence = result.evidence
         requests = evidence.get("after_requests", evidence.get("after_points"))
         table.add_row(
             Text(result.verdict.value.upper(), style=_STYLE.get(result.verdict, "")),

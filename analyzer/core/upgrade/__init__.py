@@ -45,16 +45,23 @@ from analyzer.core.upgrade.plan import (
     Stage,
     Step,
     Target,
+    UpgradeIdentity,
     UpgradePlan,
     UpgradeStyle,
     split_waves,
 )
 from analyzer.core.upgrade.state import (
+    STATE_FORMAT,
+    STATE_SCHEMA_VERSION,
     NamespaceRecord,
     Note,
+    StateSchemaError,
     Transition,
     UnexpectedResultError,
     UpgradeState,
+    UpgradeSummary,
+    state_document,
+    state_from_document,
     summary,
 )
 from analyzer.core.upgrade.steps import (
@@ -80,6 +87,8 @@ from analyzer.core.upgrade.steps import (
 
 __all__ = [
     "REVISION_LABEL",
+    "STATE_FORMAT",
+    "STATE_SCHEMA_VERSION",
     "Action",
     "CheckRollout",
     "Done",
@@ -102,13 +111,16 @@ __all__ = [
     "Result",
     "RolloutStatus",
     "Stage",
+    "StateSchemaError",
     "Step",
     "Target",
     "Transition",
     "UnexpectedResultError",
+    "UpgradeIdentity",
     "UpgradePlan",
     "UpgradeState",
     "UpgradeStyle",
+    "UpgradeSummary",
     "VerifyProxies",
     "WaitUntil",
     "abort",
@@ -119,5 +131,7 @@ __all__ = [
     "split_waves",
     "start",
     "starts_new_group",
+    "state_document",
+    "state_from_document",
     "summary",
 ]

@@ -234,7 +234,7 @@ def _decide(state: UpgradeState, result: Judged, now: datetime) -> Transition:
         judgement = result.verdicts.get(record.name)
         if judgement is not None and record.name in names:
             records[index] = record.model_copy(
-                update={"verdict": judgement.verdict.value, "reason": judgement.reason,
+                update={"verdict": judgement.verdict, "reason": judgement.reason,
                         "rules": judgement.rules}
             )  # fmt: skip
     state = _set(state, now, namespaces=tuple(records))

@@ -5,6 +5,7 @@ what thin evidence leads to, how an upgrade ends, its stages and steps.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
@@ -105,6 +106,29 @@ class UpgradePlan(_Frozen):
     @property
     def gateway_namespaces(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(g.namespace for g in self.gateways))
+
+    def identity(self, link: str | None = None) -> UpgradeIdentity:
+        """Which upgrade this is, as alerts name it (``link``: where its report is)."""
+        return UpgradeIdentity(
+            from_revision=self.from_revision,
+            to_revision=self.to_revision,
+            tag=self.tag,
+            upgrade_id=self.upgrade_id,
+            link=link,
+        )
+
+
+@dataclass(frozen=True)
+class UpgradeIdentity:
+    """What names an upgrade in every alert about it: the revisions it moves between, the
+    tag it moves, its id and the link to its report. Alert builders take this one object
+    instead of its fields."""
+
+    from_revision: str
+    to_revision: str
+    tag: str
+    upgrade_id: str | None = None
+    link: str | None = None
 
 
 def split_waves(namespaces: Sequence[str], sizes: Sequence[int]) -> tuple[tuple[str, ...], ...]:

@@ -6,7 +6,7 @@ the pending action.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -15,7 +15,7 @@ from analyzer.core.upgrade.plan import (
     Target,
     _Frozen,
 )
-from analyzer.core.verdicts import Verdict
+from analyzer.core.verdicts import RuleResult, Verdict
 
 # -- actions: what the engine must do ---------------------------------------------------------
 
@@ -162,9 +162,11 @@ class FoundMoved(_Frozen):
 
 
 class NamespaceJudgement(_Frozen):
+    """The verdict of one judged namespace with its rule results, typed."""
+
     verdict: Verdict
     reason: str
-    rules: tuple[dict[str, Any], ...] = ()
+    rules: tuple[RuleResult, ...] = ()
 
 
 class Judged(_Frozen):

@@ -1,8 +1,7 @@
-"""Alerts for on-call, as plain data (the sinks' Protocol is ``core.ports.Notifier``).
+"""An alert for on-call, as plain data: what happened, how bad, where, the explained verdict.
 
-The engine and the service decide WHAT to tell (rollback started, hold, done, heartbeat);
-adapters decide HOW (Alertmanager v2 API, Slack-compatible webhook). An alert is resolved
-by sending it again with ``ends_at`` set; its identity is its name plus labels.
+An alert is resolved by sending it again with ``ends_at`` set; its identity is its name
+plus labels. Sinks deliver it through ``core.ports.Notifier``.
 """
 
 from __future__ import annotations
@@ -11,8 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-
-from analyzer.core.ports.notifications import NotificationError, Notifier
 
 
 class Severity(StrEnum):
@@ -65,5 +62,3 @@ class Alert:
         """Whether ``ends_at`` has passed: sinks show it as resolved, not firing."""
         return self.ends_at is not None and self.ends_at <= now
 
-
-__all__ = ["Alert", "AlertName", "NotificationError", "Notifier", "Severity"]
