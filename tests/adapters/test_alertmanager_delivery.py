@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from analyzer.adapters.alertmanager import AlertmanagerNotifier
-from analyzer.core import alert_builders as build
 from analyzer.core.alerts import Alert, NotificationError
+from analyzer.core.alerts import builders as build
 from analyzer.core.upgrade import UpgradeIdentity
 from analyzer.service.alerting import AlertDispatcher
 from tests.fixtures.alertmanager_server import AlertmanagerServer

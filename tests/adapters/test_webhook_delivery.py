@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from analyzer.adapters.alertmanager import AlertmanagerNotifier
 from analyzer.adapters.webhook import COLORS, RESOLVED_COLOR, WebhookNotifier, slack_payload
-from analyzer.core import alert_builders as build
 from analyzer.core.alerts import Severity
+from analyzer.core.alerts import builders as build
 from analyzer.core.upgrade import UpgradeIdentity
 from analyzer.service.alerting import AlertDispatcher
 from tests.fixtures.alertmanager_server import AlertmanagerServer

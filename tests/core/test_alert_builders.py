@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from analyzer.core import alert_builders as build
 from analyzer.core.alerts import AlertName, Severity
+from analyzer.core.alerts import builders as build
 from analyzer.core.rules import RuleProblem
 from analyzer.core.upgrade import NamespaceRecord, UpgradeIdentity
 from analyzer.core.verdicts import NamespaceVerdict, RuleResult, Verdict

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from analyzer.core import alert_builders as build
 from analyzer.core.alerts import Alert, AlertName, NotificationError
+from analyzer.core.alerts import builders as build
 from analyzer.core.upgrade import UpgradeIdentity
 from analyzer.service.alerting import AlertDispatcher
 from tests.fixtures.alerts import NOW, failing_verdict

@@ -61,4 +61,3 @@ class Alert:
     def is_resolved(self, now: datetime) -> bool:
         """Whether ``ends_at`` has passed: sinks show it as resolved, not firing."""
         return self.ends_at is not None and self.ends_at <= now
-

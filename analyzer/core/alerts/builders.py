@@ -41,6 +41,50 @@ class HoldCause(StrEnum):
     OPERATOR = "operator"
 
 
+def _upgrade_words(upgrade: UpgradeIdentity) -> str:
+    """``Upgrade u-1 of tag default from 1-14-6 to 1-15-4`` (the id left out when unknown)."""
+    known = f"{upgrade.upgrade_id} " if upgrade.upgrade_id else ""
+    return (
+        f"Upgrade {known}of tag {upgrade.tag} from {upgrade.from_revision} to {upgrade.to_revision}"
+    )
+
+
+def _upgrade_alert(
+    name: AlertName,
+    severity: Severity,
+    upgrade: UpgradeIdentity,
+    summary: str,
+    description: str,
+    now: datetime,
+    *,
+    namespace: str | None = None,
+    rule: str | None = None,
+    reason: str | None = None,
+    ends_at: datetime | None = None,
+) -> Alert:
+    """An alert about ``upgrade``: its labels name the namespaces and rules concerned, the
+    target and previous revision, the tag, a reason and the upgrade's id (empty ones left
+    out); the description links the report."""
+    return Alert(
+        name=name,
+        severity=severity,
+        summary=summary,
+        description=_clip(_with_link(description, upgrade.link)),
+        starts_at=now,
+        ends_at=ends_at,
+        labels=_labels(
+            namespace=namespace,
+            revision=upgrade.to_revision,
+            from_revision=upgrade.from_revision,
+            rule=rule,
+            tag=upgrade.tag,
+            reason=reason,
+            upgrade=upgrade.upgrade_id,
+        ),
+        link=upgrade.link,
+    )
+
+
 def rollback_started(
     failed: NamespaceVerdict | Sequence[NamespaceVerdict],
     *,
@@ -55,8 +99,6 @@ def rollback_started(
 
     ``failed`` are the namespaces whose verdict is FAIL; ``moved`` every namespace already on
     the new revision (they all go back), ``gateways`` the gateway namespaces restarted."""
-    from_revision, to_revision, tag = upgrade.from_revision, upgrade.to_revision, upgrade.tag
-    upgrade_id, link = upgrade.upgrade_id, upgrade.link
     verdicts = (failed,) if isinstance(failed, NamespaceVerdict) else tuple(failed)
     if not verdicts:
         raise ValueError("a rollback alert needs at least one failing namespace verdict")
@@ -64,15 +106,16 @@ def rollback_started(
     namespaces = _join(v.namespace for v in verdicts)
     rules = _join(r.rule for r in failing)
     first = failing[0] if failing else None
-    summary = f"Rolling back {tag} {to_revision} → {from_revision}: {namespaces} " + (
-        _headline(first) if first else verdicts[0].reason.split("\n")[0]
+    summary = (
+        f"Rolling back {upgrade.tag} {upgrade.to_revision} → {upgrade.from_revision}: {namespaces} "
+        + (_headline(first) if first else verdicts[0].reason.split("\n")[0])
     )
     restore = list(dict.fromkeys([*moved, *(v.namespace for v in verdicts)]))
     done = (
         list(already_done)
         if already_done is not None
         else [
-            f"moved tag {tag} to {to_revision} and restarted {', '.join(restore)}",
+            f"moved tag {upgrade.tag} to {upgrade.to_revision} and restarted {', '.join(restore)}",
             f"judged {namespaces} against the rules: FAIL",
         ]
     )
@@ -80,34 +123,21 @@ def rollback_started(
         list(next_steps)
         if next_steps is not None
         else [
-            f"move tag {tag} back to {from_revision}",
+            f"move tag {upgrade.tag} back to {upgrade.from_revision}",
             "restart "
             + ", ".join([*(f"gateway in {g}" for g in gateways), *restore] or ["moved namespaces"]),
-            f"verify every proxy runs {from_revision}, then send CanaryAnalyzerRollbackFinished",
+            f"verify every proxy runs {upgrade.from_revision}, then send CanaryAnalyzerRollbackFinished",
         ]
     )
     explained = "\n\n".join(explain_verdict(v, only=(Verdict.FAIL,)) for v in verdicts)
     description = (
-        f"Upgrade {upgrade_id + ' ' if upgrade_id else ''}of tag {tag} from {from_revision} to "
-        f"{to_revision} failed its checks.\n\nFailing rules (before → after):\n{explained}\n\n"
+        f"{_upgrade_words(upgrade)} failed its checks.\n\nFailing rules (before → after):\n{explained}\n\n"
         f"Already done:\n{_bullets(done)}\n\nNext:\n{_bullets(steps)}"
     )
-    return Alert(
-        name=AlertName.ROLLBACK_STARTED,
-        severity=Severity.CRITICAL,
-        summary=summary,
-        description=_clip(_with_link(description, link)),
-        starts_at=now,
-        labels=_labels(
-            namespace=namespaces,
-            revision=to_revision,
-            from_revision=from_revision,
-            rule=rules,
-            tag=tag,
-            upgrade=upgrade_id,
-        ),
-        link=link,
-    )
+    return _upgrade_alert(
+        AlertName.ROLLBACK_STARTED, Severity.CRITICAL, upgrade, summary, description, now,
+        namespace=namespaces, rule=rules,
+    )  # fmt: skip
 
 
 def rollback_finished(
@@ -123,16 +153,14 @@ def rollback_finished(
     """CRITICAL: the rollback ended; says what was restored and whether every proxy is old again.
 
     ``mismatched`` lists proxies still on another revision (``ns/pod: revision X``)."""
-    from_revision, to_revision, tag = upgrade.from_revision, upgrade.to_revision, upgrade.tag
-    upgrade_id, link = upgrade.upgrade_id, upgrade.link
     state = (
-        f"all proxies are back on {from_revision}"
+        f"all proxies are back on {upgrade.from_revision}"
         if all_proxies_old
-        else f"{len(mismatched) or 'some'} proxies are NOT back on {from_revision}"
+        else f"{len(mismatched) or 'some'} proxies are NOT back on {upgrade.from_revision}"
     )
-    summary = f"Rollback of tag {tag} to {from_revision} finished: {state}"
+    summary = f"Rollback of tag {upgrade.tag} to {upgrade.from_revision} finished: {state}"
     lines = [
-        f"Tag {tag} points at {from_revision} again (the upgrade to {to_revision} was rolled back).",
+        f"Tag {upgrade.tag} points at {upgrade.from_revision} again (the upgrade to {upgrade.to_revision} was rolled back).",
         f"Restored namespaces: {', '.join(restored) or 'none'}.",
         f"Proxies: {state}.",
     ]
@@ -151,22 +179,10 @@ def rollback_finished(
             "Next: nothing — the upgrade stays rolled back until someone fixes the cause and "
             "requests it again."
         )
-    return Alert(
-        name=AlertName.ROLLBACK_FINISHED,
-        severity=Severity.CRITICAL,
-        summary=summary,
-        description=_clip(_with_link("\n".join(lines), link)),
-        starts_at=now,
-        labels=_labels(
-            namespace=_join(restored),
-            revision=to_revision,
-            from_revision=from_revision,
-            rule=_join(rules),
-            tag=tag,
-            upgrade=upgrade_id,
-        ),
-        link=link,
-    )
+    return _upgrade_alert(
+        AlertName.ROLLBACK_FINISHED, Severity.CRITICAL, upgrade, summary, "\n".join(lines), now,
+        namespace=_join(restored), rule=_join(rules),
+    )  # fmt: skip
 
 
 def _missing_evidence(verdicts: Sequence[NamespaceVerdict]) -> list[str]:
@@ -193,8 +209,6 @@ def upgrade_held(
 ) -> Alert:
     """WARNING: the upgrade holds (too little evidence after ``extensions`` longer windows, or
     data-source errors): nothing is promoted or rolled back until someone approves or aborts."""
-    from_revision, to_revision, tag = upgrade.from_revision, upgrade.to_revision, upgrade.tag
-    upgrade_id, link = upgrade.upgrade_id, upgrade.link
     cause = HoldCause(cause)
     namespaces = _join(v.namespace for v in verdicts)
     unsure = [
@@ -209,11 +223,10 @@ def upgrade_held(
         HoldCause.WINDOW_CLOSED: "the maintenance window closed",
         HoldCause.OPERATOR: "an operator paused it",
     }[cause]
-    summary = f"Upgrade of tag {tag} to {to_revision} held{' in ' + namespaces if namespaces else ''}: {why}"
+    summary = f"Upgrade of tag {upgrade.tag} to {upgrade.to_revision} held{' in ' + namespaces if namespaces else ''}: {why}"
     missing = _missing_evidence(verdicts)
     lines = [
-        f"Upgrade {upgrade_id + ' ' if upgrade_id else ''}of tag {tag} from {from_revision} to "
-        f"{to_revision} is held: {why}.",
+        f"{_upgrade_words(upgrade)} is held: {why}.",
     ]
     if detail:
         lines.append(detail)
@@ -231,23 +244,10 @@ def upgrade_held(
         "Next: nothing until on-call decides — `canary-analyzer approve` to continue, "
         "`canary-analyzer abort` to roll back."
     )
-    return Alert(
-        name=AlertName.HELD,
-        severity=Severity.WARNING,
-        summary=summary,
-        description=_clip(_with_link("\n\n".join(lines), link)),
-        starts_at=now,
-        labels=_labels(
-            namespace=namespaces,
-            revision=to_revision,
-            from_revision=from_revision,
-            rule=_join(r.rule for r in unsure),
-            tag=tag,
-            reason=cause.value,
-            upgrade=upgrade_id,
-        ),
-        link=link,
-    )
+    return _upgrade_alert(
+        AlertName.HELD, Severity.WARNING, upgrade, summary, "\n\n".join(lines), now,
+        namespace=namespaces, rule=_join(r.rule for r in unsure), reason=cause.value,
+    )  # fmt: skip
 
 
 def data_source_errors(
@@ -295,30 +295,22 @@ def upgrade_done(
     """INFO: every namespace runs the new revision and passed; nothing left to do.
 
     It is news, not a problem: it ends by itself after ``expires_in`` (None: until resolved)."""
-    from_revision, to_revision, tag = upgrade.from_revision, upgrade.to_revision, upgrade.tag
-    upgrade_id, link = upgrade.upgrade_id, upgrade.link
     took = f" in {_duration(now - started_at)}" if started_at else ""
-    summary = f"Upgrade of tag {tag} to {to_revision} done: {len(namespaces)} namespace(s){took}"
+    summary = f"Upgrade of tag {upgrade.tag} to {upgrade.to_revision} done: {len(namespaces)} namespace(s){took}"
     lines = [
-        f"Tag {tag} now points at {to_revision} (was {from_revision}); "
+        f"Tag {upgrade.tag} now points at {upgrade.to_revision} (was {upgrade.from_revision}); "
         f"{len(namespaces)} namespace(s) moved and passed their checks{took}:",
         _bullets(namespaces) or "- none",
     ]
     if verdicts:
         lines.append("Verdicts:\n" + "\n".join(f"- {v.namespace}: {v.reason}" for v in verdicts))
-    lines.append(f"Next: nothing. {from_revision} can be removed once you no longer need it.")
-    return Alert(
-        name=AlertName.UPGRADE_DONE,
-        severity=Severity.INFO,
-        summary=summary,
-        description=_clip(_with_link("\n".join(lines), link)),
-        starts_at=now,
-        ends_at=now + expires_in if expires_in is not None else None,
-        labels=_labels(
-            revision=to_revision, from_revision=from_revision, tag=tag, upgrade=upgrade_id
-        ),
-        link=link,
+    lines.append(
+        f"Next: nothing. {upgrade.from_revision} can be removed once you no longer need it."
     )
+    return _upgrade_alert(
+        AlertName.UPGRADE_DONE, Severity.INFO, upgrade, summary, "\n".join(lines), now,
+        ends_at=now + expires_in if expires_in is not None else None,
+    )  # fmt: skip
 
 
 def rules_invalid(
