@@ -257,15 +257,17 @@ def _print(
         print("dry run: nothing was changed. It would:", file=out)
         for line in writes:
             print(f"  - {line}", file=out)
+    plan = state.plan
+    outcome = state.outcome.value if state.outcome else None
     print(
-        f"upgrade {document['upgrade_id']}: {document['outcome']} (tag {document['tag']} "
-        f"{document['from_revision']} → {document['to_revision']}, style {document['style']})",
+        f"upgrade {plan.upgrade_id}: {outcome} (tag {plan.tag} "
+        f"{plan.from_revision} → {plan.to_revision}, style {plan.style.value})",
         file=out,
     )
-    if document["reason"]:
-        print(f"  reason: {document['reason']}", file=out)
-    for record in document["namespaces"]:
-        verdict = f" {record['verdict']}" if record["verdict"] else ""
-        print(f"  {record['name']}: {record['state']}{verdict} {record['reason']}", file=out)
-        for rule in record["rules"]:
-            print(f"    {rule.get('verdict', '?'):<12} {rule.get('rule')}: {rule.get('reason')}")
+    if state.rollback_reason:
+        print(f"  reason: {state.rollback_reason}", file=out)
+    for record in state.namespaces:
+        verdict = f" {record.verdict.value}" if record.verdict else ""
+        print(f"  {record.name}: {record.state}{verdict} {record.reason}", file=out)
+        for rule in record.rules:
+            print(f"    {rule.verdict.value:<12} {rule.rule}: {rule.reason}")
