@@ -16,6 +16,7 @@ Styles:
 - ``READING`` (report and terminal cells): units as in reasons, whole numbers with
   thousands separators (``12,000``), ``∞``.
 - ``TICK`` (chart axes): short — ``1.5%``, ``250 ms``, ``20/s``.
+- ``CHANGE`` (a difference in reports): signed — ``+3.99 pp``, ``+2.5 ms``, ``-0.2``.
 
 Missing values (None, NaN) read ``n/a`` in every style.
 """
@@ -40,6 +41,7 @@ class Style(StrEnum):
     ALERT = "alert"
     READING = "reading"
     TICK = "tick"
+    CHANGE = "change"
 
 
 _Format = Callable[[float], str]
@@ -62,6 +64,10 @@ _UNITS: dict[Style, dict[str, _Format]] = {
         "ms": lambda v: f"{v:.4g} ms",
         "rps": lambda v: f"{v:.4g}/s",
     },
+    Style.CHANGE: {
+        "ratio": lambda v: f"{v * 100:+.2f} pp",
+        "ms": lambda v: f"{v:+.1f} ms",
+    },
 }
 
 #: How each style writes infinity (None: like any other number).
@@ -70,6 +76,7 @@ _INFINITY: dict[Style, tuple[str, str] | None] = {
     Style.ALERT: ("inf", "-inf"),
     Style.READING: ("∞", "-∞"),
     Style.TICK: None,
+    Style.CHANGE: None,
 }
 
 
@@ -79,6 +86,8 @@ def _plain(value: float, unit: str, style: Style) -> str:
         return f"{value:.4g}{(' ' + unit) if unit else ''}"
     if style is Style.ALERT and isinstance(value, int):
         return str(value)
+    if style is Style.CHANGE:
+        return f"{value:+.4g}"
     if style is Style.READING:
         if isinstance(value, int) or (value.is_integer() and abs(value) < 1e15):
             return f"{int(value):,}"

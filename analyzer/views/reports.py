@@ -35,7 +35,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from analyzer import __version__
-from analyzer.core.formatting import format_value
+from analyzer.core.formatting import Style, format_value
 from analyzer.core.upgrade import UpgradeSummary
 from analyzer.core.verdicts import NamespaceVerdict, RuleResult
 from analyzer.core.windows import RestartWindows
@@ -82,12 +82,7 @@ def _change_text(rule: RuleResult, unit: str) -> str:
     before, after = rule.before, rule.after
     if not isinstance(before, int | float) or not isinstance(after, int | float):
         return "—"
-    if unit == "ratio":
-        text = f"{(after - before) * 100:+.2f} pp"
-    elif unit == "ms":
-        text = f"{after - before:+.1f} ms"
-    else:
-        text = f"{after - before:+.4g}"
+    text = format_value(after - before, unit, Style.CHANGE)
     if before:
         text += f" ({(after - before) / abs(before):+.0%})"
     return text
