@@ -31,7 +31,7 @@ from kubernetes.client.exceptions import ApiException
 from analyzer.adapters import kubeconfig
 from analyzer.adapters.lease import micro_time, send_json
 from analyzer.adapters.retry_policy import Retryable, call_with_retries
-from analyzer.core.mesh import (
+from analyzer.core.ports import (
     ClusterError,
     ClusterNotFoundError,
     ClusterUnreachableError,

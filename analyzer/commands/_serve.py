@@ -31,7 +31,7 @@ from analyzer.commands.common import (
     settings_from_args,
 )
 from analyzer.core.durations import parse_duration
-from analyzer.core.mesh import ClusterNotFoundError
+from analyzer.core.ports import ClusterNotFoundError
 from analyzer.core.rules import RuleFileError
 from analyzer.errors import BadInputError, ExitCode
 from analyzer.service.alert_enrichment import notification_sinks

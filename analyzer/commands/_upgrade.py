@@ -29,11 +29,23 @@ from analyzer.commands.common import (
     settings_from_args,
     structured,
 )
-from analyzer.core.mesh import ClusterError, ClusterNotFoundError, ClusterUnreachableError
-from analyzer.core.ports import MetricsUnreachableError
+from analyzer.core.ports import (
+    ClusterError,
+    ClusterNotFoundError,
+    ClusterUnreachableError,
+    MetricsUnreachableError,
+)
 from analyzer.core.reach import Reach
 from analyzer.core.templates import TemplateError, validate_namespace
-from analyzer.core.upgrade import Action, Note, Outcome, UpgradeState, UpgradeStyle, summary
+from analyzer.core.upgrade import (
+    Action,
+    Note,
+    Outcome,
+    UpgradeState,
+    UpgradeStyle,
+    UpgradeSummary,
+    summary,
+)
 from analyzer.errors import BadInputError, ExitCode, UnreachableError
 from analyzer.service.alert_enrichment import notification_sinks
 from analyzer.service.alerting import AlertDispatcher
@@ -193,7 +205,9 @@ def _run(args, settings, request, rules, source, cluster) -> int:
         state = engine.run(plan, gate=gate)
     if args.report:
         try:
-            path = write_upgrade_report(args.report, summary(state), recorder.timeline)
+            path = write_upgrade_report(
+                args.report, UpgradeSummary.of(state), recorder.timeline
+            )
         except OSError as error:
             raise BadInputError(f"--report: cannot write {args.report}: {error.strerror}") from None
         progress.console.print(f"report: {path}")
@@ -251,15 +265,17 @@ def _print(
         print(f"dry run{where}: nothing was changed. It would:", file=out)
         for line in writes:
             print(f"  - {line}", file=out)
+    plan = state.plan
+    outcome = state.outcome.value if state.outcome else None
     print(
-        f"upgrade {document['upgrade_id']}: {document['outcome']} (tag {document['tag']} "
-        f"{document['from_revision']} → {document['to_revision']}, style {document['style']})",
+        f"upgrade {plan.upgrade_id}: {outcome} (tag {plan.tag} "
+        f"{plan.from_revision} → {plan.to_revision}, style {plan.style.value})",
         file=out,
     )
-    if document["reason"]:
-        print(f"  reason: {document['reason']}", file=out)
-    for record in document["namespaces"]:
-        verdict = f" {record['verdict']}" if record["verdict"] else ""
-        print(f"  {record['name']}: {record['state']}{verdict} {record['reason']}", file=out)
-        for rule in record["rules"]:
-            print(f"    {rule.get('verdict', '?'):<12} {rule.get('rule')}: {rule.get('reason')}")
+    if state.rollback_reason:
+        print(f"  reason: {state.rollback_reason}", file=out)
+    for record in state.namespaces:
+        verdict = f" {record.verdict.value}" if record.verdict else ""
+        print(f"  {record.name}: {record.state}{verdict} {record.reason}", file=out)
+        for rule in record.rules:
+            print(f"    {rule.verdict.value:<12} {rule.rule}: {rule.reason}")

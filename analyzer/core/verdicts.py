@@ -9,6 +9,7 @@ before and after, the evidence, the threshold, the test statistic and a one-line
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -79,6 +80,30 @@ class NamespaceVerdict:
             "reason": self.reason,
             "rules": [result.to_dict() for result in self.rules],
         }
+
+
+@dataclass(frozen=True)
+class VerdictAt:
+    """A namespace verdict and when it was given (the service's latest verdicts)."""
+
+    verdict: NamespaceVerdict
+    at: datetime
+
+    def to_status_item(self) -> dict[str, Any]:
+        """The ``last_verdicts`` item of ``/api/status``: the verdict, when, and per rule its
+        name, verdict, values and reason."""
+        verdict = self.verdict
+        return {
+            "namespace": verdict.namespace,
+            "verdict": verdict.verdict.value,
+            "reason": verdict.reason,
+            "at": self.at.isoformat(),
+            "rules": [
+                {"rule": r.rule, "verdict": r.verdict.value, "before": r.before,
+                 "after": r.after, "reason": r.reason}
+                for r in verdict.rules
+            ],
+        }  # fmt: skip
 
 
 def combine_rule_results(namespace: str, results: tuple[RuleResult, ...]) -> NamespaceVerdict:

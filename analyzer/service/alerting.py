@@ -31,8 +31,9 @@ from typing import Any, Protocol
 
 from analyzer.adapters.alertmanager import AlertmanagerNotifier
 from analyzer.adapters.webhook import WebhookNotifier
-from analyzer.core import alert_builders
-from analyzer.core.alerts import Alert, AlertName, NotificationError, Notifier
+from analyzer.core.alerts import Alert, AlertName
+from analyzer.core.alerts.builders import heartbeat
+from analyzer.core.ports import NotificationError, Notifier
 from analyzer.service.logs import redact
 
 log = logging.getLogger("canary_analyzer.alerting")
@@ -284,7 +285,7 @@ class AlertDispatcher:
         return bool(getattr(sink, "heartbeats", getattr(sink, "repeats", True)))
 
     def _heartbeat_alert(self, now: datetime) -> Alert:
-        return alert_builders.heartbeat(
+        return heartbeat(
             now=now, ttl=self.heartbeat_ttl, instance=self.instance, link=self.link
         )
 

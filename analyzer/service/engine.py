@@ -15,12 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from pydantic import ValidationError
-
-from analyzer.core.alerts import Alert, NotificationError, Notifier
-from analyzer.core.mesh import ClusterError, ClusterUnreachableError, MeshCluster, StateStore
+from analyzer.core.alerts import Alert
+from analyzer.core.alerts.upgrade import RESOLVED_BY_OUTCOME, outcome_alert, rollback_started_alert
 from analyzer.core.multiplicity import NightBudget
-from analyzer.core.ports import MetricsSource
+from analyzer.core.ports import (
+    ClusterError,
+    ClusterUnreachableError,
+    MeshCluster,
+    MetricsSource,
+    NotificationError,
+    Notifier,
+    StateStore,
+)
 from analyzer.core.reach import ReachInputs, SelectorError, compute_reach
 from analyzer.core.rules import RuleSet
 from analyzer.core.upgrade import (
@@ -42,6 +48,7 @@ from analyzer.core.upgrade import (
     Restarted,
     Result,
     RolloutStatus,
+    StateSchemaError,
     Target,
     Transition,
     UpgradePlan,
@@ -50,8 +57,9 @@ from analyzer.core.upgrade import (
     WaitUntil,
     advance,
     start,
+    state_document,
+    state_from_document,
 )
-from analyzer.core.upgrade_alerts import RESOLVED_BY_OUTCOME, outcome_alert, rollback_started_alert
 from analyzer.core.verdicts import Verdict
 from analyzer.core.windows import RestartWindows
 from analyzer.errors import BadInputError, CanaryAnalyzerError, UnreachableError
@@ -59,8 +67,6 @@ from analyzer.service.analysis import AnalysisOutcome, AnalysisRequest, analyze_
 from analyzer.service.clock import Clock
 
 log = logging.getLogger("canary_analyzer.engine")
-
-STATE_FORMAT = 1
 
 
 #: Called before each action; may block (paused) or raise to stop the run (state is saved).
@@ -129,7 +135,7 @@ class PrometheusJudging:
                 name: NamespaceJudgement(
                     verdict=verdict.verdict,
                     reason=verdict.reason,
-                    rules=tuple(r.to_dict() for r in verdict.rules),
+                    rules=verdict.rules,
                 )
                 for name, verdict in outcome.verdicts.items()
             }
@@ -190,15 +196,13 @@ class UpgradeEngine:
         document = self.store.load()
         if not document:
             return None
-        if document.get("format") != STATE_FORMAT:
-            raise StateCorruptError(f"state format {document.get('format')!r} is not supported")
         try:
-            return UpgradeState.model_validate(document["state"])
-        except (KeyError, ValidationError) as error:
-            raise StateCorruptError(f"state cannot be read: {error}") from None
+            return state_from_document(document)
+        except StateSchemaError as error:
+            raise StateCorruptError(str(error)) from None
 
     def _save(self, state: UpgradeState) -> None:
-        self.store.save({"format": STATE_FORMAT, "state": state.model_dump(mode="json")})
+        self.store.save(state_document(state))
 
     def resumable(self) -> UpgradeState | None:
         """The unfinished upgrade recorded in the store, if any."""
@@ -415,7 +419,7 @@ class DryRunCluster:
         return self._cluster.reach_inputs(tag)
 
     def move_tag(self, tag: str, revision: str):  # type: ignore[no-untyped-def]
-        from analyzer.core.mesh import TagInfo
+        from analyzer.core.ports import TagInfo
 
         self.writes.append(f"would point tag {tag} at revision {revision}")
         return TagInfo(name=tag, revision=revision)

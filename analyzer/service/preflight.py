@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from analyzer.core.mesh import (
+from analyzer.core.ports import (
     ClusterError,
     ClusterUnreachableError,
     MeshCluster,

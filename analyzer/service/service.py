@@ -35,8 +35,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from analyzer.core.alert_builders import data_source_errors, rules_invalid
 from analyzer.core.alerts import AlertName
+from analyzer.core.alerts.builders import data_source_errors, rules_invalid
 from analyzer.core.mesh import ClusterError, MeshCluster, StateStore, VersionedStore
 from analyzer.core.rules import RuleProblem, RuleSet
 from analyzer.core.upgrade import (
@@ -45,12 +45,14 @@ from analyzer.core.upgrade import (
     Stage,
     UpgradeState,
     UpgradeStyle,
+    UpgradeSummary,
     abort,
     approve,
     group_fits_window,
     held,
     summary,
 )
+from analyzer.core.verdicts import VerdictAt
 from analyzer.errors import CanaryAnalyzerError
 from analyzer.service.alerting import AlertDispatcher
 from analyzer.service.analysis import AnalysisOutcome
@@ -162,7 +164,7 @@ class ServiceView:
     message: str = ""
     state: UpgradeState | None = None
     window: WindowState | None = None
-    last_verdicts: list[dict[str, Any]] = field(default_factory=list)
+    last_verdicts: list[VerdictAt] = field(default_factory=list)  # newest first
     worker_error: str | None = None
     queued_requests: list[dict[str, Any]] = field(default_factory=list)  # as last read
 
@@ -564,13 +566,7 @@ class UpgradeService:
         self.metrics.record_verdicts(outcome.verdicts, now.timestamp())
         with self._lock:
             for verdict in outcome.verdicts.values():
-                self.view.last_verdicts.insert(
-                    0,
-                    {"namespace": verdict.namespace, "verdict": verdict.verdict.value,
-                     "reason": verdict.reason, "at": now.isoformat(),
-                     "rules": [{"rule": r.rule, "verdict": r.verdict.value, "before": r.before,
-                                "after": r.after, "reason": r.reason} for r in verdict.rules]},
-                )  # fmt: skip
+                self.view.last_verdicts.insert(0, VerdictAt(verdict, now))
             del self.view.last_verdicts[20:]
 
     def _finished(self, state: UpgradeState) -> None:
@@ -599,7 +595,7 @@ class UpgradeService:
         try:
             write_upgrade_report(
                 self.reports_dir / self._report_name(state.plan.upgrade_id),
-                summary(state),
+                UpgradeSummary.of(state),
                 self._timeline.items,
             )
         except Exception:  # a report must never break the upgrade
@@ -879,7 +875,7 @@ class UpgradeService:
             "pending_request": self.memory.request,
             "refused_request": self.memory.refused,
             "queued_requests": list(self.view.queued_requests),
-            "last_verdicts": list(self.view.last_verdicts),
+            "last_verdicts": [v.to_status_item() for v in self.view.last_verdicts],
             "timeline": [
                 {
                     **item,

@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from analyzer.core.mesh import ClusterError, StateStore
+from analyzer.core.ports import ClusterError, StateStore
 from analyzer.views.reports import TimelineRecorder
 
 log = logging.getLogger("canary_analyzer.timeline")

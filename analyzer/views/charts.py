@@ -25,6 +25,9 @@ import matplotlib.dates as mdates
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from analyzer.core.formatting import Style, format_value
+from analyzer.core.verdicts import RuleResult
+
 #: Colours per verdict of the canary's after line (also used by the HTML report).
 VERDICT_COLOURS = {
     "pass": "#1b7f3b",
@@ -38,18 +41,18 @@ BAND_COLOUR = "#9e9e9e"
 _chart_ids = itertools.count(1)
 
 
-def rule_unit(rule: Mapping[str, Any]) -> str:
+def rule_unit(rule: RuleResult) -> str:
     """Best guess of a rule's unit from what its result carries: ratio, ms, rps or ''."""
-    test = str((rule.get("statistic") or {}).get("test", ""))
-    threshold = rule.get("threshold") or {}
-    evidence = rule.get("evidence") or {}
+    test = str(rule.statistic.get("test", ""))
+    threshold = rule.threshold
+    evidence = rule.evidence
     if "error counts" in test or "proportion" in test:
         return "ratio"
     if "quantile" in threshold or "tail_events" in evidence or " p99" in test or "log p" in test:
         return "ms"
     if "Poisson" in test:
         return "rps"
-    reason = str(rule.get("reason", ""))
+    reason = rule.reason
     if re.search(r"\d%\s*→", reason):
         return "ratio"
     if re.search(r"\d ms\s*→", reason):
@@ -59,34 +62,11 @@ def rule_unit(rule: Mapping[str, Any]) -> str:
     return ""
 
 
-def format_value(value: Any, unit: str = "") -> str:
-    """A value as a person reads it: ``1.00%``, ``23.4 ms``, ``20.0 rps``, ``n/a``."""
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if math.isnan(value):
-        return "n/a"
-    if math.isinf(value):
-        return "∞" if value > 0 else "-∞"
-    if unit == "ratio":
-        return f"{value * 100:.2f}%"
-    if unit == "ms":
-        return f"{value:.1f} ms"
-    if unit == "rps":
-        return f"{value:.2f} rps"
-    if isinstance(value, int) or (value.is_integer() and abs(value) < 1e15):
-        return f"{int(value):,}"
-    if abs(value) >= 1000:
-        return f"{value:,.1f}"
-    return f"{value:.4g}"
-
-
-def allowed_limits(rule: Mapping[str, Any], unit: str) -> list[tuple[float, str]]:
+def allowed_limits(rule: RuleResult, unit: str) -> list[tuple[float, str]]:
     """Lines for the chart: the allowed limit (before value plus the allowance; a control
     drift, when controls were used, moves the real limit with it) and any ceiling or floor."""
-    threshold = rule.get("threshold") or {}
-    before = rule.get("before")
+    threshold = rule.threshold
+    before = rule.before
     lines: list[tuple[float, str]] = []
     direction = threshold.get("direction", "increase")
     signs = {"increase": (1,), "decrease": (-1,), "both": (1, -1)}.get(direction, (1,))
@@ -162,25 +142,25 @@ def _parse_time(value: Any) -> datetime | None:
     return None
 
 
-def rule_chart_svg(rule: Mapping[str, Any], windows: Mapping[str, Any] | None = None) -> str:
-    """The chart of one rule result (``RuleResult.to_dict()`` form) as an inline ``<svg>``.
+def rule_chart_svg(rule: RuleResult, windows: Mapping[str, Any] | None = None) -> str:
+    """The chart of one rule result as an inline ``<svg>``.
 
     ``windows`` is ``RestartWindows.to_dict()`` when known (restart line, settle shading).
     Without points the chart says "no data" — it is still an SVG."""
     unit = rule_unit(rule)
-    raw = rule.get("series") or {}
+    raw = rule.series
     series = {
         key: _points(raw.get(key))
         for key in ("before", "after", "controls_before", "controls_after")
     }
-    if _per_second(series, rule.get("before")):
+    if _per_second(series, rule.before):
         times = [p[0] for p in series["before"] or series["after"]]
         step = statistics.median(b - a for a, b in itertools.pairwise(times))
         series = {
             key: [[p[0], *(v / step for v in p[1:])] for p in points]
             for key, points in series.items()
         }
-    verdict = str(rule.get("verdict", ""))
+    verdict = rule.verdict.value
     colour = VERDICT_COLOURS.get(verdict, "#333333")
 
     figure = Figure(figsize=(8.2, 3.1), dpi=100, layout="constrained")
@@ -259,11 +239,13 @@ def rule_chart_svg(rule: Mapping[str, Any], windows: Mapping[str, Any] | None = 
             )
         axes.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=UTC))
         axes.set_xlabel("UTC", fontsize=8, color="#555555", loc="right")
-        axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _tick(v, unit)))
+        axes.yaxis.set_major_formatter(
+            FuncFormatter(lambda v, _pos: format_value(v, unit, Style.TICK))
+        )
         axes.tick_params(labelsize=8)
         figure.legend(fontsize=7.5, loc="outside lower center", ncols=4, frameon=False)
         axes.margins(y=0.15)
-    title = f"{rule.get('rule', '?')} — {rule.get('namespace', '')}".rstrip(" —")
+    title = f"{rule.rule or '?'} — {rule.namespace}".rstrip(" —")
     axes.set_title(title, fontsize=10, loc="left", color="#222222")
 
     buffer = io.StringIO()
@@ -271,21 +253,11 @@ def rule_chart_svg(rule: Mapping[str, Any], windows: Mapping[str, Any] | None = 
     return _unique_ids(buffer.getvalue(), f"c{next(_chart_ids)}-")
 
 
-def _tick(value: float, unit: str) -> str:
-    if unit == "ratio":
-        return f"{value * 100:.3g}%"
-    if unit == "ms":
-        return f"{value:.4g} ms"
-    if unit == "rps":
-        return f"{value:.4g}/s"
-    return f"{value:.4g}"
-
-
-def _judged_levels(axes, rule, before_points, after_points, colour) -> None:
+def _judged_levels(axes, rule: RuleResult, before_points, after_points, colour) -> None:
     """Dotted lines at the judged values (over all of each window, not per step)."""
     for value, points, line_colour, name in (
-        (rule.get("before"), before_points, BEFORE_COLOUR, "judged before"),
-        (rule.get("after"), after_points, colour, "judged after"),
+        (rule.before, before_points, BEFORE_COLOUR, "judged before"),
+        (rule.after, after_points, colour, "judged after"),
     ):
         if isinstance(value, int | float) and math.isfinite(value) and points:
             axes.hlines(

@@ -7,16 +7,16 @@ band and the allowed limit, and the verdict's explanation (values, evidence, thr
 statistic, reason, query). Failing rules come first and stand out; the report of an upgrade
 adds the timeline (tag move, restarts, verdicts, rollback).
 
-Inputs are plain data on purpose: ``NamespaceVerdict``/``RuleResult`` objects or their
-``to_dict()`` forms, and ``core.upgrade.summary(state)`` for an upgrade, so the engine, the
-service and the command line can all render without sharing types.
+Inputs are typed: ``NamespaceVerdict``/``RuleResult`` objects, and
+``core.upgrade.UpgradeSummary.of(state)`` for an upgrade — the same objects the judge made,
+never their dict forms (docs/architecture.md, "From plan to verdict to alert").
 
 For the upgrade owner::
 
     recorder = TimelineRecorder()                     # observer(state, notes, pending)
     engine = UpgradeEngine(..., observer=recorder)    # or call recorder(...) from yours
     state = engine.run(plan)
-    write_upgrade_report(path, summary(state), recorder.timeline)
+    write_upgrade_report(path, UpgradeSummary.of(state), recorder.timeline)
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from analyzer import __version__
+from analyzer.core.formatting import Style, format_value
+from analyzer.core.upgrade import UpgradeSummary
 from analyzer.core.verdicts import NamespaceVerdict, RuleResult
 from analyzer.core.windows import RestartWindows
 
@@ -65,8 +67,6 @@ def render_template(name: str, **context: Any) -> str:
 
 
 def _format_any(value: Any) -> str:
-    from analyzer.views.charts import format_value
-
     if isinstance(value, list | tuple):
         return ", ".join(_format_any(v) for v in value) or "—"
     if isinstance(value, dict):
@@ -78,34 +78,11 @@ def _anchor(*parts: str) -> str:
     return "-".join(re.sub(r"[^a-z0-9]+", "-", p.lower()).strip("-") for p in parts if p)
 
 
-def _plain_rule(rule: RuleResult | Mapping[str, Any]) -> dict[str, Any]:
-    if isinstance(rule, RuleResult):
-        return rule.to_dict()
-    return dict(rule)
-
-
-def _plain_verdict(
-    verdict: NamespaceVerdict | Mapping[str, Any] | None, name: str
-) -> dict[str, Any] | None:
-    if verdict is None:
-        return None
-    if isinstance(verdict, NamespaceVerdict):
-        return verdict.to_dict()
-    data = dict(verdict)
-    data.setdefault("namespace", name)
-    return data
-
-
-def _change_text(rule: Mapping[str, Any], unit: str) -> str:
-    before, after = rule.get("before"), rule.get("after")
+def _change_text(rule: RuleResult, unit: str) -> str:
+    before, after = rule.before, rule.after
     if not isinstance(before, int | float) or not isinstance(after, int | float):
         return "—"
-    if unit == "ratio":
-        text = f"{(after - before) * 100:+.2f} pp"
-    elif unit == "ms":
-        text = f"{after - before:+.1f} ms"
-    else:
-        text = f"{after - before:+.4g}"
+    text = format_value(after - before, unit, Style.CHANGE)
     if before:
         text += f" ({(after - before) / abs(before):+.0%})"
     return text
@@ -140,38 +117,31 @@ class RuleView:
         return self.verdict == "fail" and self.decides
 
 
-def rule_view(
-    rule: RuleResult | Mapping[str, Any], windows: Mapping[str, Any] | None = None
-) -> RuleView:
-    """Plain rule data → what the template shows, chart included."""
-    from analyzer.views.charts import allowed_limits, format_value, rule_chart_svg, rule_unit
+def rule_view(rule: RuleResult, windows: Mapping[str, Any] | None = None) -> RuleView:
+    """A rule result → what the template shows, chart included."""
+    from analyzer.views.charts import allowed_limits, rule_chart_svg, rule_unit
 
-    data = _plain_rule(rule)
-    unit = rule_unit(data)
-    critical = bool(data.get("critical", True))
-    dry_run = bool(data.get("dry_run", False))
-    namespace = str(data.get("namespace", ""))
-    name = str(data.get("rule", "?"))
+    unit = rule_unit(rule)
     return RuleView(
-        name=name,
-        namespace=namespace,
-        verdict=str(data.get("verdict", "?")),
-        reason=str(data.get("reason", "")),
-        anchor=_anchor("rule", namespace, name),
+        name=rule.rule,
+        namespace=rule.namespace,
+        verdict=rule.verdict.value,
+        reason=rule.reason,
+        anchor=_anchor("rule", rule.namespace, rule.rule),
         unit=unit,
-        before=format_value(data.get("before"), unit),
-        after=format_value(data.get("after"), unit),
-        change=_change_text(data, unit),
-        critical=critical,
-        dry_run=dry_run,
-        decides=critical and not dry_run and bool(data.get("applies", True)),
-        controls=dict(data.get("controls") or {}),
-        evidence=dict(data.get("evidence") or {}),
-        threshold={k: v for k, v in (data.get("threshold") or {}).items() if v is not None},
-        statistic=dict(data.get("statistic") or {}),
-        limits=[f"{label} {format_value(v, unit)}" for v, label in allowed_limits(data, unit)],
-        queries=[str(q) for q in data.get("queries") or ()],
-        chart=rule_chart_svg(data, windows),
+        before=format_value(rule.before, unit),
+        after=format_value(rule.after, unit),
+        change=_change_text(rule, unit),
+        critical=rule.critical,
+        dry_run=rule.dry_run,
+        decides=rule.decides,
+        controls=dict(rule.controls or {}),
+        evidence=dict(rule.evidence),
+        threshold={k: v for k, v in rule.threshold.items() if v is not None},
+        statistic=dict(rule.statistic),
+        limits=[f"{label} {format_value(v, unit)}" for v, label in allowed_limits(rule, unit)],
+        queries=[str(q) for q in rule.queries],
+        chart=rule_chart_svg(rule, windows),
     )
 
 
@@ -197,18 +167,17 @@ class NamespaceView:
 
 def namespace_view(
     name: str,
-    verdict: NamespaceVerdict | Mapping[str, Any] | None,
+    verdict: NamespaceVerdict | None,
     *,
     state: str = "",
     windows: Mapping[str, Any] | None = None,
 ) -> NamespaceView:
-    data = _plain_verdict(verdict, name) or {}
-    rules = [rule_view(r, windows) for r in data.get("rules") or ()]
+    rules = [rule_view(r, windows) for r in verdict.rules] if verdict else []
     return NamespaceView(
         name=name,
         state=state,
-        verdict=str(data.get("verdict") or "not judged"),
-        reason=str(data.get("reason") or ""),
+        verdict=verdict.verdict.value if verdict else "not judged",
+        reason=verdict.reason if verdict else "",
         anchor=_anchor("ns", name),
         rules=_sorted_rules(rules),
     )
@@ -231,11 +200,7 @@ def render_analysis_report(
     controls, and per rule its chart and explanation. ``meta`` adds rows to the header table
     (e.g. ``{"Prometheus": url, "Rules": dir}``)."""
     window_data = windows.to_dict() if isinstance(windows, RestartWindows) else windows
-    namespace = namespace_view(
-        verdict.namespace if isinstance(verdict, NamespaceVerdict) else verdict["namespace"],
-        verdict,
-        windows=window_data,
-    )
+    namespace = namespace_view(verdict.namespace, verdict, windows=window_data)
     return render_template(
         "analysis.html.j2",
         title=f"{namespace.verdict.upper()} · {namespace.name} · canary analysis",
@@ -248,39 +213,31 @@ def render_analysis_report(
 
 
 def render_upgrade_report(
-    summary: Mapping[str, Any],
+    summary: UpgradeSummary,
     timeline: Sequence[Mapping[str, Any]] = (),
-    verdicts: Mapping[str, NamespaceVerdict | Mapping[str, Any]] | None = None,
+    verdicts: Mapping[str, NamespaceVerdict] | None = None,
 ) -> str:
     """The HTML report of a whole upgrade.
 
-    ``summary`` is ``core.upgrade.summary(state)`` (``outcome``, ``from_revision``,
-    ``to_revision``, ``tag``, ``reason``, ``namespaces: [{name, state, verdict, reason,
-    rules}]``); ``timeline`` items are ``{"at", "message", "reason"?, "namespace"?,
-    "warning"?}`` (see ``TimelineRecorder``); ``verdicts`` optionally gives richer verdicts
-    per namespace (they win over the summary's ``rules``). Missing keys are tolerated."""
+    ``summary`` is ``UpgradeSummary.of(state)`` (outcome, revisions, tag, reason, and the
+    namespace records with their typed rule results); ``timeline`` items are ``{"at",
+    "message", "reason"?, "namespace"?, "warning"?}`` (see ``TimelineRecorder``);
+    ``verdicts`` optionally gives richer verdicts per namespace (they win over the
+    records')."""
     verdicts = dict(verdicts or {})
     namespaces = []
-    for record in summary.get("namespaces") or ():
-        name = str(record.get("name", "?"))
-        verdict = verdicts.pop(name, None)
-        if verdict is None and (record.get("rules") or record.get("verdict")):
-            verdict = {
-                "namespace": name,
-                "verdict": record.get("verdict"),
-                "reason": record.get("reason", ""),
-                "rules": record.get("rules") or [],
-            }
-        namespaces.append(namespace_view(name, verdict, state=str(record.get("state", ""))))
+    for record in summary.namespaces:
+        verdict = verdicts.pop(record.name, None) or record.judged()
+        namespaces.append(namespace_view(record.name, verdict, state=record.state))
     for name, verdict in verdicts.items():  # verdicts of namespaces the summary lacks
         namespaces.append(namespace_view(name, verdict))
     failing = [r for ns in namespaces for r in ns.failing_rules]
-    outcome = str(summary.get("outcome") or "in progress")
+    outcome = summary.outcome.value if summary.outcome else "in progress"
     events = [timeline_item(item) for item in timeline]
     return render_template(
         "upgrade.html.j2",
-        title=f"{outcome.replace('_', ' ').upper()} · {summary.get('from_revision') or '?'} → "
-        f"{summary.get('to_revision') or '?'} · canary-analyzer upgrade",
+        title=f"{outcome.replace('_', ' ').upper()} · {summary.from_revision or '?'} → "
+        f"{summary.to_revision or '?'} · canary-analyzer upgrade",
         summary=summary,
         outcome=outcome,
         namespaces=namespaces,
@@ -363,9 +320,9 @@ def write_report(path: str | os.PathLike[str], html: str) -> Path:
 
 def write_upgrade_report(
     path: str | os.PathLike[str],
-    summary: Mapping[str, Any],
+    summary: UpgradeSummary,
     timeline: Sequence[Mapping[str, Any]] = (),
-    verdicts: Mapping[str, NamespaceVerdict | Mapping[str, Any]] | None = None,
+    verdicts: Mapping[str, NamespaceVerdict] | None = None,
 ) -> Path:
     """``upgrade --report FILE.html`` in one call: render and write atomically."""
     return write_report(path, render_upgrade_report(summary, timeline, verdicts))

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from rich.text import Text
 
+from analyzer.core.formatting import format_value
 from analyzer.core.ports import MetricsSource
 from analyzer.core.verdicts import NamespaceVerdict, Verdict
 from analyzer.core.windows import RestartWindows
@@ -80,7 +81,7 @@ def query_progress(
 
 def verdict_table(verdict: NamespaceVerdict) -> Table:
     """One row per rule: verdict, before, after, evidence and the reason."""
-    from analyzer.views.charts import format_value, rule_unit
+    from analyzer.views.charts import rule_unit
 
     table = Table(
         title=f"{verdict.namespace}: {verdict.verdict.value.upper()}",
@@ -96,15 +97,14 @@ def verdict_table(verdict: NamespaceVerdict) -> Table:
     table.add_column("n after", justify="right")
     table.add_column("reason")
     for result in verdict.rules:
-        data = result.to_dict()
-        unit = rule_unit(data)
+        unit = rule_unit(result)
         marks = [
             m
             for m, on in (("dry-run", result.dry_run), ("non-critical", not result.critical))
             if on
         ]
         name = result.rule + (f" [{', '.join(marks)}]" if marks else "")
-        evidence = data.get("evidence") or {}
+        evidence = result.evidence
         requests = evidence.get("after_requests", evidence.get("after_points"))
         table.add_row(
             Text(result.verdict.value.upper(), style=_STYLE.get(result.verdict, "")),

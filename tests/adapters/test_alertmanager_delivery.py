@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from analyzer.adapters.alertmanager import AlertmanagerNotifier
-from analyzer.core import alert_builders as build
 from analyzer.core.alerts import Alert, NotificationError
+from analyzer.core.alerts import builders as build
+from analyzer.core.upgrade import UpgradeIdentity
 from analyzer.service.alerting import AlertDispatcher
 from tests.fixtures.alertmanager_server import AlertmanagerServer
 from tests.fixtures.alerts import AM_PATH, failing_verdict
@@ -31,12 +32,11 @@ class WallClock:
 def rollback(namespace: str, now: datetime) -> Alert:
     return build.rollback_started(
         failing_verdict(namespace),
-        from_revision="1-14-6",
-        to_revision="1-15-4",
-        tag="default",
+        upgrade=UpgradeIdentity(
+            "1-14-6", "1-15-4", "default", link="http://canary-analyzer.example/report/u-7"
+        ),
         now=now,
         moved=(namespace,),
-        link="http://canary-analyzer.example/report/u-7",
     )
 
 

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 from analyzer.adapters.alertmanager import AlertmanagerNotifier
 from analyzer.adapters.webhook import COLORS, RESOLVED_COLOR, WebhookNotifier, slack_payload
-from analyzer.core import alert_builders as build
 from analyzer.core.alerts import Severity
+from analyzer.core.alerts import builders as build
+from analyzer.core.upgrade import UpgradeIdentity
 from analyzer.service.alerting import AlertDispatcher
 from tests.fixtures.alertmanager_server import AlertmanagerServer
 from tests.fixtures.alerts import AM_PATH, NOW, failing_verdict
@@ -30,11 +31,10 @@ def test_slack_payload_reaches_the_receiver_then_the_resolve(
     )
     alert = build.rollback_started(
         failing_verdict(namespace),
-        from_revision="1-14-6",
-        to_revision="1-15-4",
-        tag="default",
+        upgrade=UpgradeIdentity(
+            "1-14-6", "1-15-4", "default", link="http://canary-analyzer.example/report/u-9"
+        ),
         now=datetime.now(UTC),
-        link="http://canary-analyzer.example/report/u-9",
     )
     assert dispatcher.fire(alert).ok
 
@@ -66,7 +66,7 @@ def test_slack_payload_reaches_the_receiver_then_the_resolve(
 
 def test_several_alerts_make_one_message_with_one_attachment_each():
     held = build.upgrade_held(
-        [], from_revision="a", to_revision="b", tag="default", cause="data-source-errors", now=NOW
+        [], upgrade=UpgradeIdentity("a", "b", "default"), cause="data-source-errors", now=NOW
     )
     beat = build.heartbeat(now=NOW)
     body = slack_payload([held, beat], NOW)

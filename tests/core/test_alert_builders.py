@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from analyzer.core import alert_builders as build
 from analyzer.core.alerts import AlertName, Severity
+from analyzer.core.alerts import builders as build
 from analyzer.core.rules import RuleProblem
+from analyzer.core.upgrade import NamespaceRecord, UpgradeIdentity
 from analyzer.core.verdicts import NamespaceVerdict, RuleResult, Verdict
 from tests.fixtures.alerts import NOW, failing_verdict
 
@@ -16,14 +17,12 @@ from tests.fixtures.alerts import NOW, failing_verdict
 def test_rollback_started_is_critical_with_routing_labels_and_the_explained_verdict():
     alert = build.rollback_started(
         failing_verdict("shop"),
-        from_revision="1-14-6",
-        to_revision="1-15-4",
-        tag="default",
+        upgrade=UpgradeIdentity(
+            "1-14-6", "1-15-4", "default", upgrade_id="u-1", link="http://canary.example/report/u-1"
+        ),
         now=NOW,
         moved=("shop",),
         gateways=("istio-ingress",),
-        upgrade_id="u-1",
-        link="http://canary.example/report/u-1",
     )
     assert alert.name is AlertName.ROLLBACK_STARTED
     assert alert.severity is Severity.CRITICAL
@@ -64,28 +63,26 @@ def test_rollback_started_joins_several_failing_namespaces_and_rules():
     second = NamespaceVerdict("cart", Verdict.FAIL, "two", rules=(*second.rules[:1], extra))
     alert = build.rollback_started(
         [failing_verdict("shop"), second],
-        from_revision="a",
-        to_revision="b",
-        tag="default",
+        upgrade=UpgradeIdentity("a", "b", "default"),
         now=NOW,
     )
     assert alert.labels["namespace"] == "shop,cart"
     assert alert.labels["rule"] == "error-rate,p99-latency"
 
 
-def test_rule_results_stored_as_dicts_become_the_same_explanation():
+def test_a_namespace_record_gives_back_the_verdict_it_was_judged_with():
     verdict = failing_verdict("shop")
-    again = build.namespace_verdict(
-        "shop", "fail", verdict.reason, [r.to_dict() for r in verdict.rules]
-    )
-    assert again == verdict
+    record = NamespaceRecord(
+        name="shop", state="failed", verdict=verdict.verdict, reason=verdict.reason,
+        rules=verdict.rules,
+    )  # fmt: skip
+    assert record.judged() == verdict
+    assert NamespaceRecord(name="cart").judged() is None
 
 
 def test_rollback_finished_says_what_was_restored_and_whether_proxies_are_old():
     ok = build.rollback_finished(
-        from_revision="1-14-6",
-        to_revision="1-15-4",
-        tag="default",
+        upgrade=UpgradeIdentity("1-14-6", "1-15-4", "default"),
         restored=("shop", "cart"),
         all_proxies_old=True,
         now=NOW,
@@ -94,9 +91,7 @@ def test_rollback_finished_says_what_was_restored_and_whether_proxies_are_old():
     assert "all proxies are back on 1-14-6" in ok.summary
     assert "Restored namespaces: shop, cart." in ok.description
     bad = build.rollback_finished(
-        from_revision="1-14-6",
-        to_revision="1-15-4",
-        tag="default",
+        upgrade=UpgradeIdentity("1-14-6", "1-15-4", "default"),
         restored=("shop",),
         all_proxies_old=False,
         mismatched=("shop/web-1: revision 1-15-4",),
@@ -117,9 +112,7 @@ def test_held_is_a_warning_that_names_the_missing_evidence():
     verdict = NamespaceVerdict("shop", Verdict.INCONCLUSIVE, "thin", rules=(thin,))
     alert = build.upgrade_held(
         [verdict],
-        from_revision="1-14-6",
-        to_revision="1-15-4",
-        tag="default",
+        upgrade=UpgradeIdentity("1-14-6", "1-15-4", "default"),
         cause=build.HoldCause.INCONCLUSIVE,
         extensions=2,
         now=NOW,
@@ -137,9 +130,7 @@ def test_data_source_errors_upgrade_done_and_rules_invalid():
     )
     assert errors.severity is Severity.WARNING and "3 time(s)" in errors.summary
     done = build.upgrade_done(
-        from_revision="1-14-6",
-        to_revision="1-15-4",
-        tag="default",
+        upgrade=UpgradeIdentity("1-14-6", "1-15-4", "default"),
         namespaces=("a", "b"),
         now=NOW,
         started_at=NOW - timedelta(minutes=42),
@@ -168,4 +159,4 @@ def test_heartbeat_always_fires_with_severity_none_and_expires_by_itself():
 
 def test_rollback_needs_a_verdict():
     with pytest.raises(ValueError):
-        build.rollback_started([], from_revision="a", to_revision="b", tag="t", now=NOW)
+        build.rollback_started([], upgrade=UpgradeIdentity("a", "b", "t"), now=NOW)

@@ -169,8 +169,8 @@ def test_the_engines_judging_splits_the_budget_over_the_whole_plan():
     judged = judging.judge(judge_action(plan_namespaces=25)).verdicts
     assert judged["strong"].verdict is Verdict.FAIL
     assert judged["borderline"].verdict is not Verdict.FAIL
-    (rule,) = [r for r in judged["borderline"].rules if r["rule"] == "error-rate"]
-    assert "over 25 namespaces" in rule["statistic"]["alpha_source"]
+    (rule,) = [r for r in judged["borderline"].rules if r.rule == "error-rate"]
+    assert "over 25 namespaces" in rule.statistic["alpha_source"]
 
 
 def test_the_engines_judging_without_a_budget_keeps_each_rules_confidence():

@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from analyzer.core import alert_builders as build
 from analyzer.core.alerts import Alert, AlertName, NotificationError
+from analyzer.core.alerts import builders as build
+from analyzer.core.upgrade import UpgradeIdentity
 from analyzer.service.alerting import AlertDispatcher
 from tests.fixtures.alerts import NOW, failing_verdict
 
@@ -45,9 +46,7 @@ class Sink:
 def rollback(namespace: str = "shop") -> Alert:
     return build.rollback_started(
         failing_verdict(namespace),
-        from_revision="1-14-6",
-        to_revision="1-15-4",
-        tag="default",
+        upgrade=UpgradeIdentity("1-14-6", "1-15-4", "default"),
         now=NOW,
     )
 
@@ -151,7 +150,7 @@ def test_news_with_an_end_is_sent_once_and_not_tracked():
     clock, am = Clock(), Sink("am")
     dispatcher = AlertDispatcher([am], clock)
     done = build.upgrade_done(
-        from_revision="a", to_revision="b", tag="default", namespaces=("x",), now=NOW
+        upgrade=UpgradeIdentity("a", "b", "default"), namespaces=("x",), now=NOW
     )
     dispatcher.fire(done)
     clock.moment += timedelta(minutes=5)
@@ -171,9 +170,7 @@ def test_firing_the_same_alert_again_reaches_only_sinks_that_missed_it():
     assert len(am.batches) == 1 and len(chat.batches) == 1
     changed = build.rollback_started(
         failing_verdict("shop"),
-        from_revision="1-14-6",
-        to_revision="1-15-4",
-        tag="default",
+        upgrade=UpgradeIdentity("1-14-6", "1-15-4", "default"),
         now=clock.moment,
         next_steps=["restart shop again"],
     )

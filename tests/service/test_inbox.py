@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from analyzer.core.mesh import ClusterUnreachableError, WriteConflictError
+from analyzer.core.ports import ClusterUnreachableError, WriteConflictError
 from analyzer.service.inbox import (
     ControlInbox,
     InboxFullError,

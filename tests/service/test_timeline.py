@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from analyzer.core.upgrade import Note, UpgradePlan, UpgradeState, start
+from analyzer.core.upgrade import Note, Outcome, UpgradePlan, UpgradeState, UpgradeSummary, start
 from analyzer.service.engine import MemoryStateStore
 from analyzer.service.timeline import (
     TIMELINE_LIMIT,
@@ -97,7 +97,7 @@ def test_a_naive_time_is_stored_as_utc():
 def test_the_report_renders_a_loaded_timeline_as_the_original():
     items = night_items()
     _, back = timeline_from_document(through_the_configmap(timeline_document(items, "u-1")))
-    summary = {"outcome": "rolled_back", "from_revision": "1-14-6", "to_revision": "1-15-4"}
+    summary = UpgradeSummary.of(state_at(NIGHT).model_copy(update={"outcome": Outcome.ROLLED_BACK}))
     original = render_upgrade_report(summary, items)
     loaded = render_upgrade_report(summary, back)
 

@@ -1,13 +1,17 @@
-"""Plain verdict data for report tests: a rolled-back upgrade whose canary's error rate rose.
+"""Verdicts for report tests: a rolled-back upgrade whose canary's error rate rose.
 
-Built as the engine would hand it over (``core.upgrade.summary(state)`` with rule dicts and a
-timeline of notes), with deterministic per-step series, so tests need no cluster.
+Built as the engine would hand it over (``core.upgrade.UpgradeSummary`` with typed rule
+results, and a timeline of notes), with deterministic per-step series, so tests need no
+cluster.
 """
 
 from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+
+from analyzer.core.upgrade import NamespaceRecord, Outcome, UpgradeStyle, UpgradeSummary
+from analyzer.core.verdicts import RuleResult, Verdict
 
 RESTART = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
 STEP = 60
@@ -35,8 +39,8 @@ def rule(
     reason: str,
     *,
     kind: str,
-) -> dict:
-    """One rule result in ``RuleResult.to_dict()`` form."""
+) -> RuleResult:
+    """One rule result."""
     before_start = RESTART - timedelta(minutes=10)
     after_start = RESTART + timedelta(minutes=2)
     if kind == "ratio":
@@ -52,30 +56,30 @@ def rule(
         statistic = {"test": "Poisson rate ratio (log scale)", "p_value": 0.5}
         threshold = {"allowed_relative": 0.5, "direction": "decrease"}
         evidence = {"before_requests": 12000, "after_requests": 11890}
-    return {
-        "rule": name,
-        "namespace": namespace,
-        "verdict": verdict,
-        "reason": reason,
-        "critical": True,
-        "dry_run": False,
-        "before": before,
-        "after": after,
-        "controls": {"namespaces": ["checkout", "search"], "change": 0.0001},
-        "evidence": evidence,
-        "threshold": threshold,
-        "statistic": statistic,
-        "queries": [f"sum by (ns) (increase(metric_for_{name.replace('-', '_')}[1m]))"],
-        "series": {
+    return RuleResult(
+        rule=name,
+        namespace=namespace,
+        verdict=Verdict(verdict),
+        reason=reason,
+        critical=True,
+        dry_run=False,
+        before=before,
+        after=after,
+        controls={"namespaces": ["checkout", "search"], "change": 0.0001},
+        evidence=evidence,
+        threshold=threshold,
+        statistic=statistic,
+        queries=(f"sum by (ns) (increase(metric_for_{name.replace('-', '_')}[1m]))",),
+        series={
             "before": _series(before_start, 10, before, 0.08),
             "after": _series(after_start, 10, after, 0.08),
             "controls_before": _band(before_start, 10, before * 0.8, before * 1.25),
             "controls_after": _band(after_start, 10, before * 0.8, before * 1.25),
         },
-    }
+    )
 
 
-def canary_rules(namespace: str = "payments") -> list[dict]:
+def canary_rules(namespace: str = "payments") -> list[RuleResult]:
     """The canary's rules: error rate failed (1.00% → 5.00%), latency and volume passed."""
     return [
         rule("latency-p99", namespace, "pass", 41.0, 43.5,
@@ -90,23 +94,24 @@ def canary_rules(namespace: str = "payments") -> list[dict]:
     ]  # fmt: skip
 
 
-def rolled_back_summary() -> dict:
-    """``core.upgrade.summary(state)`` of an upgrade rolled back on the canary's error rate."""
-    return {
-        "outcome": "rolled_back",
-        "from_revision": "1-14-6",
-        "to_revision": "1-15-4",
-        "tag": "default",
-        "style": "tag",
-        "upgrade_id": "up-20260302-0100",
-        "reason": "payments failed: error-rate: regression: 1.00% → 5.00%",
-        "namespaces": [
-            {"name": "payments", "state": "rolled_back", "verdict": "fail",
-             "reason": "error-rate: regression: 1.00% → 5.00%", "rules": canary_rules()},
-            {"name": "checkout", "state": "pending", "verdict": None, "reason": "", "rules": []},
-            {"name": "search", "state": "pending", "verdict": None, "reason": "", "rules": []},
-        ],
-    }  # fmt: skip
+def rolled_back_summary() -> UpgradeSummary:
+    """The summary of an upgrade rolled back on the canary's error rate."""
+    return UpgradeSummary(
+        outcome=Outcome.ROLLED_BACK,
+        from_revision="1-14-6",
+        to_revision="1-15-4",
+        tag="default",
+        style=UpgradeStyle.TAG,
+        upgrade_id="up-20260302-0100",
+        reason="payments failed: error-rate: regression: 1.00% → 5.00%",
+        namespaces=(
+            NamespaceRecord(name="payments", state="rolled_back", verdict=Verdict.FAIL,
+                            reason="error-rate: regression: 1.00% → 5.00%",
+                            rules=tuple(canary_rules())),
+            NamespaceRecord(name="checkout"),
+            NamespaceRecord(name="search"),
+        ),
+    )  # fmt: skip
 
 
 def rolled_back_timeline() -> list[dict]:

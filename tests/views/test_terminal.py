@@ -7,15 +7,14 @@ from datetime import timedelta
 
 from rich.console import Console
 
-from analyzer.core.verdicts import RuleResult, Verdict, combine_rule_results
+from analyzer.core.verdicts import combine_rule_results
 from analyzer.core.windows import RestartWindows
 from analyzer.views.terminal import is_terminal, print_verdict_table, query_progress
 from tests.views.sample_data import RESTART, canary_rules
 
 
 def _verdict():
-    rules = tuple(RuleResult(**{**r, "verdict": Verdict(r["verdict"])}) for r in canary_rules())
-    return combine_rule_results("payments", rules)
+    return combine_rule_results("payments", tuple(canary_rules()))
 
 
 def test_summary_table_shows_values_and_reasons():

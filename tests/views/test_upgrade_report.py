@@ -1,4 +1,4 @@
-"""The report of a rolled-back upgrade, built from plain data, opened in headless Chromium."""
+"""The report of a rolled-back upgrade, built from typed verdicts, opened in headless Chromium."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 
 from selenium.webdriver.common.by import By
 
+from analyzer.core.upgrade import NamespaceRecord, UpgradeStyle, UpgradeSummary
 from analyzer.core.verdicts import NamespaceVerdict, RuleResult, Verdict
 from analyzer.views.reports import render_analysis_report, render_upgrade_report, write_report
 from tests.views.conftest import severe_console_messages, svg_sizes
@@ -54,17 +55,21 @@ def test_rolled_back_upgrade_report_in_chromium(browser, tmp_path):
 
 
 def test_verdict_objects_win_over_summary_rules():
-    rules = tuple(RuleResult(**{**r, "verdict": Verdict(r["verdict"])}) for r in canary_rules())
-    verdict = NamespaceVerdict("payments", Verdict.FAIL, "error-rate failed", rules)
+    verdict = NamespaceVerdict("payments", Verdict.FAIL, "error-rate failed", tuple(canary_rules()))
     summary = rolled_back_summary()
-    summary["namespaces"][0]["rules"] = []
+    bare = summary.namespaces[0].model_copy(update={"rules": ()})
+    summary = summary.model_copy(update={"namespaces": (bare, *summary.namespaces[1:])})
     html = render_upgrade_report(summary, [], {"payments": verdict})
     assert html.count('data-failing-rule="error-rate"') == 1
     assert html.count("<svg") == 3
 
 
 def test_report_tolerates_a_bare_summary():
-    html = render_upgrade_report({"namespaces": [{"name": "a"}]}, [{"message": "started"}])
+    summary = UpgradeSummary(
+        outcome=None, from_revision="", to_revision="", tag="", style=UpgradeStyle.TAG,
+        upgrade_id="", reason=None, namespaces=(NamespaceRecord(name="a"),),
+    )  # fmt: skip
+    html = render_upgrade_report(summary, [{"message": "started"}])
     assert "IN PROGRESS" in html and "Not judged" in html and "started" in html
 
 

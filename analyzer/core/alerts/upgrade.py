@@ -9,24 +9,24 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from analyzer.core.alert_builders import (
+from analyzer.core.alerts.alert import Alert, AlertName
+from analyzer.core.alerts.builders import (
     HoldCause,
-    namespace_verdict,
     rollback_finished,
     rollback_started,
     upgrade_done,
     upgrade_held,
 )
-from analyzer.core.alerts import Alert, AlertName
-from analyzer.core.upgrade import Outcome, UpgradeState
+from analyzer.core.upgrade.plan import Outcome
+from analyzer.core.upgrade.state import UpgradeState
 from analyzer.core.verdicts import NamespaceVerdict, Verdict
 
 
-def _verdicts(state: UpgradeState, wanted: set[str]) -> list[NamespaceVerdict]:
+def _verdicts(state: UpgradeState, wanted: set[Verdict]) -> list[NamespaceVerdict]:
     return [
-        namespace_verdict(r.name, r.verdict, r.reason or r.verdict or "", r.rules)
-        for r in state.namespaces
-        if r.verdict in wanted
+        judged
+        for record in state.namespaces
+        if (judged := record.judged()) is not None and judged.verdict in wanted
     ]
 
 
@@ -37,7 +37,7 @@ def _gateways(state: UpgradeState) -> list[str]:
 def rollback_started_alert(state: UpgradeState, now: datetime, link: str | None = None) -> Alert:
     """CRITICAL page when a rollback begins; explains the failing rules when a verdict caused it."""
     plan = state.plan
-    failed = _verdicts(state, {Verdict.FAIL.value})
+    failed = _verdicts(state, {Verdict.FAIL})
     if not failed:  # rollout deadline, wrong proxies, operator abort, inconclusive policy
         failed = [
             NamespaceVerdict(
@@ -48,14 +48,10 @@ def rollback_started_alert(state: UpgradeState, now: datetime, link: str | None 
         ]
     return rollback_started(
         failed,
-        from_revision=plan.from_revision,
-        to_revision=plan.to_revision,
-        tag=plan.tag,
+        upgrade=plan.identity(link),
         now=now,
         moved=state.moved,
         gateways=_gateways(state),
-        upgrade_id=plan.upgrade_id,
-        link=link,
     )
 
 
@@ -65,54 +61,40 @@ def outcome_alert(state: UpgradeState, now: datetime, link: str | None = None) -
     outcome = state.outcome
     if outcome is Outcome.PROMOTED:
         return upgrade_done(
-            from_revision=plan.from_revision,
-            to_revision=plan.to_revision,
-            tag=plan.tag,
+            upgrade=plan.identity(link),
             namespaces=plan.namespaces,
             now=now,
-            verdicts=_verdicts(state, {v.value for v in Verdict}),
-            upgrade_id=plan.upgrade_id,
-            link=link,
+            verdicts=_verdicts(state, set(Verdict)),
         )
     if outcome is Outcome.HELD:
-        unsure = _verdicts(state, {Verdict.INCONCLUSIVE.value, Verdict.ERROR.value})
+        unsure = _verdicts(state, {Verdict.INCONCLUSIVE, Verdict.ERROR})
         errors = any(
-            rule.get("verdict") == Verdict.ERROR.value
-            for record in state.namespaces
-            for rule in record.rules
+            rule.verdict is Verdict.ERROR for record in state.namespaces for rule in record.rules
         )
         return upgrade_held(
             unsure,
-            from_revision=plan.from_revision,
-            to_revision=plan.to_revision,
-            tag=plan.tag,
+            upgrade=plan.identity(link),
             cause=HoldCause.DATA_SOURCE_ERRORS if errors else HoldCause.INCONCLUSIVE,
             now=now,
             extensions=state.extensions,
-            upgrade_id=plan.upgrade_id,
-            link=link,
         )
     restored: list[str] = list(state.moved)
     return rollback_finished(
-        from_revision=plan.from_revision,
-        to_revision=plan.to_revision,
-        tag=plan.tag,
+        upgrade=plan.identity(link),
         restored=restored,
         all_proxies_old=outcome is Outcome.ROLLED_BACK,
         now=now,
         reason=state.rollback_reason or "",
         rules=sorted(
             {
-                rule.get("rule", "")
+                rule.rule
                 for record in state.namespaces
-                if record.verdict == Verdict.FAIL.value
+                if record.verdict is Verdict.FAIL
                 for rule in record.rules
-                if rule.get("verdict") == Verdict.FAIL.value
+                if rule.verdict is Verdict.FAIL
             }
             - {""}
         ),
-        upgrade_id=plan.upgrade_id,
-        link=link,
     )
 
 

@@ -1,7 +1,6 @@
-"""The small interfaces (Protocols) that core and the service depend on, and the data they carry.
+"""Metrics: a source that answers PromQL range queries, the series it returns, its errors.
 
-Adapters implement these; tests may implement them in memory. One capability per Protocol
-(Flagger's providers show why): a metrics source answers range queries, nothing else.
+The Prometheus adapter implements it; tests implement it in memory.
 """
 
 from __future__ import annotations

@@ -1,17 +1,15 @@
-"""Alerts for on-call, as plain data, and the Protocol every notification sink implements.
+"""An alert for on-call, as plain data: what happened, how bad, where, the explained verdict.
 
-The engine and the service decide WHAT to tell (rollback started, hold, done, heartbeat);
-adapters decide HOW (Alertmanager v2 API, Slack-compatible webhook). An alert is resolved
-by sending it again with ``ends_at`` set; its identity is its name plus labels.
+An alert is resolved by sending it again with ``ends_at`` set; its identity is its name
+plus labels. Sinks deliver it through ``core.ports.Notifier``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
 
 
 class Severity(StrEnum):
@@ -66,13 +64,3 @@ class Alert:
     def is_resolved(self, now: datetime) -> bool:
         """Whether ``ends_at`` has passed: sinks show it as resolved, not firing."""
         return self.ends_at is not None and self.ends_at <= now
-
-
-class NotificationError(Exception):
-    """A notification sink did not accept an alert (unreachable, rejected)."""
-
-
-class Notifier(Protocol):
-    """Delivers alerts; raises ``NotificationError`` when it could not."""
-
-    def send(self, alerts: Sequence[Alert]) -> None: ...
