@@ -11,8 +11,9 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from analyzer.core import alert_builders as build
 from analyzer.core.alerts import AlertName
+from analyzer.core.alerts import builders as build
+from analyzer.core.upgrade import UpgradeIdentity
 from analyzer.service.alert_enrichment import notification_sinks, runbook_anchor
 from analyzer.service.alerting import AlertDispatcher
 from analyzer.settings import NotificationSettings
@@ -40,9 +41,11 @@ def test_delivered_alerts_carry_runbook_cluster_and_static_labels(
     target = type("Target", (), {"cluster": "eu-west-1"})()
     dispatcher = AlertDispatcher(notification_sinks(settings, target), WallClock())
     alert = build.rollback_started(
-        failing_verdict(namespace), from_revision="1-14-6", to_revision="1-15-4",
-        tag="default", now=datetime.now(UTC), moved=(namespace,),
-    )  # fmt: skip
+        failing_verdict(namespace),
+        upgrade=UpgradeIdentity(from_revision="1-14-6", to_revision="1-15-4", tag="default"),
+        now=datetime.now(UTC),
+        moved=(namespace,),
+    )
     assert dispatcher.fire(alert).ok
 
     def ours(post) -> dict | None:
