@@ -13,7 +13,7 @@ service and the command line can all render without sharing types.
 
 For the upgrade owner::
 
-    recorder = TimelineRecorder()                     # observer(state, notes, pending)
+    recorder = TimelineRecorder()  # service.timeline: observer(state, notes, pending)
     engine = UpgradeEngine(..., observer=recorder)    # or call recorder(...) from yours
     state = engine.run(plan)
     write_upgrade_report(path, summary(state), recorder.timeline)
@@ -257,7 +257,7 @@ def render_upgrade_report(
     ``summary`` is ``core.upgrade.summary(state)`` (``outcome``, ``from_revision``,
     ``to_revision``, ``tag``, ``reason``, ``namespaces: [{name, state, verdict, reason,
     rules}]``); ``timeline`` items are ``{"at", "message", "reason"?, "namespace"?,
-    "warning"?}`` (see ``TimelineRecorder``); ``verdicts`` optionally gives richer verdicts
+    "warning"?}`` (see ``service.timeline.TimelineRecorder``); ``verdicts`` optionally gives richer verdicts
     per namespace (they win over the summary's ``rules``). Missing keys are tolerated."""
     verdicts = dict(verdicts or {})
     namespaces = []
@@ -320,27 +320,6 @@ def timeline_item(item: Mapping[str, Any]) -> dict[str, Any]:
         "message": message,
         "kind": kind,
     }
-
-
-class TimelineRecorder:
-    """Collects the engine's notes as timeline items; usable as the engine's ``observer``
-    (``(state, notes, pending)``) or called from another observer."""
-
-    def __init__(self) -> None:
-        self.timeline: list[dict[str, Any]] = []
-
-    def __call__(self, state: Any, notes: Iterable[Any], pending: Any = None) -> None:
-        at = getattr(state, "updated_at", None) or datetime.now(UTC)
-        for note in notes:
-            self.timeline.append(
-                {
-                    "at": at,
-                    "message": getattr(note, "message", str(note)),
-                    "reason": getattr(note, "reason", ""),
-                    "namespace": getattr(note, "namespace", None),
-                    "warning": bool(getattr(note, "warning", False)),
-                }
-            )
 
 
 def write_report(path: str | os.PathLike[str], html: str) -> Path:

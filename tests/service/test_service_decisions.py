@@ -9,7 +9,7 @@ import pytest
 from analyzer.core.alerts import AlertName
 from analyzer.core.upgrade import Outcome
 from analyzer.core.verdicts import Verdict
-from analyzer.views.http_api import ControlRefusedError, UpgradeRequestBody
+from analyzer.service.control import ControlRefusedError, UpgradeRequestBody
 from tests.service.harness import make_service, run_tick
 
 

@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from analyzer.errors import BadInputError
-from analyzer.service.maintenance import MaintenanceWindow
+from analyzer.service.maintenance import MaintenanceHours
 
-BERLIN_1AM = MaintenanceWindow("0 1 * * *", timedelta(hours=4), "Europe/Berlin")
+BERLIN_1AM = MaintenanceHours("0 1 * * *", timedelta(hours=4), "Europe/Berlin")
 
 
 def at(hour: int, minute: int = 0, day: int = 27) -> datetime:
@@ -32,15 +32,15 @@ def test_summer_time_shifts_the_utc_start():
 
 
 def test_no_cron_is_always_open():
-    assert MaintenanceWindow(None, timedelta(0)).state(at(12)).open
+    assert MaintenanceHours(None, timedelta(0)).state(at(12)).open
 
 
 @pytest.mark.parametrize("cron", ["61 1 * * *", "nonsense", "* * *"])
 def test_invalid_cron_is_bad_input(cron):
     with pytest.raises(BadInputError):
-        MaintenanceWindow(cron, timedelta(hours=1))
+        MaintenanceHours(cron, timedelta(hours=1))
 
 
 def test_invalid_timezone_is_bad_input():
     with pytest.raises(BadInputError):
-        MaintenanceWindow("0 1 * * *", timedelta(hours=1), "Mars/Olympus")
+        MaintenanceHours("0 1 * * *", timedelta(hours=1), "Mars/Olympus")
