@@ -257,8 +257,9 @@ def render_upgrade_report(
     ``summary`` is ``core.upgrade.summary(state)`` (``outcome``, ``from_revision``,
     ``to_revision``, ``tag``, ``reason``, ``namespaces: [{name, state, verdict, reason,
     rules}]``); ``timeline`` items are ``{"at", "message", "reason"?, "namespace"?,
-    "warning"?}`` (see ``service.timeline.TimelineRecorder``); ``verdicts`` optionally gives richer verdicts
-    per namespace (they win over the summary's ``rules``). Missing keys are tolerated."""
+    "warning"?}`` (see ``service.timeline.TimelineRecorder``); ``verdicts`` optionally
+    gives richer verdicts per namespace (they win over the summary's ``rules``). Missing
+    keys are tolerated."""
     verdicts = dict(verdicts or {})
     namespaces = []
     for record in summary.get("namespaces") or ():
