@@ -111,31 +111,12 @@ class HttpNotifier:
     name = "http"
     what = "HTTP receiver"  # how errors name the sink
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        timeout: float,
-        attempts: int,
-        backoff: float,
-        headers: Mapping[str, str] | None = None,
-        basic_auth: tuple[str, str] | None = None,
-        verify: bool | str = True,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
+    def __init__(self, url: str, **sending: Any) -> None:
+        """``sending``: the keyword arguments of ``HttpSender`` but ``what`` (the class's)."""
         if not url.startswith(("http://", "https://")):
             raise ValueError(self.bad_url(url))
         self.url = url
-        self._http = HttpSender(
-            what=self.what,
-            timeout=timeout,
-            attempts=attempts,
-            backoff=backoff,
-            headers=headers,
-            basic_auth=basic_auth,
-            verify=verify,
-            sleep=sleep,
-        )
+        self._http = HttpSender(what=self.what, **sending)
 
     @classmethod
     def bad_url(cls, url: str) -> str:

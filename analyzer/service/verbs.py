@@ -77,17 +77,21 @@ class OperatorVerbs:
             context.view.queued_requests = [*context.view.queued_requests, request.to_json()]
         return QueuedForLeader(request_id=request.id, verb=verb, leader=leader)
 
+    def _remember_paused(self, paused: bool) -> None:
+        """Pause or resume in the service's memory (the state ConfigMap) and the metric."""
+        context = self.context
+        with context.lock:
+            context.memory.paused = paused
+            context.memory.paused_at = context.clock.now().isoformat() if paused else None
+            context.save_memory()
+        context.metrics.paused.set(1 if paused else 0)
+
     def pause(self) -> ControlAnswer:
         if queued := self._queue_if_standby("pause"):
             return queued
-        context = self.context
-        with context.lock:
-            context.memory.paused = True
-            context.memory.paused_at = context.clock.now().isoformat()
-            context.save_memory()
+        self._remember_paused(True)
         self.worker.resume.clear()
-        context.interrupt.set()  # wake a waiting engine so it stops at the next boundary
-        context.metrics.paused.set(1)
+        self.context.interrupt.set()  # wake a waiting engine so it stops at the next boundary
         log.warning("paused by an operator")
         return {"message": "paused: no new step starts until resume (a rollback still completes)",
                 "paused": True}  # fmt: skip
@@ -95,14 +99,9 @@ class OperatorVerbs:
     def resume(self) -> ControlAnswer:
         if queued := self._queue_if_standby("resume"):
             return queued
-        context = self.context
-        with context.lock:
-            context.memory.paused = False
-            context.memory.paused_at = None
-            context.save_memory()
-        context.interrupt.clear()
+        self._remember_paused(False)
+        self.context.interrupt.clear()
         self.worker.resume.set()
-        context.metrics.paused.set(0)
         log.info("resumed by an operator")
         return {"message": "resumed", "paused": False}
 
