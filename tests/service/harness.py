@@ -32,7 +32,9 @@ def make_service(
     duration: timedelta = timedelta(hours=4),
     mesh: FakeMesh | None = None,
     settings: Settings | None = None,
+    report_writer=write_upgrade_report,
 ):
+    """``report_writer=None``: a service the command gave no report writer."""
     mesh = mesh or FakeMesh.standard(NAMES)
     clock = VirtualClock(START)
     sent = []
@@ -49,7 +51,7 @@ def make_service(
         hours=MaintenanceHours(cron, duration, "UTC"),
         clock=clock,
         interrupt=threading.Event(),
-        reports=ReportShelf(tmp_path / "reports", write_upgrade_report, list_reports),
+        reports=ReportShelf(tmp_path / "reports", report_writer, list_reports),
     )
     return service, mesh, clock, sent, judging
 

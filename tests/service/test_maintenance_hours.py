@@ -1,4 +1,5 @@
-"""Maintenance windows open at the cron time for the duration, in the right timezone."""
+"""Maintenance hours (``--window-cron``/``--window-duration``) open at the cron time for the
+duration, in the right timezone."""
 
 from datetime import UTC, datetime, timedelta
 
