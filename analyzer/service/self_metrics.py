@@ -76,9 +76,9 @@ class SelfMetrics:
             "Unix time of the last service loop.",
             registry=r,
         )
-        self.set_phase("idle")
+        self.set_phase(Phase.IDLE)
 
-    def set_phase(self, phase: str) -> None:
+    def set_phase(self, phase: Phase) -> None:
         for name in PHASES:
             self.phase.labels(phase=name).set(1 if name == phase else 0)
 

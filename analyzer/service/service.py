@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 from analyzer.core.alert_builders import rules_invalid
 from analyzer.core.alerts import AlertName
-from analyzer.core.mesh import MeshCluster
+from analyzer.core.mesh import MeshCluster, StateStore
 from analyzer.core.rules import RuleProblem, RuleSet
 from analyzer.service.alerting import AlertDispatcher
 from analyzer.service.clock import Clock
@@ -111,11 +112,11 @@ class UpgradeService:
         return self.context.metrics
 
     @property
-    def service_store(self):
+    def service_store(self) -> StateStore:
         return self.context.stores.service
 
     @property
-    def reports_dir(self):
+    def reports_dir(self) -> Path:
         return self.context.reports.directory
 
     # -- the loop's jobs (apscheduler) -------------------------------------------------------
