@@ -51,6 +51,7 @@ bench: debs venv
 	$(BIN)/canary-analyzer bench night --namespaces 12 --nights 60 --night-budget 0.05
 	$(BIN)/canary-analyzer bench night --namespaces 25 --nights 5 --anytime
 	$(BIN)/canary-analyzer bench scale --namespaces 500
+	$(BIN)/canary-analyzer bench memory --runs 3
 
 docs: venv chart
 	$(BIN)/python -m analyzer.settings_reference > docs/configuration.md

@@ -25,7 +25,7 @@ from kubernetes import client as kube
 from kubernetes.client.exceptions import ApiException
 
 from analyzer.adapters.kubernetes import KubernetesCluster, controller_of, pod_revision
-from analyzer.core.mesh import ClusterError
+from analyzer.core.ports import ClusterError
 from analyzer.core.reach import NamespaceInfo, PodInfo
 from analyzer.core.revisions import (
     PRUNED_KINDS,

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from analyzer.adapters.alertmanager import HttpSender, safe_url
+from analyzer.adapters.http_sender import HttpNotifier, safe_url
 from analyzer.core.alerts import Alert, Severity
 
 COLORS = {
@@ -73,10 +73,11 @@ def slack_payload(alerts: Sequence[Alert], now: datetime) -> dict[str, Any]:
     return {"text": text, "attachments": [_attachment(alert, now) for alert in alerts]}
 
 
-class WebhookNotifier:
+class WebhookNotifier(HttpNotifier):
     """A ``Notifier`` that POSTs Slack-compatible JSON to one URL (the URL is the secret)."""
 
     name = "webhook"
+    what = "webhook"
     repeats = False
 
     def __init__(
@@ -91,33 +92,25 @@ class WebhookNotifier:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError("webhook URL must start with http:// or https://")
-        self.url = url
+        super().__init__(
+            url, timeout=timeout, attempts=attempts, backoff=backoff, headers=headers, sleep=sleep
+        )
         self.heartbeats = heartbeats
         self._clock = clock
-        self._http = HttpSender(
-            what="webhook",
-            timeout=timeout,
-            attempts=attempts,
-            backoff=backoff,
-            headers=headers,
-            sleep=sleep,
-        )
+
+    @classmethod
+    def bad_url(cls, url: str) -> str:
+        return "webhook URL must start with http:// or https://"  # the URL is the secret
 
     @property
     def shown_url(self) -> str:
         """Scheme and host only: Slack-style webhook URLs carry their token in the path."""
         return "/".join(safe_url(self.url).split("/")[:3])
 
-    def __repr__(self) -> str:
-        return f"WebhookNotifier({self.shown_url!r})"
+    @property
+    def shown_endpoint(self) -> str:
+        return self.shown_url
 
-    def send(self, alerts: Sequence[Alert]) -> None:
-        """POST one message holding every alert; raises ``NotificationError``."""
-        if not alerts:
-            return
-        self._http.post(self.url, slack_payload(alerts, self._clock()), self.shown_url)
-
-    def close(self) -> None:
-        self._http.close()
+    def payload(self, alerts: Sequence[Alert]) -> dict[str, Any]:
+        """One message holding every alert."""
+        return slack_payload(alerts, self._clock())

@@ -11,7 +11,7 @@ from typing import Any
 from analyzer.adapters.istio_revisions import IstioRevisions
 from analyzer.adapters.kubernetes import KubernetesCluster
 from analyzer.commands.common import print_document, settings_from_args, structured
-from analyzer.core.mesh import ClusterError, ClusterNotFoundError, ClusterUnreachableError
+from analyzer.core.ports import ClusterError, ClusterNotFoundError, ClusterUnreachableError
 from analyzer.core.revisions import PrunePlan, RevisionUse, inventory, unused
 from analyzer.errors import BadInputError, ExitCode, UnreachableError
 from analyzer.service.soak import NotInstalledError, run_prune

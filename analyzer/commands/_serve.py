@@ -2,7 +2,8 @@
 
 The ``serve`` subcommand: the long-running service (windows, lease, alerts, HTTP).
 
-Wires real adapters into ``service.service.UpgradeService``, runs its loop under apscheduler
+Wires real adapters, the report writer and the report listing into
+``service.service.UpgradeService``, runs its loop under apscheduler
 and serves HTTP until SIGTERM/SIGINT, then stops gracefully: the current action finishes,
 the state is persisted, the lease is released. Prints ``serving http://HOST:PORT`` (the bound
 port, also for ``--listen 127.0.0.1:0``) once the HTTP interface is up.
@@ -36,18 +37,18 @@ from analyzer.core.rules import RuleFileError
 from analyzer.errors import BadInputError, ExitCode
 from analyzer.service.alert_enrichment import notification_sinks
 from analyzer.service.alerting import AlertDispatcher
-from analyzer.service.analysis import planned_evidence_warnings
 from analyzer.service.clock import RealClock
+from analyzer.service.context import JudgingSetup, ReportShelf, ServiceStores
 from analyzer.service.engine import PrometheusJudging
-from analyzer.service.leadership import LeaderElector, lease_namespace
-from analyzer.service.maintenance import MaintenanceWindow
+from analyzer.service.leadership import LeaderElector, Leadership, lease_namespace
+from analyzer.service.maintenance import MaintenanceHours
 from analyzer.service.rules_reload import RulesWatcher
 from analyzer.service.self_metrics import SelfMetrics
-from analyzer.service.service import LeadershipView, UpgradeService
+from analyzer.service.service import UpgradeService
 from analyzer.service.soak import PruneGate
 from analyzer.settings import Settings
 from analyzer.views.http_api import HttpServer, TokenCheck, create_app, parse_listen
-from analyzer.views.status_page import register_status_routes
+from analyzer.views.status_page import list_reports, register_status_routes
 
 log = logging.getLogger("canary_analyzer.serve")
 
@@ -88,11 +89,19 @@ def _identity(settings: Settings) -> str:
     )
 
 
+def write_report(path: Path, summary, timeline) -> None:
+    """The HTML report of an upgrade; the report code (templates, charts) loads only when
+    a report is drawn, so an idle service does not carry it."""
+    from analyzer.views.reports import write_upgrade_report
+
+    write_upgrade_report(path, summary, timeline)
+
+
 def serve_command(args: argparse.Namespace) -> int:
     settings = service_settings(args)
     service_settings_ = settings.service
     host, port = parse_listen(service_settings_.listen)
-    window = MaintenanceWindow(
+    hours = MaintenanceHours(
         service_settings_.window_cron, service_settings_.window_duration, service_settings_.timezone
     )
     tokens = TokenCheck(service_settings_.token_file)
@@ -126,7 +135,7 @@ def serve_command(args: argparse.Namespace) -> int:
         ),
     )
     upgrade = settings.upgrade
-    leadership = LeadershipView()
+    leadership = Leadership()
     if service_settings_.leader_election:
         lease = KubernetesLease(
             cluster.api_client,
@@ -134,43 +143,46 @@ def serve_command(args: argparse.Namespace) -> int:
             service_settings_.lease_name,
             request_timeout=settings.kubernetes.request_timeout.total_seconds(),
         )
-        leadership = LeadershipView(
-            LeaderElector(lease, identity, service_settings_.lease_duration)
-        )
-    service = UpgradeService(
-        settings=settings,
-        cluster=cluster,
-        engine_store=ConfigMapStateStore(cluster, upgrade.state_configmap, upgrade.state_namespace),
-        service_store=ConfigMapStateStore(
-            cluster, upgrade.state_configmap, upgrade.state_namespace, key="service"
-        ),
-        judging_for=lambda rules, record: PrometheusJudging(
+        leadership = Leadership(LeaderElector(lease, identity, service_settings_.lease_duration))
+
+    def state_key(key: str) -> ConfigMapStateStore:  # one key of the state ConfigMap
+        return ConfigMapStateStore(cluster, upgrade.state_configmap, upgrade.state_namespace, key)
+
+    def judging_for(rules, record):
+        return PrometheusJudging(
             source,
             rules,
             settings.rules.namespace_label,
             on_outcome=record,
             night_budget=settings.rules.night_budget,
+        )
+
+    def evidence_check(rules, namespaces, now):
+        from analyzer.service.analysis import planned_evidence_warnings  # loads the judge
+
+        return planned_evidence_warnings(source, rules, settings, namespaces, now)
+
+    service = UpgradeService(
+        settings=settings,
+        cluster=cluster,
+        stores=ServiceStores(
+            engine=state_key("state"),
+            service=state_key("service"),
+            timeline=state_key("timeline"),
+            inbox=state_key("inbox"),
         ),
-        evidence_check=lambda rules, namespaces, now: planned_evidence_warnings(
-            source, rules, settings, namespaces, now
-        ),
+        judging=JudgingSetup(judging_for, watcher, evidence_check),
+        hours=hours,
         prune_gate=PruneGate(
             lambda: IstioRevisions(cluster, upgrade.istio_namespace),
             upgrade.soak, pager.fire, pager.resolve,
         ) if upgrade.prune else None,
-        rules=watcher,
-        pager=pager,
-        metrics=metrics,
-        window=window,
         clock=clock,
         interrupt=interrupt,
+        pager=pager,
+        metrics=metrics,
         leadership=leadership,
-        timeline_store=ConfigMapStateStore(
-            cluster, upgrade.state_configmap, upgrade.state_namespace, key="timeline"
-        ),
-        inbox_store=ConfigMapStateStore(
-            cluster, upgrade.state_configmap, upgrade.state_namespace, key="inbox"
-        ),
+        reports=ReportShelf(service_settings_.reports_dir, write_report, list_reports),
     )
     reports_dir = service.reports_dir
     target = {"kubernetes": cluster.target.as_dict()} if cluster.target else {}
@@ -190,7 +202,7 @@ def serve_command(args: argparse.Namespace) -> int:
     print(f"serving http://{host}:{http.bound_port}", flush=True)
     log.info(
         "service started",
-        extra={"fields": {"identity": identity, "window": window.describe(), "rules": watcher.rules.names(),
+        extra={"fields": {"identity": identity, "window": hours.describe(), "rules": watcher.rules.names(),
                           "control": "enabled" if service_settings_.token_file else "disabled (no --token-file)"}},
     )  # fmt: skip
     stop = threading.Event()

@@ -61,7 +61,8 @@ from analyzer.service.engine import (
 )
 from analyzer.service.leadership import LeaderElector, holding_lease, lease_namespace
 from analyzer.service.preflight import UpgradeRequest, build_plan, parse_gateway, preflight
-from analyzer.views.reports import TimelineRecorder, write_upgrade_report
+from analyzer.service.timeline import TimelineRecorder
+from analyzer.views.reports import write_upgrade_report
 
 OUTCOME_EXIT = {
     Outcome.PROMOTED: ExitCode.OK,

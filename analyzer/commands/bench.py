@@ -1,4 +1,4 @@
-"""The ``bench`` subcommand: benchmarks of the judge and of query batching.
+"""The ``bench`` subcommand: benchmarks of the judge, of query batching and of memory.
 
 - ``bench judge --scenarios N --seed S [--output text|json]``: our judge and the
   Flagger-style, Kayenta-style and naive judges on the same seeded scenarios; one table (or
@@ -11,6 +11,8 @@
   end — promoted, rolled back or held — at each rule's own alpha and with the budget.
 - ``bench scale --namespaces N [--output text|json]``: batched vs per-namespace queries
   against a real local Prometheus on backfilled history (started and stopped here).
+- ``bench memory [--runs N] [--scenario NAME] [--output text|json]``: the resident memory
+  of an idle ``serve`` on the simulated mesh (both started as processes and stopped here).
 
 Exit codes: 0 done · 2 bad input, or Prometheus not installed (scale).
 """
@@ -71,8 +73,9 @@ def register(subparsers) -> None:
     """Add ``bench`` to the command line."""
     parser = subparsers.add_parser(
         "bench",
-        help="benchmarks of the judge and of query batching",
-        description="Measure verdict quality against peer judges, and query batching at scale.",
+        help="benchmarks of the judge, of query batching and of memory",
+        description="Measure verdict quality against peer judges, query batching at scale, "
+        "and the idle service's memory.",
     )
     commands = parser.add_subparsers(dest="bench_command", metavar="BENCH")
     judge = commands.add_parser(
@@ -178,6 +181,22 @@ def register(subparsers) -> None:
     scale.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     add_output_flag(scale)
     scale.set_defaults(handler=scale_command)
+    memory = commands.add_parser(
+        "memory",
+        help="resident memory of an idle serve on the simulated mesh",
+        description="Start the simulated mesh and 'serve' against it as processes, wait for "
+        "the service's idle loop passes, and read its resident memory (Linux /proc); repeat "
+        "for --runs and give the mean with its 95%% interval.",
+    )
+    memory.add_argument("--runs", type=_positive, default=3, help="fresh processes (default 3)")
+    memory.add_argument(
+        "--scenario", default="healthy", help="simulated mesh scenario (default healthy)"
+    )
+    memory.add_argument(
+        "--passes", type=_positive, default=6, help="idle loop passes before reading (default 6)"
+    )
+    add_output_flag(memory)
+    memory.set_defaults(handler=memory_command)
     parser.set_defaults(handler=lambda args: _missing(parser))
 
 
@@ -298,4 +317,26 @@ def scale_command(args: argparse.Namespace) -> int:
         print_document(result, args.output)
     else:
         print_table(scale_table(result), Console(width=200))
+    return int(ExitCode.OK)
+
+
+def memory_command(args: argparse.Namespace) -> int:
+    from analyzer.bench import memory
+
+    errors = Console(stderr=True)
+    with errors.status("memory benchmark: idle serve"):
+        try:
+            result = memory.run(args.runs, args.scenario, args.passes)
+        except memory.MemoryBenchError as error:
+            raise BadInputError(str(error)) from None
+    if structured(args.output):
+        print_document(result, args.output)
+    else:
+        low, high = result["interval95_mb"]
+        print(
+            f"idle serve resident memory: {result['mean_mb']:.1f} MiB "
+            f"(95% interval {low:.1f}–{high:.1f}; runs {result['runs']}: "
+            f"{', '.join(f'{v:.1f}' for v in result['rss_mb'])}; scenario {result['scenario']}, "
+            f"after {result['idle_passes']} idle loop passes)"
+        )
     return int(ExitCode.OK)

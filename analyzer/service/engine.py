@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from analyzer.core.alerts import Alert
 from analyzer.core.alerts.upgrade import RESOLVED_BY_OUTCOME, outcome_alert, rollback_started_alert
@@ -63,8 +63,10 @@ from analyzer.core.upgrade import (
 from analyzer.core.verdicts import Verdict
 from analyzer.core.windows import RestartWindows
 from analyzer.errors import BadInputError, CanaryAnalyzerError, UnreachableError
-from analyzer.service.analysis import AnalysisOutcome, AnalysisRequest, analyze_restart
 from analyzer.service.clock import Clock
+
+if TYPE_CHECKING:
+    from analyzer.service.analysis import AnalysisOutcome
 
 log = logging.getLogger("canary_analyzer.engine")
 
@@ -102,6 +104,9 @@ class PrometheusJudging:
         self._night_budget = night_budget
 
     def judge(self, action: Judge) -> Judged:
+        # the statistics (numpy, scipy) load at the first judgement, not with the service
+        from analyzer.service.analysis import AnalysisRequest, analyze_restart
+
         windows = RestartWindows.around(
             action.restarted_at,
             before=action.before,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from analyzer.core.mesh import ClusterError, VersionedDocument, VersionedStore, WriteConflictError
+from analyzer.core.ports import ClusterError, VersionedDocument, VersionedStore, WriteConflictError
 
 log = logging.getLogger("canary_analyzer.inbox")
 

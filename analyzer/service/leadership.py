@@ -1,5 +1,10 @@
 """Leader election for the service: renew the Lease on a schedule, act only while leading.
 
+The one service module for leadership: ``LeaderElector`` runs the Lease (the decisions are
+``core.leadership``'s, pure), ``Leadership`` is what the service loop asks (a single
+replica, without an elector, always leads), and ``holding_lease`` holds it for a
+foreground ``upgrade``.
+
 A replica that cannot reach the API server stops acting once its own lease would have
 expired (it cannot know whether another replica took over). Another holder's lease is
 judged live from when this replica observed its last change, by this replica's clock
@@ -83,6 +88,31 @@ class LeaderElector:
                 log.info("lease released", extra={"fields": {"identity": self.identity}})
         except LeaseError as error:
             log.warning("lease not released", extra={"fields": {"error": str(error)}})
+
+
+class Leadership:
+    """Whether this replica may act. ``None`` elector: a single replica always leads."""
+
+    def __init__(self, elector: LeaderElector | None = None):
+        self.elector = elector
+
+    def leads(self, now: datetime) -> bool:
+        return self.elector is None or self.elector.is_leader(now)
+
+    def tick(self, now: datetime) -> bool:
+        return True if self.elector is None else self.elector.tick(now)
+
+    @property
+    def holder(self) -> str | None:
+        return None if self.elector is None else self.elector.holder
+
+    @property
+    def identity(self) -> str | None:
+        return None if self.elector is None else self.elector.identity
+
+    def release(self) -> None:
+        if self.elector is not None:
+            self.elector.release()
 
 
 class LeaseHeldError(BadInputError):

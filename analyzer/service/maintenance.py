@@ -1,7 +1,10 @@
-"""Maintenance windows: when the service may act (cron start + duration, in a timezone).
+"""Maintenance hours: when the service may act (cron start + duration, in a timezone).
 
-Uses apscheduler's cron trigger for the calendar arithmetic (DST, day-of-week, ranges).
-No cron means always open. The engine gets the current window's end as plain data so the
+Called "maintenance hours" in the code so that "window" means one thing there: the
+before/after restart windows the judge compares (``core.windows``). The settings keys, the
+command-line flags (``--window-cron``, ``--window-duration``) and the ``window`` field of
+``/api/status`` keep their published names. Uses apscheduler's cron trigger for the calendar arithmetic (DST, day-of-week, ranges).
+No cron means always open. The engine gets the current hours' end as plain data so the
 pure state machine can refuse to start a wave that cannot finish before it.
 """
 
@@ -17,12 +20,12 @@ from analyzer.errors import BadInputError
 
 
 @dataclass(frozen=True)
-class WindowState:
-    """Whether the window is open at a moment, and its edges."""
+class HoursState:
+    """Whether the maintenance hours are open at a moment, and their edges."""
 
     open: bool
-    closes_at: datetime | None  # end of the current window (None: always open, or closed)
-    opens_at: datetime | None  # start of the next window (None: always open)
+    closes_at: datetime | None  # end of the current hours (None: always open, or closed)
+    opens_at: datetime | None  # start of the next hours (None: always open)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -32,8 +35,8 @@ class WindowState:
         }
 
 
-class MaintenanceWindow:
-    """A recurring window ``[cron fire, cron fire + duration)``, or always open."""
+class MaintenanceHours:
+    """Recurring hours ``[cron fire, cron fire + duration)``, or always open."""
 
     def __init__(self, cron: str | None, duration: timedelta, timezone: str = "UTC"):
         self.cron = cron.strip() if cron else None
@@ -54,18 +57,18 @@ class MaintenanceWindow:
     def always_open(self) -> bool:
         return self._trigger is None
 
-    def state(self, now: datetime) -> WindowState:
+    def state(self, now: datetime) -> HoursState:
         """Open/closed at ``now`` (timezone-aware), with the current end or next start."""
         if self._trigger is None:
-            return WindowState(open=True, closes_at=None, opens_at=None)
+            return HoursState(open=True, closes_at=None, opens_at=None)
         # The latest start that could still cover ``now`` is at or after now - duration.
         start = self._trigger.get_next_fire_time(None, now - self.duration)
-        if start is not None and start + self.duration <= now:  # the window just ended
+        if start is not None and start + self.duration <= now:  # the hours just ended
             start = self._trigger.get_next_fire_time(start, start + timedelta(seconds=1))
         if start is not None and start <= now < start + self.duration:
-            return WindowState(open=True, closes_at=start + self.duration, opens_at=None)
+            return HoursState(open=True, closes_at=start + self.duration, opens_at=None)
         upcoming = self._trigger.get_next_fire_time(None, now)
-        return WindowState(open=False, closes_at=None, opens_at=upcoming)
+        return HoursState(open=False, closes_at=None, opens_at=upcoming)
 
     def describe(self) -> str:
         if self._trigger is None:

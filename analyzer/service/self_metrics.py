@@ -11,9 +11,11 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from analyzer import __version__
 from analyzer.core.verdicts import NamespaceVerdict
+from analyzer.service.memory import Phase
 
-#: Phases the ``canary_analyzer_upgrade_phase`` gauge reports (exactly one is 1).
-PHASES = ("idle", "waiting-window", "running", "paused", "held", "rolling-back", "done", "failed")
+#: Phases the ``canary_analyzer_upgrade_phase`` gauge reports (exactly one is 1); a
+#: standby reports as idle.
+PHASES = tuple(phase for phase in Phase if phase is not Phase.STANDBY)
 
 
 class SelfMetrics:
@@ -74,9 +76,9 @@ class SelfMetrics:
             "Unix time of the last service loop.",
             registry=r,
         )
-        self.set_phase("idle")
+        self.set_phase(Phase.IDLE)
 
-    def set_phase(self, phase: str) -> None:
+    def set_phase(self, phase: Phase) -> None:
         for name in PHASES:
             self.phase.labels(phase=name).set(1 if name == phase else 0)
 

@@ -1,7 +1,7 @@
 """The upgrade timeline kept in the cluster, so a restarted service or a new leader still
 tells the whole story of the night.
 
-Why it exists: the service's ``TimelineRecorder`` (tag move, restarts, verdicts, rollback
+Why it exists: the ``TimelineRecorder`` (tag move, restarts, verdicts, rollback
 notes) lives in memory, and on-call reads it in ``/api/status`` and in the upgrade report.
 A new pod (a restart, a leader change) used to start with an empty one. ``KeptTimeline``
 wraps the recorder and keeps a copy as one JSON document under its own key of the state
@@ -34,7 +34,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from analyzer.core.ports import ClusterError, StateStore
-from analyzer.views.reports import TimelineRecorder
 
 log = logging.getLogger("canary_analyzer.timeline")
 
@@ -116,6 +115,31 @@ def _upgrade_id_of(state: Any) -> str | None:
     return str(upgrade_id) if upgrade_id is not None else None
 
 
+class TimelineRecorder:
+    """Collects the engine's notes as timeline items; usable as the engine's ``observer``
+    (``(state, notes, pending)``) or called from another observer."""
+
+    def __init__(self) -> None:
+        self.timeline: list[dict[str, Any]] = []
+
+    def __call__(self, state: Any, notes: Iterable[Any], pending: Any = None) -> None:
+        at = getattr(state, "updated_at", None) or datetime.now(UTC)
+        for note in notes:
+            self.add(note, at)
+
+    def add(self, note: Any, at: datetime) -> None:
+        """Append one note at ``at``."""
+        self.timeline.append(
+            {
+                "at": at,
+                "message": getattr(note, "message", str(note)),
+                "reason": getattr(note, "reason", ""),
+                "namespace": getattr(note, "namespace", None),
+                "warning": bool(getattr(note, "warning", False)),
+            }
+        )
+
+
 class KeptTimeline:
     """The timeline of the current upgrade, in memory and in a ``StateStore``.
 
@@ -181,15 +205,7 @@ class KeptTimeline:
         queued, applied or refused) at ``at``, to the current upgrade's timeline, and write
         it. Never raises."""
         with self._lock:
-            self._recorder.timeline.append(
-                {
-                    "at": _aware(at),
-                    "message": getattr(note, "message", str(note)),
-                    "reason": getattr(note, "reason", ""),
-                    "namespace": getattr(note, "namespace", None),
-                    "warning": bool(getattr(note, "warning", False)),
-                }
-            )
+            self._recorder.add(note, _aware(at))
             del self._recorder.timeline[: -self.limit or None]
             self._version += 1
         self.save()

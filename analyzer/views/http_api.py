@@ -6,10 +6,12 @@ Control endpoints (``/api/pause``, ``/api/resume``, ``/api/approve``, ``/api/abo
 answer 401 and change nothing. With no token configured they refuse every request.
 The leader answers 200 when it has done the verb; a standby answers 202 with
 ``{"message", "queued": true, "id"}``: it queued the verb for the leader, who applies it on
-its next pass (``service.inbox``). 409 is a verb that makes no sense now, or a standby that
-could not queue it. Control requests may say who sent them and why (``X-Canary-Actor``,
-``X-Canary-Reason``, as ``canary-analyzer pause --reason …`` does): each verb is logged
-with both, and a done verb's answer repeats them (``requested_by``, ``reason``).
+its next pass (``service.inbox``). The verbs' vocabulary (request body, answers, refusals)
+is the service's (``service.control``). 409 is a verb that makes no sense now, or a standby
+that could not queue it. Control requests may say who sent them and why
+(``X-Canary-Actor``, ``X-Canary-Reason``, as ``canary-analyzer pause --reason …`` does):
+each verb is logged with both, and a done verb's answer repeats them (``requested_by``,
+``reason``).
 """
 
 from __future__ import annotations
@@ -18,74 +20,24 @@ import hmac
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from analyzer.errors import BadInputError
+from analyzer.service.control import (
+    ControlRefusedError,
+    QueuedForLeader,
+    ServiceControl,
+    UpgradeRequestBody,
+)
 from analyzer.service.self_metrics import SelfMetrics
 
 log = logging.getLogger("canary_analyzer.http")
-
-
-class UpgradeRequestBody(BaseModel):
-    """Body of ``POST /api/upgrade``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    to_revision: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-    from_revision: str | None = Field(None, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-    tag: str | None = Field(None, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-    namespaces: list[str] | None = None
-
-
-class ControlRefusedError(Exception):
-    """A control verb that makes no sense now (e.g. approve with nothing held): HTTP 409."""
-
-
-class StandbyCannotQueueError(ControlRefusedError):
-    """A standby could not queue a verb for the leader (API unreachable, every write lost
-    a race, inbox full): HTTP 409 naming the leader, to whom the operator can turn."""
-
-
-@dataclass(frozen=True)
-class QueuedForLeader:
-    """A standby's answer to a control verb: queued for the leader, who applies it on its
-    next pass (HTTP 202)."""
-
-    request_id: str
-    verb: str
-    leader: str | None
-
-    @property
-    def message(self) -> str:
-        leader = f"the leader {self.leader}" if self.leader else "the next leader"
-        return f"queued for {leader}: {self.verb}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"message": self.message, "queued": True, "id": self.request_id}
-
-
-ControlAnswer = dict[str, Any] | QueuedForLeader
-
-
-class ServiceControl(Protocol):
-    """What the HTTP layer needs from the service."""
-
-    def status(self) -> dict[str, Any]: ...
-    def readiness(self) -> tuple[bool, str]: ...
-    def pause(self) -> ControlAnswer: ...
-    def resume(self) -> ControlAnswer: ...
-    def approve(self) -> ControlAnswer: ...
-    def abort(self) -> ControlAnswer: ...
-    def request_upgrade(self, body: UpgradeRequestBody) -> ControlAnswer: ...
-    def approve_prune(self) -> ControlAnswer: ...
 
 
 class TokenCheck:

@@ -13,7 +13,7 @@ never their dict forms (docs/architecture.md, "From plan to verdict to alert").
 
 For the upgrade owner::
 
-    recorder = TimelineRecorder()                     # observer(state, notes, pending)
+    recorder = TimelineRecorder()  # service.timeline: observer(state, notes, pending)
     engine = UpgradeEngine(..., observer=recorder)    # or call recorder(...) from yours
     state = engine.run(plan)
     write_upgrade_report(path, UpgradeSummary.of(state), recorder.timeline)
@@ -221,7 +221,7 @@ def render_upgrade_report(
 
     ``summary`` is ``UpgradeSummary.of(state)`` (outcome, revisions, tag, reason, and the
     namespace records with their typed rule results); ``timeline`` items are ``{"at",
-    "message", "reason"?, "namespace"?, "warning"?}`` (see ``TimelineRecorder``);
+    "message", "reason"?, "namespace"?, "warning"?}`` (see ``service.timeline.TimelineRecorder``);
     ``verdicts`` optionally gives richer verdicts per namespace (they win over the
     records')."""
     verdicts = dict(verdicts or {})
@@ -277,27 +277,6 @@ def timeline_item(item: Mapping[str, Any]) -> dict[str, Any]:
         "message": message,
         "kind": kind,
     }
-
-
-class TimelineRecorder:
-    """Collects the engine's notes as timeline items; usable as the engine's ``observer``
-    (``(state, notes, pending)``) or called from another observer."""
-
-    def __init__(self) -> None:
-        self.timeline: list[dict[str, Any]] = []
-
-    def __call__(self, state: Any, notes: Iterable[Any], pending: Any = None) -> None:
-        at = getattr(state, "updated_at", None) or datetime.now(UTC)
-        for note in notes:
-            self.timeline.append(
-                {
-                    "at": at,
-                    "message": getattr(note, "message", str(note)),
-                    "reason": getattr(note, "reason", ""),
-                    "namespace": getattr(note, "namespace", None),
-                    "warning": bool(getattr(note, "warning", False)),
-                }
-            )
 
 
 def write_report(path: str | os.PathLike[str], html: str) -> Path:

@@ -31,7 +31,14 @@ from fastapi import FastAPI, HTTPException
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from analyzer.views.reports import render_template, timeline_item
+
+def _reports():  # type: ignore[no-untyped-def]
+    """The report module (jinja templates): loaded when a page is first drawn, so an idle
+    service does not carry it."""
+    from analyzer.views import reports
+
+    return reports
+
 
 #: How often the status page asks ``/api/status`` (milliseconds).
 POLL_INTERVAL_MS = 3000
@@ -86,7 +93,7 @@ def page_status(status: Any) -> Any:
     items = items if isinstance(items, list | tuple) else ()
     return {
         **status,
-        "timeline": [timeline_item(item) for item in items if isinstance(item, Mapping)],
+        "timeline": [_reports().timeline_item(item) for item in items if isinstance(item, Mapping)],
     }
 
 
@@ -118,7 +125,7 @@ def register_status_routes(
         except Exception:  # the page still loads and keeps polling
             status = None
         nonce = secrets.token_urlsafe(16)
-        html = render_template(
+        html = _reports().render_template(
             "status.html.j2",
             title="canary-analyzer status",
             initial_status=_script_json(status),
@@ -155,7 +162,7 @@ def register_status_routes(
     @app.get("/reports", include_in_schema=False)
     @app.get("/reports/", response_class=HTMLResponse, include_in_schema=False)
     def reports_index() -> HTMLResponse:
-        html = render_template(
+        html = _reports().render_template(
             "reports_index.html.j2",
             title="canary-analyzer reports",
             reports=list_reports(reports_dir),

@@ -11,11 +11,13 @@ from analyzer.core.verdicts import Verdict
 from analyzer.service.alerting import AlertDispatcher
 from analyzer.service.clock import VirtualClock
 from analyzer.service.engine import LogNotifier, MemoryStateStore
-from analyzer.service.maintenance import MaintenanceWindow
+from analyzer.service.maintenance import MaintenanceHours
 from analyzer.service.rules_reload import RulesWatcher
 from analyzer.service.self_metrics import SelfMetrics
-from analyzer.service.service import UpgradeService
+from analyzer.service.service import JudgingSetup, ReportShelf, ServiceStores, UpgradeService
 from analyzer.settings import Settings
+from analyzer.views.reports import write_upgrade_report
+from analyzer.views.status_page import list_reports
 from tests.fixtures.fakes import FakeMesh, ScriptedJudging
 
 NAMES = ("a", "b", "c", "d", "e", "f")
@@ -30,7 +32,9 @@ def make_service(
     duration: timedelta = timedelta(hours=4),
     mesh: FakeMesh | None = None,
     settings: Settings | None = None,
+    report_writer=write_upgrade_report,
 ):
+    """``report_writer=None``: a service the command gave no report writer."""
     mesh = mesh or FakeMesh.standard(NAMES)
     clock = VirtualClock(START)
     sent = []
@@ -40,16 +44,14 @@ def make_service(
     service = UpgradeService(
         settings=settings,
         cluster=mesh,
-        engine_store=MemoryStateStore(),
-        service_store=MemoryStateStore(),
-        judging_for=lambda _rules, _record: judging,
-        rules=RulesWatcher(Path("rules")),
+        stores=ServiceStores(engine=MemoryStateStore(), service=MemoryStateStore()),
+        judging=JudgingSetup(lambda _rules, _record: judging, RulesWatcher(Path("rules"))),
         pager=pager,
         metrics=SelfMetrics(),
-        window=MaintenanceWindow(cron, duration, "UTC"),
+        hours=MaintenanceHours(cron, duration, "UTC"),
         clock=clock,
         interrupt=threading.Event(),
-        reports_dir=tmp_path / "reports",
+        reports=ReportShelf(tmp_path / "reports", report_writer, list_reports),
     )
     return service, mesh, clock, sent, judging
 

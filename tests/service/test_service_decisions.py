@@ -9,7 +9,7 @@ import pytest
 from analyzer.core.alerts import AlertName
 from analyzer.core.upgrade import Outcome
 from analyzer.core.verdicts import Verdict
-from analyzer.views.http_api import ControlRefusedError, UpgradeRequestBody
+from analyzer.service.control import ControlRefusedError, UpgradeRequestBody
 from tests.service.harness import make_service, run_tick
 
 
@@ -29,6 +29,20 @@ def test_requested_upgrade_runs_to_the_end_and_is_not_repeated(tmp_path):
     run_tick(service)  # nothing pending any more: no second upgrade
     assert set(mesh.restarts().values()) == {1}
     assert service.status()["phase"] == "done"
+
+
+def test_the_report_is_written_by_the_writer_the_command_wires_in(tmp_path):
+    """The service draws no report itself: with the HTML writer wired in (above) the
+    report is there; without one the upgrade runs the same and no report is written."""
+    service, _mesh, _clock, _sent, _ = make_service(tmp_path, report_writer=None)
+    request(service)
+    run_tick(service)
+    assert service.view.state.outcome is Outcome.PROMOTED
+    assert service.status()["upgrade"]["report"] == (
+        f"upgrade-{service.view.state.plan.upgrade_id}.html"
+    )
+    assert not (tmp_path / "reports").exists()
+    assert service.status()["reports"] == []
 
 
 def test_window_closing_mid_plan_holds_and_the_next_window_finishes(tmp_path):

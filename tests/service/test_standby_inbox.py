@@ -28,10 +28,10 @@ from analyzer.adapters.lease import KubernetesLease
 from analyzer.cli import main
 from analyzer.core.upgrade import Outcome
 from analyzer.core.verdicts import Verdict
-from analyzer.service.leadership import LeaderElector
-from analyzer.service.service import LeadershipView
+from analyzer.service.control import UpgradeRequestBody
+from analyzer.service.leadership import LeaderElector, Leadership
 from analyzer.sim.scenario import ApiErrorFault
-from analyzer.views.http_api import HttpServer, TokenCheck, UpgradeRequestBody, create_app
+from analyzer.views.http_api import HttpServer, TokenCheck, create_app
 from tests.fixtures.service_replicas import (
     CONFIGMAP,
     NAMESPACE,
@@ -81,7 +81,7 @@ class Replica:
         self.service_store = state_store(self.cluster, "service")
         self.service = upgrade_service(
             self.cluster, work, name, script=script,
-            leadership=LeadershipView(LeaderElector(lease, name, timedelta(seconds=60))),
+            leadership=Leadership(LeaderElector(lease, name, timedelta(seconds=60))),
             timeline_store=state_store(self.cluster, "timeline"),
             service_store=self.service_store,
             inbox_store=inbox_wrapper(inbox_store) if inbox_wrapper else inbox_store,

@@ -21,12 +21,13 @@ from analyzer.service.timeline import (
     TIMELINE_MAX_BYTES,
     KeptTimeline,
     TimelineFormatError,
+    TimelineRecorder,
     item_from_json,
     item_to_json,
     timeline_document,
     timeline_from_document,
 )
-from analyzer.views.reports import TimelineRecorder, render_upgrade_report
+from analyzer.views.reports import render_upgrade_report
 
 NIGHT = datetime(2026, 11, 27, 1, 30, 15, 250000, tzinfo=UTC)
 BERLIN = timezone(timedelta(hours=1))

@@ -24,10 +24,9 @@ from analyzer.adapters.kubernetes import KubernetesCluster
 from analyzer.adapters.lease import KubernetesLease
 from analyzer.core.upgrade import Outcome
 from analyzer.core.verdicts import Verdict
-from analyzer.service.leadership import LeaderElector
-from analyzer.service.service import LeadershipView
+from analyzer.service.control import UpgradeRequestBody
+from analyzer.service.leadership import LeaderElector, Leadership
 from analyzer.sim.scenario import ApiErrorFault
-from analyzer.views.http_api import UpgradeRequestBody
 from tests.fixtures.polling import wait_until
 from tests.fixtures.service_replicas import (
     CONFIGMAP,
@@ -54,7 +53,7 @@ class Replica:
         leadership = None
         if lease:
             kube_lease = KubernetesLease(self.clients[0], NAMESPACE, "canary-analyzer")
-            leadership = LeadershipView(LeaderElector(kube_lease, name, timedelta(minutes=10)))
+            leadership = Leadership(LeaderElector(kube_lease, name, timedelta(minutes=10)))
         self.service = upgrade_service(
             self.cluster, work, name, script=script, leadership=leadership,
             timeline_store=state_store(timeline_cluster, "timeline", timeline_configmap),

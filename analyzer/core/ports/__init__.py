@@ -10,7 +10,7 @@ with the data each carries and its errors:
 
 Adapters implement them structurally; tests implement them in memory. One capability per
 Protocol (Flagger's providers show why): a metrics source answers range queries, nothing
-else. ``core.mesh`` and ``core.alerts`` re-export the names they used to define.
+else. ``core.alerts`` re-exports the notification names next to the alerts it delivers.
 """
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
-"""Maintenance windows open at the cron time for the duration, in the right timezone."""
+"""Maintenance hours (``--window-cron``/``--window-duration``) open at the cron time for the
+duration, in the right timezone."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from analyzer.errors import BadInputError
-from analyzer.service.maintenance import MaintenanceWindow
+from analyzer.service.maintenance import MaintenanceHours
 
-BERLIN_1AM = MaintenanceWindow("0 1 * * *", timedelta(hours=4), "Europe/Berlin")
+BERLIN_1AM = MaintenanceHours("0 1 * * *", timedelta(hours=4), "Europe/Berlin")
 
 
 def at(hour: int, minute: int = 0, day: int = 27) -> datetime:
@@ -32,18 +33,18 @@ def test_summer_time_shifts_the_utc_start():
 
 
 def test_no_cron_is_always_open():
-    assert MaintenanceWindow(None, timedelta(0)).state(at(12)).open
+    assert MaintenanceHours(None, timedelta(0)).state(at(12)).open
 
 
 @pytest.mark.parametrize("cron", ["61 1 * * *", "nonsense", "* * *"])
 def test_invalid_cron_is_bad_input(cron):
     with pytest.raises(BadInputError):
-        MaintenanceWindow(cron, timedelta(hours=1))
+        MaintenanceHours(cron, timedelta(hours=1))
 
 
 def test_invalid_timezone_is_bad_input():
     with pytest.raises(BadInputError):
-        MaintenanceWindow("0 1 * * *", timedelta(hours=1), "Mars/Olympus")
+        MaintenanceHours("0 1 * * *", timedelta(hours=1), "Mars/Olympus")
 
 
 @pytest.mark.parametrize(
@@ -58,15 +59,15 @@ def test_invalid_timezone_is_bad_input():
     ],
 )
 def test_cron_macros_open_when_cron_would_run(macro, opens_at):
-    window = MaintenanceWindow(macro, timedelta(minutes=30), "Europe/Berlin")
-    state = window.state(at(12, 30))  # Friday 27 November, 13:30 Berlin
+    hours = MaintenanceHours(macro, timedelta(minutes=30), "Europe/Berlin")
+    state = hours.state(at(12, 30))  # Friday 27 November, 13:30 Berlin
     assert not state.open and state.opens_at == opens_at
 
 
 @pytest.mark.parametrize("macro", ["@reboot", "@nightly"])
 def test_an_unknown_macro_is_bad_input_naming_it(macro):
     with pytest.raises(BadInputError, match=f"unknown cron macro '{macro}'"):
-        MaintenanceWindow(macro, timedelta(hours=1))
+        MaintenanceHours(macro, timedelta(hours=1))
 
 
 @pytest.mark.parametrize(
@@ -79,5 +80,5 @@ def test_an_unknown_macro_is_bad_input_naming_it(macro):
     ],
 )
 def test_numeric_days_of_the_week_are_crons(cron, opens_at):
-    window = MaintenanceWindow(cron, timedelta(minutes=30), "Europe/Berlin")
-    assert window.state(at(12, 30)).opens_at == opens_at
+    hours = MaintenanceHours(cron, timedelta(minutes=30), "Europe/Berlin")
+    assert hours.state(at(12, 30)).opens_at == opens_at

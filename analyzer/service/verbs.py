@@ -1,0 +1,293 @@
+"""Operator verbs (pause, resume, approve, abort, upgrade) and the standby inbox.
+
+Verbs arrive from HTTP threads; the service's own memory (paused, queued request) lives in
+the state ConfigMap beside the engine's state, so a restart loses nothing.
+
+Replicas: only the Lease holder acts. A standby that receives a verb does not refuse it: it
+queues it in the state ConfigMap's ``inbox`` key (``inbox`` module) and answers "queued";
+the leader, on each pass of its loop, applies the queued verbs in order through the same
+methods the HTTP API calls, records in the timeline and the log what it did and for whom,
+and removes exactly the entries it applied. A verb the leader refuses is dropped with its
+reason; ``/api/status`` shows the verbs still waiting (``queued_requests``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from analyzer.core.alerts import AlertName
+from analyzer.core.upgrade import Note, OperatorDecisionError, abort, approve, held
+from analyzer.service.context import ServiceContext
+from analyzer.service.control import (
+    ControlAnswer,
+    ControlRefusedError,
+    QueuedForLeader,
+    StandbyCannotQueueError,
+    UpgradeRequestBody,
+)
+from analyzer.service.inbox import InboxError, QueuedRequest
+from analyzer.service.worker import EngineWorker
+
+log = logging.getLogger("canary_analyzer.service")
+
+
+class OperatorVerbs:
+    """The verbs the HTTP API calls, and the leader's application of queued ones."""
+
+    #: Passes on which applying a queued verb failed unexpectedly before it is dropped.
+    QUEUED_REQUEST_ATTEMPTS = 3
+
+    def __init__(self, context: ServiceContext, worker: EngineWorker):
+        self.context = context
+        self.worker = worker
+        self._applied: set[str] = set()  # applied, not yet removed (a write failed)
+        self._failed: dict[str, int] = {}  # id → passes on which applying failed
+        self.queued_upgrade_note: Note | None = None  # for the timeline the request starts
+
+    def _queue_if_standby(
+        self, verb: str, body: dict[str, Any] | None = None
+    ) -> QueuedForLeader | None:
+        """On a standby: queue the verb for the leader and say so; None on the leader."""
+        context = self.context
+        leadership = context.leadership
+        if leadership.leads(context.clock.now()):
+            return None
+        leader = leadership.holder
+        via = leadership.identity or "a standby"
+        try:
+            request = context.inbox.queue(verb, context.clock.now(), via, body)
+        except InboxError as error:
+            log.warning(
+                "could not queue a verb for the leader",
+                extra={"fields": {"verb": verb, "leader": leader, "error": str(error)}},
+            )
+            raise StandbyCannotQueueError(
+                f"this replica is on standby and could not queue {verb} for the leader "
+                f"({error}); send the request to the leader ({leader or 'unknown'})"
+            ) from None
+        log.info(
+            "verb queued for the leader",
+            extra={"fields": {"verb": verb, "id": request.id, "leader": leader, "via": via}},
+        )
+        with context.lock:
+            context.view.queued_requests = [*context.view.queued_requests, request.to_json()]
+        return QueuedForLeader(request_id=request.id, verb=verb, leader=leader)
+
+    def _remember_paused(self, paused: bool) -> None:
+        """Pause or resume in the service's memory (the state ConfigMap) and the metric."""
+        context = self.context
+        with context.lock:
+            context.memory.paused = paused
+            context.memory.paused_at = context.clock.now().isoformat() if paused else None
+            context.save_memory()
+        context.metrics.paused.set(1 if paused else 0)
+
+    def pause(self) -> ControlAnswer:
+        if queued := self._queue_if_standby("pause"):
+            return queued
+        self._remember_paused(True)
+        self.worker.resume.clear()
+        self.context.interrupt.set()  # wake a waiting engine so it stops at the next boundary
+        log.warning("paused by an operator")
+        return {"message": "paused: no new step starts until resume (a rollback still completes)",
+                "paused": True}  # fmt: skip
+
+    def resume(self) -> ControlAnswer:
+        if queued := self._queue_if_standby("resume"):
+            return queued
+        self._remember_paused(False)
+        self.context.interrupt.clear()
+        self.worker.resume.set()
+        log.info("resumed by an operator")
+        return {"message": "resumed", "paused": False}
+
+    def approve(self) -> ControlAnswer:
+        if queued := self._queue_if_standby("approve"):
+            return queued
+        state = self.worker.load_state()
+        if state is None or not held(state):
+            raise ControlRefusedError("nothing to approve: no upgrade is held")
+        engine = self.worker.engine(state.plan.upgrade_id)
+        try:
+            state = engine.decide(lambda s, now: approve(s, now, "an operator (API)"))
+        except OperatorDecisionError as error:
+            raise ControlRefusedError(str(error)) from None
+        self.context.pager.resolve_all(AlertName.HELD)
+        self.context.view.state = state
+        return {"message": f"approved: upgrade {state.plan.upgrade_id} goes on in the window"}
+
+    def approve_prune(self) -> ControlAnswer:
+        """Prune the soaked, unused old revision offered by CanaryAnalyzerPruneReady."""
+        context = self.context
+        if context.prune_gate is None:
+            raise ControlRefusedError("prune is off (setting upgrade.prune)")
+        if not context.leadership.leads(context.clock.now()):
+            raise ControlRefusedError("only the leader prunes: send it to the leader")
+        done, message = context.prune_gate.approve()
+        if not done:
+            raise ControlRefusedError(message)
+        return {"message": message}
+
+    def abort(self) -> ControlAnswer:
+        if queued := self._queue_if_standby("abort"):
+            return queued
+        context, worker = self.context, self.worker
+        if worker.running():
+            worker.abort.set()
+            worker.resume.set()
+            context.interrupt.set()
+            return {"message": "abort requested: rolling back what moved at the next step"}
+        state = worker.load_state()
+        if state is None or (state.finished and not held(state)):
+            with context.lock:
+                dropped = context.memory.request
+                context.memory.request = None
+                context.save_memory()
+            if dropped:
+                return {"message": f"queued upgrade to {dropped.get('to_revision')} dropped"}
+            raise ControlRefusedError("nothing to abort: no upgrade is running, held or queued")
+        engine = worker.engine(state.plan.upgrade_id)
+        try:
+            engine.decide(lambda s, now: abort(s, now, "abort requested through the API"))
+        except OperatorDecisionError as error:
+            raise ControlRefusedError(str(error)) from None
+        context.pager.resolve_all(AlertName.HELD)
+        worker.start(None, "aborted by an operator: rolling back")
+        return {"message": "aborted: rolling back what moved"}
+
+    def request_upgrade(self, body: UpgradeRequestBody) -> ControlAnswer:
+        if queued := self._queue_if_standby("upgrade", body.model_dump(exclude_none=True)):
+            return queued
+        context = self.context
+        state = self.worker.load_state()
+        if state is not None and (not state.finished or held(state)):
+            raise ControlRefusedError(
+                f"upgrade {state.plan.upgrade_id} is not finished ({state.stage.value}); "
+                "finish, approve or abort it first"
+            )
+        with context.lock:
+            context.memory.request = body.model_dump(exclude_none=True)
+            context.memory.refused = None
+            context.save_memory()
+        hours = context.hours.state(context.clock.now())
+        when = (
+            "now"
+            if hours.open
+            else f"when the window opens ({hours.opens_at.isoformat() if hours.opens_at else '?'})"
+        )
+        log.info("upgrade requested", extra={"fields": context.memory.request})
+        context.view.message = f"upgrade to {body.to_revision} requested; starts {when}"
+        return {
+            "message": f"upgrade to {body.to_revision} queued; starts {when}",
+            "request": context.memory.request,
+        }
+
+    # -- verbs queued by standbys (the loop, on the leader) --------------------------------
+
+    def read_queued(self) -> None:
+        """A standby's pass: show the verbs still waiting in ``/api/status``."""
+        context = self.context
+        try:
+            waiting = context.inbox.pending()
+        except InboxError as error:
+            log.warning("cannot read the queued verbs", extra={"fields": {"error": str(error)}})
+            return
+        with context.lock:
+            context.view.queued_requests = [request.to_json() for request in waiting]
+
+    def apply_queued(self) -> bool:
+        """The leader's pass: apply each verb standbys queued, oldest first, then remove
+        exactly those. True when any was applied (the state or memory may have changed)."""
+        context = self.context
+        try:
+            waiting = context.inbox.pending()
+        except InboxError as error:
+            log.warning(
+                "cannot read the verbs standbys queued; trying again on the next pass",
+                extra={"fields": {"error": str(error)}},
+            )
+            return False
+        done: list[str] = []
+        applied_any = False
+        for request in waiting:
+            if request.id in self._applied:
+                done.append(request.id)  # applied on an earlier pass; its removal failed
+                continue
+            if not context.leadership.leads(context.clock.now()):
+                break  # the next leader applies the rest
+            if not self._apply(request):
+                break  # keeps the order: the rest waits behind it
+            applied_any = True
+            self._applied.add(request.id)
+            done.append(request.id)
+        if done:
+            try:
+                context.inbox.remove(done)
+            except InboxError as error:
+                log.warning(
+                    "applied queued verbs but could not remove them; removed on the next pass",
+                    extra={"fields": {"ids": done, "error": str(error)}},
+                )
+            else:
+                self._applied.difference_update(done)
+        with context.lock:
+            context.view.queued_requests = [r.to_json() for r in waiting if r.id not in done]
+        return applied_any
+
+    def _apply(self, request: QueuedRequest) -> bool:
+        """Apply one queued verb through the HTTP API's own method; log and record in the
+        timeline what happened. False when it should be tried again on the next pass."""
+        verbs: dict[str, Callable[[], ControlAnswer]] = {
+            "pause": self.pause,
+            "resume": self.resume,
+            "approve": self.approve,
+            "abort": self.abort,
+            "upgrade": lambda: self.request_upgrade(
+                UpgradeRequestBody.model_validate(request.body or {})
+            ),
+        }
+        verb = verbs.get(request.verb)
+        fields = {"id": request.id, "verb": request.verb, "via": request.via, "at": request.at}
+        try:
+            if verb is None:
+                raise ControlRefusedError(f"unknown verb {request.verb!r}")
+            answer = verb()
+        except ControlRefusedError as error:
+            outcome, refused = f"refused: {error}", True
+        except ValidationError as error:
+            problems = "; ".join(str(e.get("msg")) for e in error.errors())
+            outcome, refused = f"refused: invalid upgrade request: {problems}", True
+        except Exception as error:  # unexpected (e.g. the cluster): try again, a few times
+            failures = self._failed.get(request.id, 0) + 1
+            self._failed[request.id] = failures
+            log.exception("applying a queued verb failed", extra={"fields": fields})
+            if failures < self.QUEUED_REQUEST_ATTEMPTS:
+                return False
+            outcome, refused = (
+                f"dropped after {failures} failed attempts: {type(error).__name__}: {error}",
+                True,
+            )
+        else:
+            if isinstance(answer, QueuedForLeader):  # lost the lease meanwhile: queued anew
+                outcome, refused = f"handed on to the next leader ({answer.request_id})", False
+            else:
+                outcome, refused = f"applied: {answer.get('message', '')}", False
+        self._failed.pop(request.id, None)
+        message = f"{request.describe()}: {outcome}"
+        if refused:
+            log.warning(message, extra={"fields": fields})
+        else:
+            log.info(message, extra={"fields": fields})
+        note = Note(
+            message=message,
+            reason="QueuedRequestRefused" if refused else "QueuedRequestApplied",
+            warning=refused,
+        )
+        self.context.timeline.record_note(note, self.context.clock.now())
+        if request.verb == "upgrade" and not refused:
+            self.queued_upgrade_note = note  # the upgrade's own timeline starts with it
+        return True
