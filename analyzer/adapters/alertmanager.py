@@ -31,7 +31,11 @@ def timestamp(moment: datetime) -> str:
 
 def alert_payload(alert: Alert) -> dict[str, Any]:
     """One item of the ``POST /api/v2/alerts`` body."""
-    annotations = {"summary": alert.summary, "description": alert.description}
+    annotations = {
+        **alert.annotations,
+        "summary": alert.summary,
+        "description": alert.description,
+    }
     if alert.link:
         annotations["report_url"] = alert.link
     item: dict[str, Any] = {

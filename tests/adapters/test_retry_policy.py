@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from analyzer.adapters.alertmanager import HttpSender
+from analyzer.adapters.http_sender import HttpSender
 from analyzer.adapters.retry_policy import Retryable, call_with_retries
 from analyzer.core.alerts import NotificationError
 from tests.fixtures.canned_http import canned_server, closed_port
