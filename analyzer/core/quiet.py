@@ -1,0 +1,453 @@
+"""Quiet namespaces: how a namespace too quiet to be judged on its own traffic is judged
+anyway, without ever passing one whose own data shows a regression.
+
+Why it exists: nights are when traffic is lowest. Below a few requests per second a
+namespace cannot reach a rule's ``minEvidence.requests`` in a window, every look at it is
+INCONCLUSIVE and the night holds for a person however healthy the revision is. This module
+decides, purely (results, observations and health signals in; verdicts out):
+
+- **the plan's order** (``order_by_evidence``): the canary and the early waves are the
+  namespaces busy enough to be judged at their forecast traffic (the operator may pin the
+  canary); quiet ones go last, after the revision has been judged on real traffic;
+- **what judges a quiet namespace** (``judge_wave``), by each rule's ``quiet`` policy:
+  ``pool`` (default) — the wave's quiet namespaces summed into one pooled observation and
+  judged net of the same controls, so a revision that hurts each a little is still caught;
+  when even the pool is too thin, as ``inherit``; ``inherit`` — the revision's verdicts on
+  the busier namespaces before it this night; ``hold`` — the rule stays INCONCLUSIVE (the
+  night holds, as before this policy existed);
+- **volume-free health gates** (``gate_problems``): container restarts and crash loops
+  since the restart, proxies not ready (a FAIL: the namespace is broken whatever its
+  traffic), and an absolute cap on 5xx responses in the after-window (never passed above
+  it: held for a person). Rollout and readiness are already required by the upgrade
+  before any judgement (``core.upgrade``: rollout deadline, proxy verification).
+
+Whatever the policy, a namespace whose own data shows a regression is never passed: its
+own FAIL stays a FAIL, and a pooled or inherited pass is refused when its own estimate is
+beyond the rule's allowance with ``p < SCREEN_ALPHA`` (``own_data_leans_bad``). Every
+verdict this module gives names the evidence that judged it (``Evidence``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from scipy import stats
+
+from analyzer.core.judge import RuleInput, judge_rule
+from analyzer.core.observations import BucketCounts, Observation, RatioCounts, VolumeCount
+from analyzer.core.rules import Rule, RuleType
+from analyzer.core.verdicts import NamespaceVerdict, RuleResult, Verdict, combine_rule_results
+
+
+class QuietPolicy(StrEnum):
+    """How a rule judges a namespace whose windows hold fewer requests than it needs."""
+
+    POOL = "pool"
+    INHERIT = "inherit"
+    HOLD = "hold"
+
+
+#: The policy of a rule file that sets none: pooling, falling back on the revision's
+#: verdicts on busier namespaces; it finishes a healthy night whatever the traffic mix.
+DEFAULT_QUIET_POLICY = QuietPolicy.POOL
+#: A pooled or inherited pass is refused when the namespace's own data shows a change
+#: beyond the rule's allowance at this significance (against "no change"): looser than any
+#: rule's own alpha on purpose — it only ever holds, never rolls back.
+SCREEN_ALPHA = 0.05
+#: ``inherit`` needs at least this many namespaces the revision passed on their own
+#: traffic earlier in the night (the canary at least).
+INHERIT_MIN_PASSED = 1
+#: ``thin``: a namespace a healthy revision would pass less often than this (one-sided
+#: normal quantile of 0.95) cannot be judged on its own evidence
+Z_POWER = float(stats.norm.ppf(0.95))
+
+
+class Evidence(StrEnum):
+    """Which evidence judged a namespace (the report's ``evidence`` column)."""
+
+    OWN = "own"  # its own traffic, as every busy namespace
+    POOL = "pool"  # pooled with the wave's other quiet namespaces
+    INHERITED = "inherited"  # the revision's verdicts on busier namespaces before it
+    HEALTH = "health"  # a volume-free health gate (crash loop, restarts, proxies, 5xx cap)
+    HELD = "held"  # nothing allowed a decision: a person decides
+
+
+@dataclass(frozen=True)
+class HealthSignals:
+    """What the cluster says about a restarted namespace, whatever its traffic."""
+
+    #: container restarts since the namespace's restart, over its restarted pods
+    restarts: int = 0
+    #: containers waiting in ``CrashLoopBackOff`` ("pod/container")
+    crash_looping: tuple[str, ...] = ()
+    #: restarted pods whose ``istio-proxy`` container is not ready
+    proxies_not_ready: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HealthGates:
+    """Limits of the volume-free gates."""
+
+    #: more container restarts than this since the restart fail the namespace
+    max_restarts: int = 2
+    #: more 5xx responses than this in the after-window, making more than
+    #: ``max_error_share_after`` of its requests: a quiet namespace is never passed
+    max_errors_after: int = 10
+    max_error_share_after: float = 0.03
+
+
+def gate_problems(
+    signals: HealthSignals | None,
+    errors_after: tuple[float, float] | None,
+    gates: HealthGates,
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(failures, holds)``: gate findings that fail the namespace, and those that only
+    keep a quiet namespace from passing (the 5xx cap: counts, not a test).
+    ``errors_after``: 5xx responses and requests in the after-window."""
+    failures: list[str] = []
+    if signals is not None:
+        if signals.crash_looping:
+            failures.append(f"crash loop since the restart: {', '.join(signals.crash_looping[:5])}")
+        if signals.restarts > gates.max_restarts:
+            failures.append(
+                f"{signals.restarts} container restarts since the restart "
+                f"(gate allows {gates.max_restarts})"
+            )
+        if signals.proxies_not_ready:
+            failures.append(f"proxy not ready: {', '.join(signals.proxies_not_ready[:5])}")
+    holds = []
+    if errors_after is not None:
+        errors, requests = errors_after
+        if errors > gates.max_errors_after and errors > gates.max_error_share_after * requests:
+            holds.append(
+                f"{errors:.0f} 5xx responses of {requests:.0f} in the after-window (cap "
+                f"{gates.max_errors_after} and {gates.max_error_share_after:.0%})"
+            )
+    return tuple(failures), tuple(holds)
+
+
+# -- the plan --------------------------------------------------------------------------------
+
+
+def order_by_evidence(
+    namespaces: Sequence[str],
+    forecast: Mapping[str, float],
+    needed: int,
+    canary: str | None = None,
+) -> tuple[str, ...]:
+    """The plan's order: busiest first by forecast requests per window (``forecast``; a
+    namespace with no forecast counts as 0), every namespace that reaches ``needed`` before
+    every one that does not; ``canary`` (pinned by the operator) first whatever its traffic.
+    Ties keep the given order."""
+    given = {name: index for index, name in enumerate(namespaces)}
+
+    def key(name: str) -> tuple[bool, float, int]:
+        volume = forecast.get(name, 0.0)
+        return (volume < needed, -volume, given[name])
+
+    ordered = sorted(namespaces, key=key)
+    if canary is not None and canary in given:
+        ordered.remove(canary)
+        ordered.insert(0, canary)
+    return tuple(ordered)
+
+
+def is_quiet(forecast_requests: float, needed: int) -> bool:
+    """Whether a namespace's forecast requests per window fall short of ``needed``."""
+    return needed > 0 and forecast_requests < needed
+
+
+# -- pooling ---------------------------------------------------------------------------------
+
+
+def requests_of(observation: Observation | None) -> float | None:
+    """The requests an observation counts (None: not a count, e.g. a value series)."""
+    if isinstance(observation, RatioCounts):
+        return observation.total
+    if isinstance(observation, BucketCounts):
+        return observation.total
+    if isinstance(observation, VolumeCount):
+        return observation.count
+    return None
+
+
+def thin(data: RuleInput, result: RuleResult | None = None) -> bool:
+    """Whether one namespace's evidence is too thin for the rule to decide on it: fewer
+    requests than the rule needs in a window; the judge finding too little to estimate at
+    all (e.g. too few requests in a latency tail); or a change so uncertain that even a
+    healthy namespace would not be expected to pass (``(z_pass + z_0.95)·SE`` beyond the
+    allowance). A namespace whose requests vanished after the restart is not thin: its
+    silence is the evidence."""
+    needed = max(data.rule.spec.judge.min_evidence.requests, 1)
+    if data.rule.spec.type is RuleType.VALUE:
+        return False
+    before, after = requests_of(data.before), requests_of(data.after)
+    if before is not None and before >= needed and not after:
+        return False
+    if before is None or after is None or before < needed or after < needed:
+        return True
+    if result is None:
+        return False
+    error = result.statistic.get("estimate_standard_error")
+    allowance = result.statistic.get("estimate_allowance")
+    if error is None or allowance is None:
+        return "too little evidence" in result.reason
+    z_pass = float(stats.norm.ppf(data.rule.spec.judge.pass_confidence))
+    return (z_pass + Z_POWER) * error > allowance
+
+
+def pooled(observations: Iterable[Observation]) -> Observation | None:
+    """Observations of several namespaces over one window summed into one (counts add;
+    histograms add bucket by bucket; charts' points are dropped)."""
+    items = list(observations)
+    if not items:
+        return None
+    first = items[0]
+    if isinstance(first, RatioCounts):
+        return RatioCounts(
+            bad=sum(o.bad for o in items if isinstance(o, RatioCounts)),
+            total=sum(o.total for o in items if isinstance(o, RatioCounts)),
+        )
+    if isinstance(first, BucketCounts):
+        same = [o for o in items if isinstance(o, BucketCounts) and o.bounds == first.bounds]
+        cumulative = tuple(
+            sum(values) for values in zip(*(o.cumulative for o in same), strict=True)
+        )
+        return BucketCounts(first.bounds, cumulative)
+    if isinstance(first, VolumeCount):
+        return VolumeCount(
+            count=sum(o.count for o in items if isinstance(o, VolumeCount)), seconds=first.seconds
+        )
+    return None
+
+
+def pool_input(rule: Rule, members: Sequence[RuleInput]) -> RuleInput:
+    """One rule's input for the pool of ``members`` (same rule, same controls): their
+    windows summed, judged at the strictest alpha any member was given."""
+    alphas = [m.alpha for m in members if m.alpha is not None]
+    return RuleInput(
+        rule=rule,
+        namespace="pool(" + ",".join(m.namespace for m in members) + ")",
+        before=pooled(m.before for m in members if m.before is not None),
+        after=pooled(m.after for m in members if m.after is not None),
+        controls_before=members[0].controls_before,
+        controls_after=members[0].controls_after,
+        queries=members[0].queries,
+        alpha=min(alphas) if alphas else None,
+    )
+
+
+def own_data_leans_bad(result: RuleResult) -> bool:
+    """The screen: the namespace's own estimate is beyond the allowance (the bad way) and
+    significant against "no change" at ``SCREEN_ALPHA``."""
+    statistic = result.statistic
+    p_value = statistic.get("p_value_no_change")
+    estimate, allowance = statistic.get("estimate"), statistic.get("estimate_allowance")
+    if p_value is None or estimate is None or allowance is None:
+        return False
+    direction = str(result.threshold.get("direction", "increase"))
+    worse = {"increase": estimate, "decrease": -estimate}.get(direction, abs(estimate))
+    return worse > allowance and p_value < SCREEN_ALPHA
+
+
+# -- the wave --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuietVerdict:
+    """A namespace's verdict and the evidence that judged it."""
+
+    verdict: NamespaceVerdict
+    evidence: Evidence
+    detail: str
+
+
+@dataclass(frozen=True)
+class WaveContext:
+    """What the wave's quiet namespaces may lean on."""
+
+    #: namespaces the revision passed on their own traffic earlier in this night
+    passed_before: tuple[str, ...] = ()
+    #: health per judged namespace (absent: not known, no gate)
+    health: Mapping[str, HealthSignals] | None = None
+    gates: HealthGates = HealthGates()
+    #: the wave's last look (no extension left): only then may a policy pass a quiet
+    #: namespace, on all the own data the night allows; a pooled FAIL acts at any look
+    final_look: bool = True
+
+
+def judge_wave(
+    per_rule: Mapping[str, Sequence[RuleResult]],
+    inputs: Mapping[tuple[str, str], RuleInput],
+    rules: Sequence[Rule],
+    context: WaveContext,
+    policies: Mapping[str, QuietPolicy] | None = None,
+) -> dict[str, QuietVerdict]:
+    """Every judged namespace's verdict once quiet rules are judged by their policy.
+
+    ``per_rule``: each namespace's results as judged on its own data (after any night
+    budget); ``inputs``: the inputs they were judged from; ``policies``: per rule name
+    (missing: ``DEFAULT_QUIET_POLICY``). A busy namespace keeps its own verdict unless a
+    health gate fails it."""
+    policies = policies or {}
+    thin_results = {
+        (name, result.rule)
+        for name, results in per_rule.items()
+        for result in results
+        if result.verdict is Verdict.INCONCLUSIVE
+        and (data := inputs.get((name, result.rule))) is not None
+        and thin(data, result)
+    }
+    pools = _pools(per_rule, inputs, rules, thin_results, policies)
+    verdicts: dict[str, QuietVerdict] = {}
+    for name, results in per_rule.items():
+        signals = (context.health or {}).get(name)
+        errors_after = _errors_after(name, inputs, rules)
+        failures, holds = gate_problems(signals, errors_after, context.gates)
+        judged: list[RuleResult] = []
+        used: set[Evidence] = set()
+        for result in results:
+            if (name, result.rule) not in thin_results:
+                judged.append(result)
+                continue
+            policy = policies.get(result.rule, DEFAULT_QUIET_POLICY)
+            again, evidence = _by_policy(result, policy, pools.get(result.rule), context, holds)
+            if again.verdict is Verdict.PASS and not context.final_look:
+                again, evidence = result, Evidence.HELD  # not yet: its own data may grow
+            judged.append(again)
+            used.add(evidence)
+        verdict = combine_rule_results(name, tuple(judged))
+        if failures:
+            reason = "health gate: " + "; ".join(failures)
+            verdicts[name] = QuietVerdict(
+                replace(verdict, verdict=Verdict.FAIL, reason=reason), Evidence.HEALTH, reason
+            )
+            continue
+        evidence = _namespace_evidence(verdict.verdict, used)
+        verdicts[name] = QuietVerdict(verdict, evidence, _detail(evidence, verdict, context))
+    return verdicts
+
+
+def _errors_after(
+    name: str, inputs: Mapping[tuple[str, str], RuleInput], rules
+) -> tuple[float, float] | None:
+    """5xx in the after-window from the first ratio rule (the error rate), if any."""
+    for rule in rules:
+        if rule.spec.type is RuleType.RATIO:
+            data = inputs.get((name, rule.name))
+            if data is not None and isinstance(data.after, RatioCounts):
+                return data.after.bad, data.after.total
+    return None
+
+
+@dataclass(frozen=True)
+class _Pool:
+    members: tuple[str, ...]
+    result: RuleResult
+
+
+def _pools(per_rule, inputs, rules, thin_results, policies) -> dict[str, _Pool]:
+    """Per pooling rule: the pooled judgement of the wave's namespaces too thin for it
+    alone (at least two; INCONCLUSIVE on their own)."""
+    found: dict[str, _Pool] = {}
+    for rule in rules:
+        if policies.get(rule.name, DEFAULT_QUIET_POLICY) is not QuietPolicy.POOL:
+            continue
+        members = [
+            inputs[(name, rule.name)] for name in per_rule if (name, rule.name) in thin_results
+        ]
+        if len(members) >= 2:
+            pooled_input = pool_input(rule, members)
+            if pooled_input.before is not None and pooled_input.after is not None:
+                found[rule.name] = _Pool(
+                    tuple(m.namespace for m in members), judge_rule(pooled_input)
+                )
+    return found
+
+
+def _by_policy(
+    result: RuleResult,
+    policy: QuietPolicy,
+    pool: _Pool | None,
+    context: WaveContext,
+    holds: tuple[str, ...],
+) -> tuple[RuleResult, Evidence]:
+    """One thin rule result judged by its policy."""
+    if policy is QuietPolicy.HOLD:
+        return _marked(result, result.verdict, "quiet: hold — ", Evidence.HELD), Evidence.HELD
+    if policy is QuietPolicy.POOL and pool is not None:
+        others = ", ".join(m for m in pool.members if m != result.namespace)
+        if pool.result.verdict is Verdict.FAIL:
+            why = f"pooled with {others}: {pool.result.reason}"
+            return _marked(
+                result, Verdict.FAIL, why, Evidence.POOL, replace_reason=True
+            ), Evidence.POOL
+        if pool.result.verdict is Verdict.PASS:
+            return _guarded(
+                result, f"pooled with {others}: {pool.result.reason}", Evidence.POOL, holds
+            )
+    if len(context.passed_before) >= INHERIT_MIN_PASSED:
+        shown = ", ".join(context.passed_before[:5]) + (
+            f" and {len(context.passed_before) - 5} more" if len(context.passed_before) > 5 else ""
+        )
+        return _guarded(
+            result,
+            f"inherited: the revision passed on {shown} on their own traffic this night",
+            Evidence.INHERITED,
+            holds,
+        )
+    why = "quiet: no pool to judge with and no busier namespace passed before it — "
+    return _marked(result, result.verdict, why, Evidence.HELD), Evidence.HELD
+
+
+def _guarded(
+    result: RuleResult, why: str, evidence: Evidence, holds: tuple[str, ...]
+) -> tuple[RuleResult, Evidence]:
+    """A pooled or inherited PASS, unless the namespace's own data refuses it."""
+    if own_data_leans_bad(result):
+        refused = f"{why}; not passed: its own data leans to a regression — {result.reason}"
+        return _marked(
+            result, Verdict.INCONCLUSIVE, refused, Evidence.HELD, replace_reason=True
+        ), Evidence.HELD
+    if holds:
+        refused = f"{why}; not passed: {'; '.join(holds)}"
+        return _marked(
+            result, Verdict.INCONCLUSIVE, refused, Evidence.HELD, replace_reason=True
+        ), Evidence.HELD
+    return _marked(
+        result, Verdict.PASS, f"{why} (own: {result.reason})", evidence, replace_reason=True
+    ), evidence
+
+
+def _marked(
+    result: RuleResult, verdict: Verdict, why: str, evidence: Evidence, replace_reason: bool = False
+) -> RuleResult:
+    reason = why if replace_reason else f"{why}{result.reason}"
+    return replace(
+        result,
+        verdict=verdict,
+        reason=reason,
+        statistic={**result.statistic, "quiet_evidence": evidence.value},
+    )
+
+
+def _namespace_evidence(verdict: Verdict, used: set[Evidence]) -> Evidence:
+    if Evidence.HELD in used and verdict is not Verdict.FAIL:
+        return Evidence.HELD
+    for evidence in (Evidence.POOL, Evidence.INHERITED):
+        if evidence in used:
+            return evidence
+    return Evidence.OWN
+
+
+def _detail(evidence: Evidence, verdict: NamespaceVerdict, context: WaveContext) -> str:
+    return {
+        Evidence.OWN: "judged on its own traffic",
+        Evidence.POOL: "too quiet alone: judged pooled with the wave's other quiet namespaces",
+        Evidence.INHERITED: "too quiet alone: judged on the revision's verdicts on "
+        + ", ".join(context.passed_before[:5]),
+        Evidence.HELD: "too quiet alone, and no policy allowed a decision: " + verdict.reason,
+        Evidence.HEALTH: verdict.reason,
+    }[evidence]
