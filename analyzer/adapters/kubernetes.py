@@ -41,6 +41,7 @@ from analyzer.core.mesh import (
     VersionedDocument,
     WriteConflictError,
 )
+from analyzer.core.quiet import HealthSignals, pod_health
 from analyzer.core.reach import (
     NamespaceInfo,
     PodInfo,
@@ -977,6 +978,17 @@ class KubernetesCluster:
                     f"{_revision_text(pod)}"
                 )
         return ProxyStatus(checked=checked, mismatched=tuple(wrong), not_restarted=tuple(left))
+
+    def pod_health(self, namespaces: Sequence[str], since: datetime) -> dict[str, HealthSignals]:
+        """Per namespace, the volume-free health of the pods created since its restart
+        (container restarts, crash loops, proxies not ready; ``core.quiet.pod_health``)."""
+        return {
+            namespace: pod_health(
+                self._items(f"pods in {namespace}", self.core.list_namespaced_pod, namespace),
+                since,
+            )
+            for namespace in namespaces
+        }
 
     def unrollable_workloads(self, targets: Sequence[Target]) -> list[UnrollableWorkload]:
         """Workloads of the targets a restart does not roll, and, for a namespace, what

@@ -140,6 +140,7 @@ def serve_command(args: argparse.Namespace) -> int:
             settings.rules.namespace_label,
             on_outcome=record,
             night_budget=settings.rules.night_budget,
+            health=lambda action: cluster.pod_health(action.judged, action.restarted_at),
         ),
         evidence_check=lambda rules, namespaces, now: planned_evidence_warnings(
             source, rules, settings, namespaces, now

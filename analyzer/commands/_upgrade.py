@@ -144,7 +144,11 @@ def _run(args, settings, request, rules, source, cluster) -> int:
     upgrade = settings.upgrade
     store = ConfigMapStateStore(cluster, upgrade.state_configmap, upgrade.state_namespace)
     judging = PrometheusJudging(
-        source, rules, settings.rules.namespace_label, night_budget=settings.rules.night_budget
+        source,
+        rules,
+        settings.rules.namespace_label,
+        night_budget=settings.rules.night_budget,
+        health=lambda action: cluster.pod_health(action.judged, action.restarted_at),
     )
     sinks = notifiers_from_urls(
         settings.notifications.alertmanager_url, settings.notifications.webhook_url

@@ -31,27 +31,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 
 from scipy import stats
 
 from analyzer.core.judge import RuleInput, judge_rule
 from analyzer.core.observations import BucketCounts, Observation, RatioCounts, VolumeCount
+from analyzer.core.quiet_policy import DEFAULT_QUIET_POLICY, QuietPolicy
 from analyzer.core.rules import Rule, RuleType
 from analyzer.core.verdicts import NamespaceVerdict, RuleResult, Verdict, combine_rule_results
 
-
-class QuietPolicy(StrEnum):
-    """How a rule judges a namespace whose windows hold fewer requests than it needs."""
-
-    POOL = "pool"
-    INHERIT = "inherit"
-    HOLD = "hold"
-
-
-#: The policy of a rule file that sets none: pooling, falling back on the revision's
-#: verdicts on busier namespaces; it finishes a healthy night whatever the traffic mix.
-DEFAULT_QUIET_POLICY = QuietPolicy.POOL
 #: A pooled or inherited pass is refused when the namespace's own data shows a change
 #: beyond the rule's allowance at this significance (against "no change"): looser than any
 #: rule's own alpha on purpose — it only ever holds, never rolls back.
@@ -84,6 +74,44 @@ class HealthSignals:
     crash_looping: tuple[str, ...] = ()
     #: restarted pods whose ``istio-proxy`` container is not ready
     proxies_not_ready: tuple[str, ...] = ()
+
+
+#: The waiting reason the kubelet gives a container it backs off restarting (kubernetes
+#: ``pkg/kubelet/container/sync_result.go``, ``ErrCrashLoopBackOff``).
+CRASH_LOOP_REASON = "CrashLoopBackOff"
+#: The sidecar's container name (istio ``manifests/charts/istio-control/istio-discovery/
+#: files/injection-template.yaml``); an init container when Istio runs native sidecars.
+PROXY_CONTAINER = "istio-proxy"
+
+
+def pod_health(pods: Iterable[Mapping], since: datetime) -> HealthSignals:
+    """One namespace's health from its pods as the API returns them (``status``
+    ``containerStatuses`` and ``initContainerStatuses``): only pods created at or after
+    ``since`` (the restart) and not terminating count."""
+    restarts, looping, not_ready = 0, [], []
+    for pod in pods:
+        meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+        created = meta.get("creationTimestamp")
+        if meta.get("deletionTimestamp") or not created or _parse_time(created) < since:
+            continue
+        name = f"{meta.get('namespace')}/{meta.get('name')}"
+        for container in (*(status.get("initContainerStatuses") or ()),
+                          *(status.get("containerStatuses") or ())):  # fmt: skip
+            restarts += int(container.get("restartCount") or 0)
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") == CRASH_LOOP_REASON:
+                looping.append(f"{name}/{container.get('name')}")
+            if (
+                container.get("name") == PROXY_CONTAINER
+                and status.get("phase") == "Running"
+                and not container.get("ready")
+            ):
+                not_ready.append(name)
+    return HealthSignals(restarts, tuple(looping), tuple(not_ready))
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @dataclass(frozen=True)
@@ -262,6 +290,13 @@ class QuietVerdict:
     verdict: NamespaceVerdict
     evidence: Evidence
     detail: str
+
+
+def explained(reason: str, quiet: QuietVerdict | None) -> str:
+    """A namespace's reason, saying which evidence judged it when not its own traffic."""
+    if quiet is None or quiet.evidence is Evidence.OWN:
+        return reason
+    return f"{reason} [evidence: {quiet.evidence.value} — {quiet.detail}]"
 
 
 @dataclass(frozen=True)

@@ -223,6 +223,9 @@ class Judge(_Frozen):
     #: allows (1 + max extensions): the night budget is spent across looks
     look: int = 0
     looks: int = 1
+    #: namespaces the revision passed on their own traffic earlier this night: what a
+    #: quiet namespace's ``inherit`` policy leans on (``core.quiet``)
+    passed_before: tuple[str, ...] = ()
 
 
 class Notify(_Frozen):
@@ -292,6 +295,8 @@ class NamespaceJudgement(_Frozen):
     verdict: Verdict
     reason: str
     rules: tuple[dict[str, Any], ...] = ()
+    #: which evidence judged it (``core.quiet.Evidence``: own, pool, inherited, health, held)
+    evidence: str = "own"
 
 
 class Judged(_Frozen):
@@ -314,6 +319,9 @@ class NamespaceRecord(_Frozen):
     reason: str = ""
     rules: tuple[dict[str, Any], ...] = ()
     restarted_at: datetime | None = None  # when its wave's restart took effect
+    #: which evidence judged it ("" before it was judged, or in a state saved before this
+    #: was recorded: its own traffic, the only evidence then)
+    evidence: str = ""
 
 
 class Note(_Frozen):
@@ -608,6 +616,9 @@ def _judge_action(state: UpgradeState) -> Judge:
         plan_namespaces=len(plan.namespaces),
         look=state.extensions,
         looks=1 + plan.max_extensions,
+        passed_before=tuple(
+            r.name for r in state.namespaces if r.state == "promoted" and r.evidence in ("", "own")
+        ),
     )
 
 
@@ -620,7 +631,7 @@ def _decide(state: UpgradeState, result: Judged, now: datetime) -> Transition:
         if judgement is not None and record.name in names:
             records[index] = record.model_copy(
                 update={"verdict": judgement.verdict.value, "reason": judgement.reason,
-                        "rules": judgement.rules}
+                        "rules": judgement.rules, "evidence": judgement.evidence}
             )  # fmt: skip
     state = _set(state, now, namespaces=tuple(records))
     verdicts = {n: result.verdicts.get(n) for n in names}
@@ -866,7 +877,7 @@ def summary(state: UpgradeState) -> dict[str, Any]:
         "reason": state.rollback_reason,
         "namespaces": [
             {"name": r.name, "state": r.state, "verdict": r.verdict, "reason": r.reason,
-             "rules": list(r.rules)}
+             "rules": list(r.rules), "evidence": r.evidence or None}
             for r in state.namespaces
         ],
     }  # fmt: skip

@@ -10,7 +10,7 @@ at any point resumes from the ConfigMap and never restarts a workload twice for 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -21,6 +21,7 @@ from analyzer.core.alerts import Alert, NotificationError, Notifier
 from analyzer.core.mesh import ClusterError, ClusterUnreachableError, MeshCluster, StateStore
 from analyzer.core.multiplicity import NightBudget
 from analyzer.core.ports import MetricsSource
+from analyzer.core.quiet import HealthSignals, WaveContext, explained
 from analyzer.core.reach import ReachInputs, SelectorError, compute_reach
 from analyzer.core.rules import RuleSet
 from analyzer.core.upgrade import (
@@ -87,6 +88,7 @@ class PrometheusJudging:
         namespace_label: str,
         on_outcome: Callable[[AnalysisOutcome], None] | None = None,
         night_budget: float | None = None,
+        health: Callable[[Judge], Mapping[str, HealthSignals]] | None = None,
     ) -> None:
         self._source = source
         # a callable gives the rules in force at each judgement (hot reload in the service)
@@ -94,6 +96,8 @@ class PrometheusJudging:
         self._label = namespace_label
         self._on_outcome = on_outcome
         self._night_budget = night_budget
+        # volume-free health of the judged namespaces (quiet namespaces' gates); None: none
+        self._health = health
 
     def judge(self, action: Judge) -> Judged:
         windows = RestartWindows.around(
@@ -121,6 +125,7 @@ class PrometheusJudging:
                 namespace_label=self._label,
             ),
             budget=budget,
+            quiet=quiet_context(action, self._health),
         )
         if self._on_outcome is not None:
             self._on_outcome(outcome)
@@ -128,12 +133,32 @@ class PrometheusJudging:
             verdicts={
                 name: NamespaceJudgement(
                     verdict=verdict.verdict,
-                    reason=verdict.reason,
+                    reason=explained(verdict.reason, quiet := outcome.evidence.get(name)),
                     rules=tuple(r.to_dict() for r in verdict.rules),
+                    evidence=quiet.evidence.value if quiet else "own",
                 )
                 for name, verdict in outcome.verdicts.items()
             }
         )
+
+
+def quiet_context(
+    action: Judge, health: Callable[[Judge], Mapping[str, HealthSignals]] | None
+) -> WaveContext:
+    """What the wave's quiet namespaces may lean on: the namespaces passed on their own
+    traffic before, whether this is the wave's last look, and (when a source is given)
+    the judged namespaces' health; a health source that fails gives no gate, logged."""
+    signals: Mapping[str, HealthSignals] | None = None
+    if health is not None:
+        try:
+            signals = health(action)
+        except ClusterError as error:
+            log.warning("no health gates: %s", error)
+    return WaveContext(
+        passed_before=action.passed_before,
+        health=signals,
+        final_look=action.look + 1 >= action.looks,
+    )
 
 
 class StateConflictError(BadInputError):
