@@ -180,6 +180,18 @@ class UpgradeSettings(BaseModel):
         "them alone and report their pods as not restarted. Off: preflight refuses and names "
         "them with the command that fixes each. Default false.",
     )
+    order: Literal["evidence", "given"] = Field(
+        "evidence",
+        description="The plan's order: evidence (the namespaces busiest in the same hours of "
+        "previous nights first, so the canary and early waves are judged on real traffic; "
+        "those too quiet to be judged alone last) or given (as listed or discovered). "
+        "Default evidence.",
+    )
+    canary: str | None = Field(
+        None,
+        description="Pin the canary: this planned namespace goes first whatever its "
+        "traffic. Default none (the busiest).",
+    )
     on_inconclusive: Literal["hold", "rollback"] = Field(
         "hold",
         description="When evidence stays too thin: hold (stop where it is and page) or "

@@ -26,6 +26,8 @@ from analyzer.commands.common import (
     load_rule_set,
     settings_from_args,
 )
+from analyzer.core.evidence import needed_requests
+from analyzer.core.forecast import NamespaceForecast
 from analyzer.core.mesh import ClusterError, ClusterNotFoundError, ClusterUnreachableError
 from analyzer.core.ports import MetricsUnreachableError
 from analyzer.core.reach import Reach
@@ -43,6 +45,7 @@ from analyzer.service.engine import (
     PrometheusJudging,
     UpgradeEngine,
 )
+from analyzer.service.forecast import forecast_requests, plan_forecast
 from analyzer.service.leadership import LeaderElector, holding_lease, lease_namespace
 from analyzer.service.preflight import UpgradeRequest, build_plan, parse_gateway, preflight
 from analyzer.views.reports import TimelineRecorder, write_upgrade_report
@@ -168,6 +171,7 @@ def _run(args, settings, request, rules, source, cluster) -> int:
         )
         plan = None
         reach = None
+        forecast = ()
     else:
         checked = preflight(cluster, request)  # reads only: a refusal changes nothing
         reach = checked.reach
@@ -176,19 +180,28 @@ def _run(args, settings, request, rules, source, cluster) -> int:
         quiet = planned_evidence_warnings(
             source, rules, settings, checked.namespaces, RealClock().now()
         )
-        for warning in (*checked.warnings, *quiet):
+        forecast, unforecast = plan_forecast(
+            source, rules, settings, checked.namespaces, RealClock().now()
+        )
+        for warning in (*checked.warnings, *quiet, *unforecast):
             progress.console.print(f"[yellow]warning:[/] {warning}")
+        for each in forecast:
+            progress.console.print(f"forecast: {each.describe()}", markup=False)
+        ordered = {
+            "forecast": forecast_requests(forecast) if forecast else None,
+            "needed": needed_requests(rules),
+        }
         if args.dry_run:
             clock = VirtualClock(RealClock().now())
-            plan = build_plan(request, checked, settings, clock.now())
+            plan = build_plan(request, checked, settings, clock.now(), **ordered)
             dry = DryRunCluster(cluster, clock)
             engine = UpgradeEngine(
                 dry, MemoryStateStore(), DryRunJudging(), clock, observer=progress
             )
             state = engine.run(plan)
-            _print(args, state, writes=dry.writes, reach=reach)
+            _print(args, state, writes=dry.writes, reach=reach, forecast=forecast)
             return ExitCode.OK
-        plan = build_plan(request, checked, settings, RealClock().now())
+        plan = build_plan(request, checked, settings, RealClock().now(), **ordered)
     with _lease_held(cluster, settings) as gate:
         state = engine.run(plan, gate=gate)
     if args.report:
@@ -197,7 +210,7 @@ def _run(args, settings, request, rules, source, cluster) -> int:
         except OSError as error:
             raise BadInputError(f"--report: cannot write {args.report}: {error.strerror}") from None
         progress.console.print(f"report: {path}")
-    _print(args, state, reach=reach)
+    _print(args, state, reach=reach, forecast=forecast)
     assert state.outcome is not None
     return OUTCOME_EXIT[state.outcome]
 
@@ -232,10 +245,13 @@ def _print(
     state: UpgradeState,
     writes: list[str] | None = None,
     reach: Reach | None = None,
+    forecast: Sequence[NamespaceForecast] = (),
 ) -> None:
     document = summary(state)
     if reach is not None:  # what the tag reached at preflight (absent on a resumed run)
         document["reach"] = reach.to_dict()
+    if forecast:  # per planned namespace: traffic, detectable regressions, judging policy
+        document["forecast"] = [each.to_dict() for each in forecast]
     if writes is not None:
         document["dry_run"] = True
         document["would_write"] = writes

@@ -315,4 +315,6 @@ def planned_evidence_warnings(
                     extra={"fields": {"error": str(error)}})  # fmt: skip
         return (f"could not check whether the planned namespaces serve enough traffic to be "
                 f"judged: {error}",)  # fmt: skip
-    return tuple(thin.describe(upgrade.on_inconclusive) for thin in found)
+    policies = {rule.quiet.value for rule in rules if rule.spec.critical and not rule.spec.dry_run}
+    policy = "hold" if policies <= {"hold"} else " / ".join(sorted(policies))
+    return tuple(thin.describe(upgrade.on_inconclusive, policy) for thin in found)
