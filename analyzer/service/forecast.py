@@ -23,7 +23,8 @@ from analyzer.settings import Settings
 
 log = logging.getLogger("canary_analyzer.forecast")
 
-#: How far back the same hours are looked for: the previous night, else a week ago.
+#: How far back the same hours are looked for: the previous night, else a week ago; a
+#: namespace with neither (new, or a Prometheus keeping less) is judged by its last window.
 NIGHTS_BACK = (timedelta(days=1), timedelta(days=7))
 
 
@@ -37,18 +38,17 @@ def history(
     namespace_label: str,
 ) -> dict[str, dict[str, Observation | None]]:
     """Per namespace, per rule: one ``window`` of traffic starting at ``at`` one night
-    back (a week back for namespaces with no data then). ``MetricsError`` when Prometheus
-    cannot answer."""
+    back (a week back for namespaces with no data then; else the ``window`` just before
+    ``at``). ``MetricsError`` when Prometheus cannot answer."""
     found: dict[str, dict[str, Observation | None]] = {n: {} for n in namespaces}
     for rule in rules:
         if rule.spec.type is RuleType.VALUE:
             continue
         missing = list(namespaces)
-        for back in NIGHTS_BACK:
+        for start in (*(at - back for back in NIGHTS_BACK), at - window):
             if not missing:
                 break
             query = rule_query(rule, namespace_label, missing, step)
-            start = at - back
             series = source.query_range(query, start + step, start + window, step)
             observed = extract_observations(rule, series, namespace_label, window.total_seconds())
             for name in list(missing):
