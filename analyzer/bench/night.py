@@ -322,7 +322,7 @@ def draw_rate(rng: np.random.Generator, low: float, high: float, mix: str) -> fl
     return float(math.exp(rng.uniform(math.log(low), math.log(high))))
 
 
-def _plan(
+def plan_night(
     config: NightConfig, rng: np.random.Generator, rules: RuleSet
 ) -> tuple[list[str], dict[str, NamespaceTruth], dict[str, str], str | None]:
     """The night's namespaces in plan order, their truths, the regressed ones and the
@@ -356,7 +356,7 @@ def _plan(
 
 def quiet_night(config: NightConfig, rng: np.random.Generator, rules: RuleSet) -> NightResult:
     """One night through the plan's order, the quiet policy and the health gates."""
-    names, truths, regressed, confined = _plan(config, rng, rules)
+    names, truths, regressed, confined = plan_night(config, rng, rules)
     traffic_regressed = {n: k for n, k in regressed.items() if k != CRASH_LOOP}
     looks_taken, minutes, moved = 0, 0.0, 0
     passed_own: list[str] = []
