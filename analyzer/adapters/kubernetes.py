@@ -31,6 +31,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from analyzer.adapters.lease import micro_time, send_json
+from analyzer.core.health_gates import HealthSignals, pod_health
 from analyzer.core.mesh import (
     ClusterError,
     ClusterNotFoundError,
@@ -41,7 +42,6 @@ from analyzer.core.mesh import (
     VersionedDocument,
     WriteConflictError,
 )
-from analyzer.core.quiet import HealthSignals, pod_health
 from analyzer.core.reach import (
     NamespaceInfo,
     PodInfo,

@@ -15,27 +15,36 @@ decides, purely (results, observations and health signals in; verdicts out):
   when even the pool is too thin, as ``inherit``; ``inherit`` — the revision's verdicts on
   the busier namespaces before it this night; ``hold`` — the rule stays INCONCLUSIVE (the
   night holds, as before this policy existed);
-- **volume-free health gates** (``gate_problems``): container restarts and crash loops
+- **volume-free health gates** (``core.health_gates``): container restarts and crash loops
   since the restart, proxies not ready (a FAIL: the namespace is broken whatever its
   traffic), and an absolute cap on 5xx responses in the after-window (never passed above
   it: held for a person). Rollout and readiness are already required by the upgrade
   before any judgement (``core.upgrade``: rollout deadline, proxy verification).
 
+At a wave's last look the same policies (without a pool) also judge a namespace busy enough
+for its rules that is still INCONCLUSIVE with its own estimate within the allowance
+(``within_allowance``): undecided, not suspect; one whose estimate is beyond it stays held.
+
 Whatever the policy, a namespace whose own data shows a regression is never passed: its
 own FAIL stays a FAIL, and a pooled or inherited pass is refused when its own estimate is
-beyond the rule's allowance with ``p < SCREEN_ALPHA`` (``own_data_leans_bad``). Every
-verdict this module gives names the evidence that judged it (``Evidence``).
+beyond the rule's allowance with ``p < SCREEN_ALPHA`` (``own_data_leans_bad``) or the
+after-window's 5xx pass the cap. Every verdict this module gives names the evidence that
+judged it (``Evidence``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from scipy import stats
 
+from analyzer.core.health_gates import (
+    HealthGates,
+    HealthSignals,
+    gate_problems,
+)
 from analyzer.core.judge import RuleInput, judge_rule
 from analyzer.core.observations import BucketCounts, Observation, RatioCounts, VolumeCount
 from analyzer.core.quiet_policy import DEFAULT_QUIET_POLICY, QuietPolicy
@@ -45,7 +54,7 @@ from analyzer.core.verdicts import NamespaceVerdict, RuleResult, Verdict, combin
 #: A pooled or inherited pass is refused when the namespace's own data shows a change
 #: beyond the rule's allowance at this significance (against "no change"): looser than any
 #: rule's own alpha on purpose — it only ever holds, never rolls back.
-SCREEN_ALPHA = 0.05
+SCREEN_ALPHA = 0.01
 #: ``inherit`` needs at least this many namespaces the revision passed on their own
 #: traffic earlier in the night (the canary at least).
 INHERIT_MIN_PASSED = 1
@@ -62,98 +71,6 @@ class Evidence(StrEnum):
     INHERITED = "inherited"  # the revision's verdicts on busier namespaces before it
     HEALTH = "health"  # a volume-free health gate (crash loop, restarts, proxies, 5xx cap)
     HELD = "held"  # nothing allowed a decision: a person decides
-
-
-@dataclass(frozen=True)
-class HealthSignals:
-    """What the cluster says about a restarted namespace, whatever its traffic."""
-
-    #: container restarts since the namespace's restart, over its restarted pods
-    restarts: int = 0
-    #: containers waiting in ``CrashLoopBackOff`` ("pod/container")
-    crash_looping: tuple[str, ...] = ()
-    #: restarted pods whose ``istio-proxy`` container is not ready
-    proxies_not_ready: tuple[str, ...] = ()
-
-
-#: The waiting reason the kubelet gives a container it backs off restarting (kubernetes
-#: ``pkg/kubelet/container/sync_result.go``, ``ErrCrashLoopBackOff``).
-CRASH_LOOP_REASON = "CrashLoopBackOff"
-#: The sidecar's container name (istio ``manifests/charts/istio-control/istio-discovery/
-#: files/injection-template.yaml``); an init container when Istio runs native sidecars.
-PROXY_CONTAINER = "istio-proxy"
-
-
-def pod_health(pods: Iterable[Mapping], since: datetime) -> HealthSignals:
-    """One namespace's health from its pods as the API returns them (``status``
-    ``containerStatuses`` and ``initContainerStatuses``): only pods created at or after
-    ``since`` (the restart) and not terminating count."""
-    restarts, looping, not_ready = 0, [], []
-    for pod in pods:
-        meta, status = pod.get("metadata") or {}, pod.get("status") or {}
-        created = meta.get("creationTimestamp")
-        if meta.get("deletionTimestamp") or not created or _parse_time(created) < since:
-            continue
-        name = f"{meta.get('namespace')}/{meta.get('name')}"
-        for container in (*(status.get("initContainerStatuses") or ()),
-                          *(status.get("containerStatuses") or ())):  # fmt: skip
-            restarts += int(container.get("restartCount") or 0)
-            waiting = (container.get("state") or {}).get("waiting") or {}
-            if waiting.get("reason") == CRASH_LOOP_REASON:
-                looping.append(f"{name}/{container.get('name')}")
-            if (
-                container.get("name") == PROXY_CONTAINER
-                and status.get("phase") == "Running"
-                and not container.get("ready")
-            ):
-                not_ready.append(name)
-    return HealthSignals(restarts, tuple(looping), tuple(not_ready))
-
-
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-@dataclass(frozen=True)
-class HealthGates:
-    """Limits of the volume-free gates."""
-
-    #: more container restarts than this since the restart fail the namespace
-    max_restarts: int = 2
-    #: more 5xx responses than this in the after-window, making more than
-    #: ``max_error_share_after`` of its requests: a quiet namespace is never passed
-    max_errors_after: int = 10
-    max_error_share_after: float = 0.03
-
-
-def gate_problems(
-    signals: HealthSignals | None,
-    errors_after: tuple[float, float] | None,
-    gates: HealthGates,
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """``(failures, holds)``: gate findings that fail the namespace, and those that only
-    keep a quiet namespace from passing (the 5xx cap: counts, not a test).
-    ``errors_after``: 5xx responses and requests in the after-window."""
-    failures: list[str] = []
-    if signals is not None:
-        if signals.crash_looping:
-            failures.append(f"crash loop since the restart: {', '.join(signals.crash_looping[:5])}")
-        if signals.restarts > gates.max_restarts:
-            failures.append(
-                f"{signals.restarts} container restarts since the restart "
-                f"(gate allows {gates.max_restarts})"
-            )
-        if signals.proxies_not_ready:
-            failures.append(f"proxy not ready: {', '.join(signals.proxies_not_ready[:5])}")
-    holds = []
-    if errors_after is not None:
-        errors, requests = errors_after
-        if errors > gates.max_errors_after and errors > gates.max_error_share_after * requests:
-            holds.append(
-                f"{errors:.0f} 5xx responses of {requests:.0f} in the after-window (cap "
-                f"{gates.max_errors_after} and {gates.max_error_share_after:.0%})"
-            )
-    return tuple(failures), tuple(holds)
 
 
 # -- the plan --------------------------------------------------------------------------------
@@ -280,6 +197,20 @@ def own_data_leans_bad(result: RuleResult) -> bool:
     return worse > allowance and p_value < SCREEN_ALPHA
 
 
+def within_allowance(result: RuleResult) -> bool:
+    """Whether a result's own estimate lies within the rule's allowance (not the bad way
+    beyond it): an INCONCLUSIVE namespace with enough requests whose estimate does is
+    undecided, not suspect — at the wave's last look its rule's policy judges it, without
+    a pool (it would outweigh the quiet ones in it)."""
+    estimate = result.statistic.get("estimate")
+    allowance = result.statistic.get("estimate_allowance")
+    if estimate is None or allowance is None:
+        return False
+    direction = str(result.threshold.get("direction", "increase"))
+    worse = {"increase": estimate, "decrease": -estimate}.get(direction, abs(estimate))
+    return worse <= allowance
+
+
 # -- the wave --------------------------------------------------------------------------------
 
 
@@ -307,7 +238,7 @@ class WaveContext:
     passed_before: tuple[str, ...] = ()
     #: health per judged namespace (absent: not known, no gate)
     health: Mapping[str, HealthSignals] | None = None
-    gates: HealthGates = HealthGates()
+    gates: HealthGates = field(default_factory=HealthGates)
     #: the wave's last look (no extension left): only then may a policy pass a quiet
     #: namespace, on all the own data the night allows; a pooled FAIL acts at any look
     final_look: bool = True
@@ -335,6 +266,18 @@ def judge_wave(
         and (data := inputs.get((name, result.rule))) is not None
         and thin(data, result)
     }
+    undecided = (
+        {
+            (name, result.rule)
+            for name, results in per_rule.items()
+            for result in results
+            if result.verdict is Verdict.INCONCLUSIVE
+            and (name, result.rule) not in thin_results
+            and within_allowance(result)
+        }
+        if context.final_look
+        else set()
+    )
     pools = _pools(per_rule, inputs, rules, thin_results, policies)
     verdicts: dict[str, QuietVerdict] = {}
     for name, results in per_rule.items():
@@ -344,11 +287,13 @@ def judge_wave(
         judged: list[RuleResult] = []
         used: set[Evidence] = set()
         for result in results:
-            if (name, result.rule) not in thin_results:
+            key = (name, result.rule)
+            if key not in thin_results and key not in undecided:
                 judged.append(result)
                 continue
             policy = policies.get(result.rule, DEFAULT_QUIET_POLICY)
-            again, evidence = _by_policy(result, policy, pools.get(result.rule), context, holds)
+            pool = pools.get(result.rule) if key in thin_results else None
+            again, evidence = _by_policy(result, policy, pool, context, holds)
             if again.verdict is Verdict.PASS and not context.final_look:
                 again, evidence = result, Evidence.HELD  # not yet: its own data may grow
             judged.append(again)
