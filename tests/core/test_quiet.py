@@ -182,3 +182,19 @@ def test_a_pool_that_shows_a_regression_fails_every_quiet_namespace_in_it():
     assert {(v.verdict.verdict, v.evidence) for v in verdicts.values()} == {
         (Verdict.FAIL, Evidence.POOL)
     }
+
+
+def test_an_undecided_busy_namespace_is_judged_by_policy_only_at_the_last_look():
+    # 2 000 requests a window: enough for the rule, not to decide +0.25 pp (within 0.5 pp)
+    undecided = {"mid": quiet_input("mid", (6, 2_000), (17, 2_000), NIGHT_ALPHA)}
+    assert judge_rule(undecided["mid"]).verdict is Verdict.INCONCLUSIVE
+    context = WaveContext(passed_before=("busy-a",))
+    mid = judged(undecided, context)["mid"]
+    assert (mid.verdict.verdict, mid.evidence) == (Verdict.PASS, Evidence.INHERITED)
+    early = judged(undecided, WaveContext(passed_before=("busy-a",), final_look=False))["mid"]
+    assert early.verdict.verdict is Verdict.INCONCLUSIVE
+    # its estimate beyond the allowance (+0.9 pp): suspect, never passed — held
+    suspect = {"mid": quiet_input("mid", (6, 2_000), (24, 2_000), NIGHT_ALPHA)}
+    held = judged(suspect, context)["mid"]
+    assert held.verdict.verdict is Verdict.INCONCLUSIVE
+    assert held.evidence in (Evidence.OWN, Evidence.HELD)
