@@ -270,6 +270,8 @@ def _judge_wave(
         for result in results
         if (data := inputs.get(key := (name, result.rule))) is not None
     }
+    if budget is not None:  # a pool is one more test of the wave, as in the engine
+        quiet = replace(quiet, alpha=budget.per_test(len(rules)))
     judged = judge_wave(
         per_rule, budgeted, list(rules), quiet, {rule.name: policy for rule in rules}
     )

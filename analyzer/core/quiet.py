@@ -143,22 +143,31 @@ def thin(data: RuleInput, result: RuleResult | None = None) -> bool:
     return (z_pass + Z_POWER) * error > allowance
 
 
-def pooled(observations: Iterable[Observation]) -> Observation | None:
+def pooled(
+    observations: Iterable[Observation], weights: Sequence[float] | None = None
+) -> Observation | None:
     """Observations of several namespaces over one window summed into one (counts add;
-    histograms add bucket by bucket; charts' points are dropped)."""
+    histograms add bucket by bucket; charts' points are dropped); ``weights`` scale each
+    namespace's counts (ratio and histogram observations; default 1)."""
     items = list(observations)
     if not items:
         return None
+    scale = list(weights) if weights is not None else [1.0] * len(items)
     first = items[0]
     if isinstance(first, RatioCounts):
+        ratios = [(o, w) for o, w in zip(items, scale, strict=True) if isinstance(o, RatioCounts)]
         return RatioCounts(
-            bad=sum(o.bad for o in items if isinstance(o, RatioCounts)),
-            total=sum(o.total for o in items if isinstance(o, RatioCounts)),
+            bad=sum(o.bad * w for o, w in ratios), total=sum(o.total * w for o, w in ratios)
         )
     if isinstance(first, BucketCounts):
-        same = [o for o in items if isinstance(o, BucketCounts) and o.bounds == first.bounds]
+        same = [
+            (o, w)
+            for o, w in zip(items, scale, strict=True)
+            if isinstance(o, BucketCounts) and o.bounds == first.bounds
+        ]
         cumulative = tuple(
-            sum(values) for values in zip(*(o.cumulative for o in same), strict=True)
+            sum(value * w for value, w in zip(values, (w for _, w in same), strict=True))
+            for values in zip(*(o.cumulative for o, _ in same), strict=True)
         )
         return BucketCounts(first.bounds, cumulative)
     if isinstance(first, VolumeCount):
@@ -168,15 +177,34 @@ def pooled(observations: Iterable[Observation]) -> Observation | None:
     return None
 
 
-def pool_input(rule: Rule, members: Sequence[RuleInput]) -> RuleInput:
+def pool_input(rule: Rule, members: Sequence[RuleInput], alpha: float | None = None) -> RuleInput:
     """One rule's input for the pool of ``members`` (same rule, same controls): their
-    windows summed, judged at the strictest alpha any member was given."""
+    windows summed, judged at the strictest of ``alpha`` and any member's alpha.
+
+    Error rates and latencies differ from namespace to namespace, so a pool whose mix
+    shifted between the windows (one namespace a little busier after the restart) would
+    show a change no namespace has. The after-window is therefore standardised to the
+    before-window's mix: each member's after counts are weighted by its share of the
+    pooled before-window over its share of the pooled after-window (volume rules, which
+    judge the total itself, are summed as they are). A member absent from either window
+    is left out."""
+    both = [m for m in members if m.before is not None and m.after is not None]
+    before = [requests_of(m.before) or 0.0 for m in both]
+    after = [requests_of(m.after) or 0.0 for m in both]
+    weights = [1.0] * len(both)
+    if rule.spec.type in (RuleType.RATIO, RuleType.HISTOGRAM) and sum(before) and sum(after):
+        weights = [
+            (b / sum(before)) / (a / sum(after)) if a > 0 else 0.0
+            for b, a in zip(before, after, strict=True)
+        ]
     alphas = [m.alpha for m in members if m.alpha is not None]
+    if alpha is not None:
+        alphas.append(alpha)
     return RuleInput(
         rule=rule,
         namespace="pool(" + ",".join(m.namespace for m in members) + ")",
-        before=pooled(m.before for m in members if m.before is not None),
-        after=pooled(m.after for m in members if m.after is not None),
+        before=pooled([m.before for m in both if m.before is not None]),
+        after=pooled([m.after for m in both if m.after is not None], weights),
         controls_before=members[0].controls_before,
         controls_after=members[0].controls_after,
         queries=members[0].queries,
@@ -242,6 +270,8 @@ class WaveContext:
     #: the wave's last look (no extension left): only then may a policy pass a quiet
     #: namespace, on all the own data the night allows; a pooled FAIL acts at any look
     final_look: bool = True
+    #: the per-test alpha a pool is judged at (the night budget's; None: each rule's own)
+    alpha: float | None = None
 
 
 def judge_wave(
@@ -278,7 +308,7 @@ def judge_wave(
         if context.final_look
         else set()
     )
-    pools = _pools(per_rule, inputs, rules, thin_results, policies)
+    pools = _pools(per_rule, inputs, rules, thin_results, policies, context.alpha)
     verdicts: dict[str, QuietVerdict] = {}
     for name, results in per_rule.items():
         signals = (context.health or {}).get(name)
@@ -328,7 +358,7 @@ class _Pool:
     result: RuleResult
 
 
-def _pools(per_rule, inputs, rules, thin_results, policies) -> dict[str, _Pool]:
+def _pools(per_rule, inputs, rules, thin_results, policies, alpha) -> dict[str, _Pool]:
     """Per pooling rule: the pooled judgement of the wave's namespaces too thin for it
     alone (at least two; INCONCLUSIVE on their own)."""
     found: dict[str, _Pool] = {}
@@ -339,7 +369,7 @@ def _pools(per_rule, inputs, rules, thin_results, policies) -> dict[str, _Pool]:
             inputs[(name, rule.name)] for name in per_rule if (name, rule.name) in thin_results
         ]
         if len(members) >= 2:
-            pooled_input = pool_input(rule, members)
+            pooled_input = pool_input(rule, members, alpha)
             if pooled_input.before is not None and pooled_input.after is not None:
                 found[rule.name] = _Pool(
                     tuple(m.namespace for m in members), judge_rule(pooled_input)

@@ -147,6 +147,9 @@ def analyze_restart(
                 },
             )
     if quiet is not None:
+        if budget is not None and quiet.alpha is None:  # a pool is one more test of the wave
+            deciding = sum(1 for rule in rules if rule.spec.critical and not rule.spec.dry_run)
+            quiet = replace(quiet, alpha=budget.per_test(max(deciding, 1)))
         outcome.evidence = judge_quiet_wave(per_rule, inputs, rules, quiet)
         outcome.verdicts = {name: q.verdict for name, q in outcome.evidence.items()}
         return outcome

@@ -4,6 +4,8 @@ data shows a regression, whatever the policy."""
 
 from __future__ import annotations
 
+import pytest
+
 from analyzer.core.judge import RuleInput, judge_rule
 from analyzer.core.observations import RatioCounts
 from analyzer.core.quiet import (
@@ -14,6 +16,7 @@ from analyzer.core.quiet import (
     WaveContext,
     judge_wave,
     order_by_evidence,
+    pool_input,
     pooled,
     thin,
 )
@@ -198,3 +201,18 @@ def test_an_undecided_busy_namespace_is_judged_by_policy_only_at_the_last_look()
     held = judged(suspect, context)["mid"]
     assert held.verdict.verdict is Verdict.INCONCLUSIVE
     assert held.evidence in (Evidence.OWN, Evidence.HELD)
+
+
+def test_a_pool_whose_mix_shifted_shows_no_change_that_no_namespace_has():
+    # two healthy namespaces, 0.1 % and 3 % errors; the noisy one is twice as busy after
+    # the restart: summed as they are the pool's error rate rises ~+0.5 pp, standardised
+    # to the before-window's mix it does not move
+    mix = {
+        "low": quiet_input("low", (0.4, 400), (0.4, 400), NIGHT_ALPHA),
+        "high": quiet_input("high", (12, 400), (24, 800), NIGHT_ALPHA),
+    }
+    pool = pool_input(ERRORS, list(mix.values()))
+    assert pool.before.ratio == pytest.approx(pool.after.ratio)  # type: ignore[union-attr]
+    assert pool.after.total == pytest.approx(1200)  # type: ignore[union-attr]
+    naive = pooled([m.after for m in mix.values() if m.after is not None])
+    assert naive.ratio > pool.after.ratio + 0.004  # type: ignore[union-attr]
