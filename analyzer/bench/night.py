@@ -58,7 +58,6 @@ from analyzer.core.quiet import (
     HealthSignals,
     QuietPolicy,
     WaveContext,
-    first_wave_size,
     judge_wave,
     order_by_evidence,
 )
@@ -327,12 +326,10 @@ def draw_rate(rng: np.random.Generator, low: float, high: float, mix: str) -> fl
 
 def plan_night(
     config: NightConfig, rng: np.random.Generator, rules: RuleSet
-) -> tuple[list[str], dict[str, NamespaceTruth], dict[str, str], str | None, tuple[int, ...]]:
-    """The night's namespaces in plan order, their truths, the regressed ones, the
-    regressed quiet namespace (if any) and the wave sizes (the canary's grown when it is
-    too quiet to be judged alone, ``core.quiet.first_wave_size``)."""
+) -> tuple[list[str], dict[str, NamespaceTruth], dict[str, str], str | None]:
+    """The night's namespaces in plan order, their truths, the regressed ones and the
+    regressed quiet namespace (if any)."""
     low, high = config.traffic
-    sizes = tuple(config.waves)
     names = [f"ns-{index:03d}" for index in range(config.namespaces)]
     rates = {name: draw_rate(rng, low, high, config.traffic_mix) for name in names}
     regression = config.regression or config.canary_regression
@@ -349,7 +346,6 @@ def plan_night(
         }
         needed = max((r.spec.judge.min_evidence.requests for r in rules), default=0)
         names = list(order_by_evidence(names, forecast, needed))
-        sizes = (first_wave_size(names, forecast, needed, sizes[0]), *sizes[1:])
     regressed: dict[str, str] = {}
     if regression and config.regression_in == "canary":
         regressed = {names[0]: regression}
@@ -357,17 +353,17 @@ def plan_night(
         regressed = dict.fromkeys(names, regression)
     elif confined is not None and regression:
         regressed = {confined: regression}
-    return names, truths, regressed, confined, sizes
+    return names, truths, regressed, confined
 
 
 def quiet_night(config: NightConfig, rng: np.random.Generator, rules: RuleSet) -> NightResult:
     """One night through the plan's order, the quiet policy and the health gates."""
-    names, truths, regressed, confined, sizes = plan_night(config, rng, rules)
+    names, truths, regressed, confined = plan_night(config, rng, rules)
     traffic_regressed = {n: k for n, k in regressed.items() if k != CRASH_LOOP}
     looks_taken, minutes, moved = 0, 0.0, 0
     passed_own: list[str] = []
     evidence: dict[str, Evidence] = {}
-    for wave in split_waves(names, sizes):
+    for wave in split_waves(names, config.waves):
         moved += len(wave)
         traffic = _wave_traffic(
             rng, truths, config.max_extensions,

@@ -99,28 +99,6 @@ def order_by_evidence(
     return tuple(ordered)
 
 
-#: A canary too quiet to be judged alone is joined by the next namespaces of the plan until
-#: the wave's forecast holds this many times the rules' minimum: enough for its pool to
-#: be judged (a p99 needs some 20 requests in its tail: 2 000 requests).
-POOL_NEEDS = 4
-
-
-def first_wave_size(
-    ordered: Sequence[str], forecast: Mapping[str, float], needed: int, size: int
-) -> int:
-    """The canary wave's size: ``size``, grown while the canary's own forecast falls short
-    of ``needed`` and the wave's summed forecast of ``POOL_NEEDS × needed`` — so that a
-    night whose busiest namespace is quiet starts with a pool, not a namespace nothing
-    can judge."""
-    if needed <= 0 or forecast.get(ordered[0] if ordered else "", 0.0) >= needed:
-        return size
-    total = sum(forecast.get(name, 0.0) for name in ordered[:size])
-    while size < len(ordered) and total < POOL_NEEDS * needed:
-        total += forecast.get(ordered[size], 0.0)
-        size += 1
-    return size
-
-
 def is_quiet(forecast_requests: float, needed: int) -> bool:
     """Whether a namespace's forecast requests per window fall short of ``needed``."""
     return needed > 0 and forecast_requests < needed

@@ -25,7 +25,7 @@ from analyzer.core.mesh import (
     MeshCluster,
     UnrollableWorkload,
 )
-from analyzer.core.quiet import first_wave_size, order_by_evidence
+from analyzer.core.quiet import order_by_evidence
 from analyzer.core.reach import INJECTION_LABEL, Reach, SelectorError, compute_reach
 from analyzer.core.upgrade import (
     REVISION_LABEL,
@@ -294,7 +294,9 @@ def _check_label_style(
             )
 
 
-def unrollable_check(cluster: MeshCluster, targets: Sequence[Target], excluded: bool) -> list[str]:
+def unrollable_check(
+    cluster: MeshCluster, targets: Sequence[Target], excluded: bool
+) -> list[str]:
     """Name every workload a restart would not move onto the new proxy — OnDelete and
     partitioned StatefulSets/DaemonSets (kubectl counts them as rolled out while their pods
     stay), workloads owned by another controller, pods of non-standard controllers — and
@@ -326,19 +328,16 @@ def build_plan(
     """The plan the state machine runs, from the request, preflight and settings. With
     ``forecast`` (requests per window in the same hours of previous nights) and
     ``upgrade.order`` evidence, the namespaces are ordered by it (``core.quiet``): those
-    reaching ``needed`` busiest first, the pinned ``upgrade.canary`` first of all; a canary
-    too quiet to be judged alone gets company in its wave (``first_wave_size``)."""
+    reaching ``needed`` busiest first, the pinned ``upgrade.canary`` first of all."""
     upgrade = settings.upgrade
     windows = settings.windows
     namespaces = checked.namespaces
-    sizes = list(upgrade.waves)
     if forecast is not None and upgrade.order == "evidence":
         namespaces = order_by_evidence(namespaces, forecast, needed, upgrade.canary)
-        sizes[0] = first_wave_size(namespaces, forecast, needed, sizes[0])
     elif upgrade.canary in namespaces:
         namespaces = (upgrade.canary, *(n for n in namespaces if n != upgrade.canary))
     try:
-        waves = split_waves(namespaces, sizes)
+        waves = split_waves(namespaces, upgrade.waves)
     except ValueError as error:
         raise BadInputError(f"CANARY_UPGRADE__WAVES: {error}") from None
     return UpgradePlan(

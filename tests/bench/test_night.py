@@ -131,9 +131,9 @@ def test_traffic_mixes_stay_in_range_and_the_heavy_tail_is_mostly_quiet():
 def test_the_plan_puts_the_busiest_namespace_first_unless_given():
     rules = default_rules()
     config = NightConfig(namespaces=8, traffic=QUIET_MIX)
-    names, truths, _, _, _ = plan_night(config, np.random.default_rng(4), rules)
+    names, truths, _, _ = plan_night(config, np.random.default_rng(4), rules)
     assert truths[names[0]].rps == max(t.rps for t in truths.values())
-    given, _, _, _, _ = plan_night(replace(config, order="given"), np.random.default_rng(4), rules)
+    given, _, _, _ = plan_night(replace(config, order="given"), np.random.default_rng(4), rules)
     assert given == sorted(given)
 
 
