@@ -209,6 +209,18 @@ class UpgradeSettings(_Group):
         "approve its removal (alert CanaryAnalyzerPruneReady; POST /api/approve-prune removes "
         "it as canary-analyzer prune does). Needs the chart's prune block. Default false.",
     )
+    order: Literal["evidence", "given"] = Field(
+        "evidence",
+        description="The plan's order: evidence (the namespaces busiest in the same hours of "
+        "previous nights first, so the canary and early waves are judged on real traffic; "
+        "those too quiet to be judged alone last) or given (as listed or discovered). "
+        "Default evidence.",
+    )
+    canary: str | None = Field(
+        None,
+        description="Pin the canary: this planned namespace goes first whatever its "
+        "traffic. Default none (the busiest).",
+    )
     on_inconclusive: Literal["hold", "rollback"] = Field(
         "hold",
         description="When evidence stays too thin: hold (stop where it is and page) or "

@@ -31,6 +31,7 @@ from kubernetes.client.exceptions import ApiException
 from analyzer.adapters import kubeconfig
 from analyzer.adapters.lease import micro_time, send_json
 from analyzer.adapters.retry_policy import Retryable, call_with_retries
+from analyzer.core.health_gates import HealthSignals, pod_health
 from analyzer.core.ports import (
     ClusterError,
     ClusterNotFoundError,
@@ -983,6 +984,17 @@ class KubernetesCluster:
                     f"{_revision_text(pod)}"
                 )
         return ProxyStatus(checked=checked, mismatched=tuple(wrong), not_restarted=tuple(left))
+
+    def pod_health(self, namespaces: Sequence[str], since: datetime) -> dict[str, HealthSignals]:
+        """Per namespace, the volume-free health of the pods created since its restart
+        (container restarts, crash loops, proxies not ready; ``core.quiet.pod_health``)."""
+        return {
+            namespace: pod_health(
+                self._items(f"pods in {namespace}", self.core.list_namespaced_pod, namespace),
+                since,
+            )
+            for namespace in namespaces
+        }
 
     def unrollable_workloads(self, targets: Sequence[Target]) -> list[UnrollableWorkload]:
         """Workloads of the targets a restart does not roll, and, for a namespace, what

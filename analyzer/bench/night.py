@@ -14,6 +14,15 @@ FAIL in some wave) or held (still inconclusive after the last extension).
 The traffic is the per-restart benchmark's (Poisson counts, long-tailed latency, 10–200
 rps per namespace by default, default windows, a night drift per wave that moves every namespace
 alike); an extension lengthens the after-window by one window, as the engine does.
+
+Quiet namespaces (``core.quiet``): per namespace a request rate drawn log-uniformly or from a
+heavy-tailed mix (``TRAFFIC_MIXES``); the plan ordered by each namespace's forecast traffic
+(its rate on previous nights, drawn around the truth) unless ``order="given"``; rules too thin
+for a namespace judged by the quiet policy (pooled with the wave's other quiet namespaces,
+the revision's verdicts on busier namespaces before it, or held); volume-free health gates
+fed with per-namespace restart counts (a crash loop is a regression of its own kind). A
+regression is injected into the canary, into every namespace on the new revision, or into
+one quiet namespace only (``regression_in``).
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from analyzer.bench import judges
 from analyzer.bench.scenarios import (
     ADDITIVE_SHIFT_MAX,
     DRIFT_MODELS,
+    REGRESSIONS,
     STEPS_PER_WINDOW,
     NamespaceTruth,
     WindowData,
@@ -43,6 +53,14 @@ from analyzer.bench.scenarios import (
 from analyzer.core.judge import RuleInput, judge_rule
 from analyzer.core.multiplicity import NightBudget, night_alpha
 from analyzer.core.observations import Observation
+from analyzer.core.quiet import (
+    Evidence,
+    HealthSignals,
+    QuietPolicy,
+    WaveContext,
+    judge_wave,
+    order_by_evidence,
+)
 from analyzer.core.rules import Rule, RuleSet
 from analyzer.core.sequential import judge_look, reference_error
 from analyzer.core.upgrade import split_waves
@@ -55,6 +73,22 @@ from analyzer.service.analysis import spend_night_budget
 NIGHT_TRAFFIC_RANGE = (10.0, 200.0)
 #: How a night ends.
 OUTCOMES = ("promoted", "rolled_back", "held")
+#: How namespaces' request rates are drawn within the traffic range: ``log-uniform``, or
+#: ``heavy-tailed`` (a Pareto tail of shape 1 truncated to the range: most namespaces near
+#: the low end, a few busy ones carry most of the traffic).
+TRAFFIC_MIXES = ("log-uniform", "heavy-tailed")
+#: Where an injected regression lives: the canary (the plan's first namespace), every
+#: namespace on the new revision, or one quiet namespace alone (at ``quiet_rps``).
+REGRESSION_SCOPES = ("canary", "all", "one-quiet")
+#: A regression kind of its own: containers crash-looping after the restart (traffic as
+#: before: at night a crash-looping pod may serve almost nothing).
+CRASH_LOOP = "crash-loop"
+#: Regressions only the night benchmark injects (a quiet namespace's own large regression).
+NIGHT_REGRESSIONS = {"errors+5pp": 0.05}
+#: Every regression ``NightConfig.regression`` accepts.
+NIGHT_REGRESSION_KINDS = (*REGRESSIONS, *NIGHT_REGRESSIONS, CRASH_LOOP)
+#: Previous nights' traffic in the same hours, relative to tonight's: log-normal spread.
+FORECAST_SPREAD = 0.3
 
 
 @dataclass(frozen=True)
@@ -71,6 +105,17 @@ class NightConfig:
     #: judge with anytime-valid looks after every step (each rule's own α) instead of
     #: fixed windows and extensions
     anytime: bool = False
+    #: how rates are drawn within ``traffic`` (one of ``TRAFFIC_MIXES``)
+    traffic_mix: str = "log-uniform"
+    #: the plan's order: ``evidence`` (busiest forecast first, quiet last) or ``given``
+    order: str = "evidence"
+    #: every rule's quiet policy (``core.quiet.QuietPolicy`` value)
+    quiet: str = QuietPolicy.POOL.value
+    #: a key of ``REGRESSIONS`` or ``CRASH_LOOP``, placed by ``regression_in``
+    regression: str | None = None
+    regression_in: str = "canary"
+    #: ``regression_in="one-quiet"``: the regressed namespace's rate (rps)
+    quiet_rps: float = 0.2
 
 
 @dataclass
@@ -80,6 +125,15 @@ class NightTally:
     outcomes: Counter = field(default_factory=Counter)
     looks: int = 0  # judgements made, over all nights (each wave's first look and extensions)
     minutes: list[float] = field(default_factory=list)  # per night, restart of wave 1 to the end
+    #: per rolled-back night with a regression: namespaces on the bad revision when the
+    #: rollback started
+    moved_at_rollback: list[int] = field(default_factory=list)
+    #: which evidence judged each namespace of promoted nights
+    evidence: Counter = field(default_factory=Counter)
+    #: nights whose regressed namespace ended promoted (``regression_in="one-quiet"``)
+    regressed_promoted: int = 0
+    #: how the regressed quiet namespace's night ended, by the evidence that stopped it
+    regressed_stopped_by: Counter = field(default_factory=Counter)
 
     @property
     def nights(self) -> int:
@@ -103,6 +157,12 @@ class NightTally:
             "looks_per_night": self.looks / self.nights if self.nights else 0.0,
             "minutes_median": float(np.median(self.minutes)) if self.minutes else None,
             "minutes_p90": float(np.percentile(self.minutes, 90)) if self.minutes else None,
+            "moved_at_rollback_median": float(np.median(self.moved_at_rollback))
+            if self.moved_at_rollback
+            else None,
+            "evidence_per_namespace": dict(self.evidence),
+            "regressed_namespace_promoted": self.regressed_promoted,
+            "regressed_namespace_stopped_by": dict(self.regressed_stopped_by),
         }
 
 
@@ -122,6 +182,13 @@ class _Traffic:
         return WindowData(
             self.after.requests[:steps], self.after.errors[:steps], self.after.buckets[:steps]
         )
+
+
+def _with_night_regression(kind: str, error_rate: float, sigma: float, rates: np.ndarray):
+    """``scenarios.with_regression``, and the night benchmark's own error regressions."""
+    if kind in NIGHT_REGRESSIONS:
+        return error_rate + NIGHT_REGRESSIONS[kind], sigma, rates
+    return with_regression(kind, error_rate, sigma, rates)
 
 
 def _wave_traffic(
@@ -144,7 +211,7 @@ def _wave_traffic(
         error_after = drifted_error_rate(truth.error_rate, model, error_factor, shared_errors)
         sigma_after = truth.latency_sigma
         if name in regressed:
-            error_after, sigma_after, rates_after = with_regression(
+            error_after, sigma_after, rates_after = _with_night_regression(
                 regressed[name], error_after, sigma_after, rates_after
             )
         traffic[name] = _Traffic(
@@ -158,6 +225,14 @@ def _wave_traffic(
     return traffic
 
 
+@dataclass(frozen=True)
+class _WaveVerdicts:
+    """One look at one wave: each namespace's verdict and the evidence that judged it."""
+
+    verdicts: dict[str, Verdict]
+    evidence: dict[str, Evidence]
+
+
 def _judge_wave(
     rules: RuleSet,
     wave: Sequence[str],
@@ -165,9 +240,12 @@ def _judge_wave(
     before_by_rule: dict[str, dict[str, Observation | None]],
     look: int,
     budget: NightBudget | None,
-) -> dict[str, Verdict]:
+    quiet: WaveContext | None = None,
+    policy: QuietPolicy = QuietPolicy.HOLD,
+) -> _WaveVerdicts:
     """One look at one wave: every rule on every namespace of the wave, the others as
-    controls; with a budget, re-judged at the wave's Holm alphas as the engine does.
+    controls; with a budget, re-judged at the wave's Holm alphas as the engine does; then
+    the quiet namespaces' thin rules judged by ``policy`` (``core.quiet.judge_wave``).
     ``before_by_rule`` holds the before-windows' observations, the same at every look."""
     controls = [name for name in traffic if name not in wave]
     per_rule: dict[str, list[RuleResult]] = {name: [] for name in wave}
@@ -181,20 +259,51 @@ def _judge_wave(
             per_rule[name].append(judge_rule(data))
     if budget is not None:
         per_rule = spend_night_budget(per_rule, inputs, rules, budget)
-    return {
-        name: combine_rule_results(name, tuple(results)).verdict
+    if quiet is None:
+        return _WaveVerdicts(
+            {n: combine_rule_results(n, tuple(r)).verdict for n, r in per_rule.items()},
+            dict.fromkeys(per_rule, Evidence.OWN),
+        )
+    budgeted = {
+        key: replace(data, alpha=result.statistic.get("alpha", data.alpha))
         for name, results in per_rule.items()
+        for result in results
+        if (data := inputs.get(key := (name, result.rule))) is not None
     }
+    if budget is not None:  # a pool is one more test of the wave, as in the engine
+        quiet = replace(quiet, alpha=budget.per_test(len(rules)))
+    judged = judge_wave(
+        per_rule, budgeted, list(rules), quiet, {rule.name: policy for rule in rules}
+    )
+    return _WaveVerdicts(
+        {n: q.verdict.verdict for n, q in judged.items()},
+        {n: q.evidence for n, q in judged.items()},
+    )
 
 
 #: Minutes between a wave's restart and the start of its after-window.
 SETTLE_MINUTES = 2
 
 
+@dataclass
+class NightResult:
+    """How one night ended, and what the tally records of it."""
+
+    outcome: str
+    looks: int
+    minutes: float
+    #: namespaces on the new revision when the night ended (at a rollback: those it moves back)
+    moved: int = 0
+    #: the evidence that judged each namespace the night decided
+    evidence: dict[str, Evidence] = field(default_factory=dict)
+    #: the regressed namespace (``regression_in="one-quiet"``), if any
+    regressed: str | None = None
+
+
 def run_night(config: NightConfig, rng: np.random.Generator, rules: RuleSet) -> tuple[str, int]:
     """One night: how it ended (one of ``OUTCOMES``) and how many looks it took."""
-    outcome, looks, _ = timed_night(config, rng, rules)
-    return outcome, looks
+    night = quiet_night(config, rng, rules)
+    return night.outcome, night.looks
 
 
 def timed_night(
@@ -202,57 +311,119 @@ def timed_night(
 ) -> tuple[str, int, float]:
     """One night: how it ended, how many looks it took, and its minutes — each wave's settle
     time plus the after-window it was judged on, up to the wave's decision."""
+    night = quiet_night(config, rng, rules)
+    return night.outcome, night.looks, night.minutes
+
+
+def draw_rate(rng: np.random.Generator, low: float, high: float, mix: str) -> float:
+    """One namespace's request rate within ``[low, high]`` (``TRAFFIC_MIXES``)."""
+    if mix == "heavy-tailed" and high > low:
+        # inverse CDF of a Pareto tail of shape 1 truncated to [low, high]
+        u = float(rng.uniform())
+        return low / (1.0 - u * (1.0 - low / high))
+    return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+
+
+def plan_night(
+    config: NightConfig, rng: np.random.Generator, rules: RuleSet
+) -> tuple[list[str], dict[str, NamespaceTruth], dict[str, str], str | None]:
+    """The night's namespaces in plan order, their truths, the regressed ones and the
+    regressed quiet namespace (if any)."""
     low, high = config.traffic
     names = [f"ns-{index:03d}" for index in range(config.namespaces)]
-    truths = {
-        name: _namespace_truth(rng, float(math.exp(rng.uniform(math.log(low), math.log(high)))))
-        for name in names
-    }
-    regressed = {names[0]: config.canary_regression} if config.canary_regression else {}
-    looks_taken, minutes = 0, 0.0
+    rates = {name: draw_rate(rng, low, high, config.traffic_mix) for name in names}
+    regression = config.regression or config.canary_regression
+    confined = None
+    if regression and config.regression_in == "one-quiet":
+        confined = names[-1]
+        rates[confined] = config.quiet_rps
+    truths = {name: _namespace_truth(rng, rate) for name, rate in rates.items()}
+    if config.order == "evidence":
+        seconds = STEPS_PER_WINDOW * 60.0
+        forecast = {
+            name: rate * seconds * float(rng.lognormal(0.0, FORECAST_SPREAD))
+            for name, rate in rates.items()
+        }
+        needed = max((r.spec.judge.min_evidence.requests for r in rules), default=0)
+        names = list(order_by_evidence(names, forecast, needed))
+    regressed: dict[str, str] = {}
+    if regression and config.regression_in == "canary":
+        regressed = {names[0]: regression}
+    elif regression and config.regression_in == "all":
+        regressed = dict.fromkeys(names, regression)
+    elif confined is not None and regression:
+        regressed = {confined: regression}
+    return names, truths, regressed, confined
+
+
+def quiet_night(config: NightConfig, rng: np.random.Generator, rules: RuleSet) -> NightResult:
+    """One night through the plan's order, the quiet policy and the health gates."""
+    names, truths, regressed, confined = plan_night(config, rng, rules)
+    traffic_regressed = {n: k for n, k in regressed.items() if k != CRASH_LOOP}
+    looks_taken, minutes, moved = 0, 0.0, 0
+    passed_own: list[str] = []
+    evidence: dict[str, Evidence] = {}
     for wave in split_waves(names, config.waves):
-        traffic = _wave_traffic(rng, truths, config.max_extensions, regressed)
+        moved += len(wave)
+        traffic = _wave_traffic(
+            rng, truths, config.max_extensions,
+            {n: k for n, k in traffic_regressed.items() if n in wave},
+        )  # fmt: skip
+        health = {
+            name: HealthSignals(crash_looping=(f"{name}/app-0/app",), restarts=4)
+            if regressed.get(name) == CRASH_LOOP
+            else HealthSignals(restarts=int(rng.poisson(0.02)))
+            for name in wave
+        }
         before_by_rule = {
             rule.name: {n: judges.observation(rule, t.before) for n, t in traffic.items()}
             for rule in rules
         }
-        decided = (
-            _anytime_wave(
-                rules,
-                wave,
-                traffic,
-                before_by_rule,
-                config.max_extensions,
+        if config.anytime:
+            outcome, looks, steps = _anytime_wave(
+                rules, wave, traffic, before_by_rule, config.max_extensions,
                 night_alpha(config.night_budget, config.namespaces, len(rules))
                 if config.night_budget is not None
                 else None,
+            )  # fmt: skip
+            decided: dict[str, Evidence] = dict.fromkeys(wave, Evidence.OWN)
+        else:
+            context = WaveContext(passed_before=tuple(passed_own), health=health)
+            outcome, looks, steps, decided = _fixed_wave(
+                config, rules, wave, traffic, before_by_rule, context
             )
-            if config.anytime
-            else _fixed_wave(config, rules, wave, traffic, before_by_rule)
-        )
-        outcome, looks, steps = decided
         looks_taken += looks
         minutes += SETTLE_MINUTES + steps
+        evidence.update(decided)
         if outcome != "promoted":
-            return outcome, looks_taken, minutes
-    return "promoted", looks_taken, minutes
+            return NightResult(outcome, looks_taken, minutes, moved, evidence, confined)
+        passed_own.extend(n for n in wave if decided.get(n) is Evidence.OWN)
+    return NightResult("promoted", looks_taken, minutes, moved, evidence, confined)
 
 
-def _fixed_wave(config, rules, wave, traffic, before_by_rule) -> tuple[str, int, int]:
-    """Judge at the default window, extend when inconclusive: (outcome, looks, steps)."""
+def _fixed_wave(
+    config: NightConfig, rules, wave, traffic, before_by_rule, context: WaveContext
+) -> tuple[str, int, int, dict[str, Evidence]]:
+    """Judge at the default window, extend when inconclusive: (outcome, looks, steps,
+    evidence per namespace at the deciding look)."""
+    policy = QuietPolicy(config.quiet)
+    judged = _WaveVerdicts({}, {})
     for look in range(config.max_extensions + 1):
         budget = (
             NightBudget(config.night_budget, config.namespaces, look, config.max_extensions + 1)
             if config.night_budget is not None
             else None
         )
-        verdicts = _judge_wave(rules, wave, traffic, before_by_rule, look, budget).values()
+        at_look = replace(context, final_look=look == config.max_extensions)
+        judged = _judge_wave(rules, wave, traffic, before_by_rule, look, budget, at_look, policy)
+        verdicts = judged.verdicts.values()
         steps = STEPS_PER_WINDOW * (1 + look)
         if Verdict.FAIL in verdicts:
-            return "rolled_back", look + 1, steps
+            return "rolled_back", look + 1, steps, judged.evidence
         if all(verdict is Verdict.PASS for verdict in verdicts):
-            return "promoted", look + 1, steps
-    return "held", config.max_extensions + 1, STEPS_PER_WINDOW * (1 + config.max_extensions)
+            return "promoted", look + 1, steps, judged.evidence
+    last = STEPS_PER_WINDOW * (1 + config.max_extensions)
+    return "held", config.max_extensions + 1, last, judged.evidence
 
 
 def _anytime_wave(
@@ -306,10 +477,23 @@ def run_nights(
     for night in range(nights):
         # each night from its own seed: every configuration judges the very same nights
         rng = np.random.default_rng([seed, night])
-        outcome, looks, minutes = timed_night(config, rng, rules)
-        tally.outcomes[outcome] += 1
-        tally.looks += looks
-        tally.minutes.append(minutes)
+        night_result = quiet_night(config, rng, rules)
+        tally.outcomes[night_result.outcome] += 1
+        tally.looks += night_result.looks
+        tally.minutes.append(night_result.minutes)
+        regression = config.regression or config.canary_regression
+        if regression and night_result.outcome == "rolled_back":
+            tally.moved_at_rollback.append(night_result.moved)
+        if night_result.outcome == "promoted":
+            tally.evidence.update(e.value for e in night_result.evidence.values())
+        if night_result.regressed is not None:
+            if night_result.outcome == "promoted":
+                tally.regressed_promoted += 1
+            else:
+                stopped = night_result.evidence.get(night_result.regressed)
+                tally.regressed_stopped_by[
+                    f"{night_result.outcome}:{stopped.value if stopped else 'not reached'}"
+                ] += 1
         if progress:
             progress(1)
     return tally

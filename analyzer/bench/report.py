@@ -141,12 +141,20 @@ def night_table(result: dict) -> Table:
     config = result["config"]
     low, high = config["traffic_rps"]
     regression = config["canary_regression"]
+    injected = (
+        f"canary {regression}"
+        if regression
+        else f"{config['regression']} in {config['regression_in']}"
+        if config.get("regression")
+        else "every namespace healthy"
+    )
     table = Table(
         title=(
             f"Whole nights: {result['nights']} per row, {config['namespaces']} namespaces "
-            f"({low:g}–{high:g} rps), waves {config['waves']}, up to "
-            f"{config['max_extensions']} extensions, "
-            + (f"canary {regression}" if regression else "every namespace healthy")
+            f"({low:g}–{high:g} rps, {config.get('traffic_mix', 'log-uniform')}), waves "
+            f"{config['waves']}, up to {config['max_extensions']} extensions, order "
+            f"{config.get('order', 'given')}, quiet policy {config.get('quiet', 'hold')}, "
+            f"{injected}, seed {config['seed']}"
         ),
         caption="rolled back = a FAIL in some wave; held = still inconclusive after the last "
         "extension (a person decides); 95 % intervals in brackets; minutes = each wave's 2-min "
@@ -159,6 +167,8 @@ def night_table(result: dict) -> Table:
         "held",
         "looks per night",
         "minutes per night (median, p90)",
+        "judged by (namespaces of promoted nights)",
+        "on the bad revision at rollback (median)",
     ):
         table.add_column(column, justify="left" if column == "α" else "right")
     labels = {
@@ -184,6 +194,13 @@ def night_table(result: dict) -> Table:
             "—"
             if row.get("minutes_median") is None
             else f"{row['minutes_median']:g}, {row['minutes_p90']:g}",
+            ", ".join(
+                f"{k} {v}" for k, v in sorted((row.get("evidence_per_namespace") or {}).items())
+            )
+            or "—",
+            "—"
+            if row.get("moved_at_rollback_median") is None
+            else f"{row['moved_at_rollback_median']:g}",
         )
     return table
 

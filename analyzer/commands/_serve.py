@@ -155,6 +155,7 @@ def serve_command(args: argparse.Namespace) -> int:
             settings.rules.namespace_label,
             on_outcome=record,
             night_budget=settings.rules.night_budget,
+            health=lambda action: cluster.pod_health(action.judged, action.restarted_at),
         )
 
     def evidence_check(rules, namespaces, now):

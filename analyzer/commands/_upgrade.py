@@ -29,6 +29,8 @@ from analyzer.commands.common import (
     settings_from_args,
     structured,
 )
+from analyzer.core.evidence import needed_requests
+from analyzer.core.forecast import NamespaceForecast
 from analyzer.core.ports import (
     ClusterError,
     ClusterNotFoundError,
@@ -59,6 +61,7 @@ from analyzer.service.engine import (
     PrometheusJudging,
     UpgradeEngine,
 )
+from analyzer.service.forecast import forecast_requests, plan_forecast
 from analyzer.service.leadership import LeaderElector, holding_lease, lease_namespace
 from analyzer.service.preflight import UpgradeRequest, build_plan, parse_gateway, preflight
 from analyzer.service.timeline import TimelineRecorder
@@ -161,7 +164,11 @@ def _run(args, settings, request, rules, source, cluster) -> int:
     upgrade = settings.upgrade
     store = ConfigMapStateStore(cluster, upgrade.state_configmap, upgrade.state_namespace)
     judging = PrometheusJudging(
-        source, rules, settings.rules.namespace_label, night_budget=settings.rules.night_budget
+        source,
+        rules,
+        settings.rules.namespace_label,
+        night_budget=settings.rules.night_budget,
+        health=lambda action: cluster.pod_health(action.judged, action.restarted_at),
     )
     sinks = notification_sinks(settings.notifications, cluster.target)
     # every page is also logged; a rollback-started page is resolved when the rollback ends
@@ -181,6 +188,7 @@ def _run(args, settings, request, rules, source, cluster) -> int:
         )
         plan = None
         reach = None
+        forecast = ()
     else:
         checked = preflight(cluster, request)  # reads only: a refusal changes nothing
         reach = checked.reach
@@ -189,19 +197,31 @@ def _run(args, settings, request, rules, source, cluster) -> int:
         quiet = planned_evidence_warnings(
             source, rules, settings, checked.namespaces, RealClock().now()
         )
-        for warning in (*checked.warnings, *quiet):
+        forecast, unforecast = plan_forecast(
+            source, rules, settings, checked.namespaces, RealClock().now()
+        )
+        for warning in (*checked.warnings, *quiet, *unforecast):
             progress.console.print(f"[yellow]warning:[/] {warning}")
+        for each in forecast:
+            progress.console.print(f"forecast: {each.describe()}", markup=False)
+        ordered = {
+            "forecast": forecast_requests(forecast) if forecast else None,
+            "needed": needed_requests(rules),
+        }
         if args.dry_run:
             clock = VirtualClock(RealClock().now())
-            plan = build_plan(request, checked, settings, clock.now())
+            plan = build_plan(request, checked, settings, clock.now(), **ordered)
             dry = DryRunCluster(cluster, clock)
             engine = UpgradeEngine(
                 dry, MemoryStateStore(), DryRunJudging(), clock, observer=progress
             )
             state = engine.run(plan)
-            _print(args, state, writes=dry.writes, reach=reach, target=cluster.target)
+            _print(
+                args, state, writes=dry.writes, reach=reach, target=cluster.target,
+                forecast=forecast,
+            )  # fmt: skip
             return ExitCode.OK
-        plan = build_plan(request, checked, settings, RealClock().now())
+        plan = build_plan(request, checked, settings, RealClock().now(), **ordered)
     with _lease_held(cluster, settings) as gate:
         state = engine.run(plan, gate=gate)
     if args.report:
@@ -212,7 +232,7 @@ def _run(args, settings, request, rules, source, cluster) -> int:
         except OSError as error:
             raise BadInputError(f"--report: cannot write {args.report}: {error.strerror}") from None
         progress.console.print(f"report: {path}")
-    _print(args, state, reach=reach, target=cluster.target)
+    _print(args, state, reach=reach, target=cluster.target, forecast=forecast)
     assert state.outcome is not None
     return OUTCOME_EXIT[state.outcome]
 
@@ -248,12 +268,15 @@ def _print(
     writes: list[str] | None = None,
     reach: Reach | None = None,
     target: KubeTarget | None = None,
+    forecast: Sequence[NamespaceForecast] = (),
 ) -> None:
     document = summary(state)
     if target is not None:  # which cluster it acted on (or would act on)
         document["kubernetes"] = target.as_dict()
     if reach is not None:  # what the tag reached at preflight (absent on a resumed run)
         document["reach"] = reach.to_dict()
+    if forecast:  # per planned namespace: traffic, detectable regressions, judging policy
+        document["forecast"] = [each.to_dict() for each in forecast]
     if writes is not None:
         document["dry_run"] = True
         document["would_write"] = writes

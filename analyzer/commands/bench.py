@@ -8,7 +8,9 @@
   (``--decision-scenarios``, JSON ``time_to_decision``).
 - ``bench night --namespaces N --nights M [--night-budget B] [--output text|json]``: seeded
   whole nights (waves, controls, extensions, the budget's Holm step-down) and how they
-  end — promoted, rolled back or held — at each rule's own alpha and with the budget.
+  end — promoted, rolled back or held — at each rule's own alpha and with the budget;
+  the plan ordered by evidence and quiet namespaces judged by the quiet policy
+  (``--order``, ``--quiet``, ``--traffic-mix``, ``--regression``/``--regression-in``).
 - ``bench scale --namespaces N [--output text|json]``: batched vs per-namespace queries
   against a real local Prometheus on backfilled history (started and stopped here).
 - ``bench memory [--runs N] [--scenario NAME] [--output text|json]``: the resident memory
@@ -51,6 +53,19 @@ _count = _whole_number(0)
 REGRESSION_KINDS = (
     "errors+0.5pp", "errors+1pp", "errors+2pp", "p99+10%", "p99+25%", "p99+50%", "traffic-50%",
 )  # fmt: skip
+#: and ``bench night --regression``: those, a quiet namespace's large one, and a crash loop
+NIGHT_REGRESSION_KINDS = (*REGRESSION_KINDS, "errors+5pp", "crash-loop")
+
+
+def _rps(text: str) -> float:
+    """An argparse type: a request rate above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
 
 
 def _wave_sizes(text: str) -> tuple[int, ...]:
@@ -168,6 +183,46 @@ def register(subparsers) -> None:
         default=(10.0, 200.0),
         help="namespaces' request rates, drawn log-uniformly: LOW,HIGH rps (default 10,200)",
     )
+    night.add_argument(
+        "--traffic-mix",
+        choices=("log-uniform", "heavy-tailed"),
+        default="log-uniform",
+        help="how rates are drawn within --traffic: log-uniform, or heavy-tailed (a Pareto "
+        "tail: most namespaces near LOW, a few busy ones; default log-uniform)",
+    )
+    night.add_argument(
+        "--order",
+        choices=("evidence", "given"),
+        default="evidence",
+        help="the plan's order: evidence (busiest forecast first, quiet namespaces last; "
+        "the product's) or given (as listed; before quiet namespaces had a policy)",
+    )
+    night.add_argument(
+        "--quiet",
+        choices=("pool", "inherit", "hold"),
+        default="pool",
+        help="every rule's quiet policy for namespaces too thin to judge alone (default "
+        "pool, the rules' default)",
+    )
+    night.add_argument(
+        "--regression",
+        choices=NIGHT_REGRESSION_KINDS,
+        help="inject this regression where --regression-in says (errors+5pp and crash-loop "
+        "exist only here)",
+    )
+    night.add_argument(
+        "--regression-in",
+        choices=("canary", "all", "one-quiet"),
+        default="canary",
+        help="where --regression lives: the canary, every namespace on the new revision, or "
+        "one quiet namespace alone at --quiet-rps (default canary)",
+    )
+    night.add_argument(
+        "--quiet-rps",
+        type=_rps,
+        default=0.2,
+        help="--regression-in one-quiet: that namespace's rate in rps (default 0.2)",
+    )
     add_output_flag(night)
     night.set_defaults(handler=night_command)
     scale = commands.add_parser(
@@ -268,7 +323,15 @@ def night_command(args: argparse.Namespace) -> int:
         canary_regression=args.canary_regression,
         traffic=args.traffic,
         anytime=args.anytime,
+        traffic_mix=args.traffic_mix,
+        order=args.order,
+        quiet=args.quiet,
+        regression=args.regression,
+        regression_in=args.regression_in,
+        quiet_rps=args.quiet_rps,
     )
+    if args.regression and args.canary_regression:
+        raise BadInputError("--canary-regression and --regression: give one")
     budget = args.night_budget is not None
     runs = 1 + budget + args.anytime * (1 + budget)
     errors = Console(stderr=True)
@@ -287,6 +350,12 @@ def night_command(args: argparse.Namespace) -> int:
             "traffic_rps": list(config.traffic),
             "seed": args.seed,
             "anytime": config.anytime,
+            "traffic_mix": config.traffic_mix,
+            "order": config.order,
+            "quiet": config.quiet,
+            "regression": config.regression,
+            "regression_in": config.regression_in,
+            "quiet_rps": config.quiet_rps,
         },
         "nights": args.nights,
         "runs": {key: tally.to_dict() for key, tally in study.items()},

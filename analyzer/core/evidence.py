@@ -28,9 +28,20 @@ class ThinEvidence:
     needed: int
     window: timedelta
 
-    def describe(self, on_inconclusive: str) -> str:
+    def describe(self, on_inconclusive: str, policy: str = "hold") -> str:
         """One line for a warning, the log and the timeline. Extensions lengthen only the
-        after-window, so a before-window this thin stays thin at every look."""
+        after-window, so a before-window this thin stays thin at every look. ``policy``:
+        the deciding rules' quiet policy (``core.quiet``); only ``hold`` holds the night."""
+        if policy != "hold":
+            return (
+                f"namespace {self.namespace} served ~{self.requests:.0f} requests in the last "
+                f"{format_duration(self.window)}; the rules need ≥ {self.needed} in each window, "
+                f"so it is too quiet to be judged alone: the plan puts it last and its rules' "
+                f"quiet policy ({policy}) judges it at its wave's last look — pooled with the "
+                f"wave's other quiet namespaces, else on the revision's verdicts on busier "
+                f"namespaces; never passed when its own data leans to a regression or a "
+                f"health gate (crash loop, restarts, proxy readiness, 5xx cap) fails"
+            )
         then = (
             "the upgrade holds there for a person"
             if on_inconclusive == "hold"

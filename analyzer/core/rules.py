@@ -26,6 +26,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError
 
+from analyzer.core.quiet_policy import DEFAULT_QUIET_POLICY, QuietPolicy
 from analyzer.core.templates import PLACEHOLDERS, placeholders_in
 from analyzer.core.yaml_lines import line_of
 
@@ -183,6 +184,8 @@ class Rule(_Strict):
     kind: Literal["Rule"]
     metadata: RuleMetadata
     spec: RuleSpec
+    #: how the rule judges a namespace too quiet for it alone (``core.quiet``)
+    quiet: QuietPolicy = DEFAULT_QUIET_POLICY
 
     @property
     def name(self) -> str:

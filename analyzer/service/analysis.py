@@ -25,6 +25,7 @@ from analyzer.core.observations import (
     rule_query,
 )
 from analyzer.core.ports import MetricsError, MetricsSource, MetricsUnreachableError
+from analyzer.core.quiet import QuietVerdict, WaveContext, judge_wave
 from analyzer.core.rules import RuleSet, RuleType
 from analyzer.core.verdicts import NamespaceVerdict, RuleResult, combine_rule_results
 from analyzer.core.windows import RestartWindows, Window
@@ -50,6 +51,8 @@ class AnalysisOutcome:
     verdicts: dict[str, NamespaceVerdict]
     queries_sent: int = 0
     unreachable: list[str] = field(default_factory=list)
+    #: with a quiet context: which evidence judged each namespace (``core.quiet``)
+    evidence: dict[str, QuietVerdict] = field(default_factory=dict)
 
     @property
     def source_unreachable(self) -> bool:
@@ -68,11 +71,14 @@ def analyze_restart(
     rules: RuleSet,
     request: AnalysisRequest,
     budget: NightBudget | None = None,
+    quiet: WaveContext | None = None,
 ) -> AnalysisOutcome:
     """Judge every rule on every judged namespace of one restart.
 
     With ``budget`` the judged namespaces are one wave of the night: each critical,
-    non-dry-run test is re-judged at its Holm alpha (``spend_night_budget``)."""
+    non-dry-run test is re-judged at its Holm alpha (``spend_night_budget``). With
+    ``quiet`` the rules too thin for a namespace are judged by each rule's ``quiet``
+    policy (``core.quiet.judge_wave``) and ``evidence`` says what judged each."""
     windows = request.windows
     step = windows.step
     everyone = sorted(set(request.judged) | set(request.controls))
@@ -140,11 +146,36 @@ def analyze_restart(
                     }
                 },
             )
+    if quiet is not None:
+        if budget is not None and quiet.alpha is None:  # a pool is one more test of the wave
+            deciding = sum(1 for rule in rules if rule.spec.critical and not rule.spec.dry_run)
+            quiet = replace(quiet, alpha=budget.per_test(max(deciding, 1)))
+        outcome.evidence = judge_quiet_wave(per_rule, inputs, rules, quiet)
+        outcome.verdicts = {name: q.verdict for name, q in outcome.evidence.items()}
+        return outcome
     outcome.verdicts = {
         namespace: combine_rule_results(namespace, tuple(results))
         for namespace, results in per_rule.items()
     }
     return outcome
+
+
+def judge_quiet_wave(
+    per_rule: dict[str, list[RuleResult]],
+    inputs: dict[tuple[str, str], RuleInput],
+    rules: RuleSet,
+    quiet: WaveContext,
+) -> dict[str, QuietVerdict]:
+    """``core.quiet.judge_wave`` with each rule's own ``quiet`` policy; a pool is judged at
+    the strictest alpha its members were given (after any night budget)."""
+    at_alpha = {
+        key: replace(data, alpha=result.statistic.get("alpha", data.alpha))
+        for name, results in per_rule.items()
+        for result in results
+        if (data := inputs.get(key := (name, result.rule))) is not None
+    }
+    policies = {rule.name: rule.quiet for rule in rules}
+    return judge_wave(per_rule, at_alpha, list(rules), quiet, policies)
 
 
 def spend_night_budget(
@@ -287,4 +318,6 @@ def planned_evidence_warnings(
                     extra={"fields": {"error": str(error)}})  # fmt: skip
         return (f"could not check whether the planned namespaces serve enough traffic to be "
                 f"judged: {error}",)  # fmt: skip
-    return tuple(thin.describe(upgrade.on_inconclusive) for thin in found)
+    policies = {rule.quiet.value for rule in rules if rule.spec.critical and not rule.spec.dry_run}
+    policy = "hold" if policies <= {"hold"} else " / ".join(sorted(policies))
+    return tuple(thin.describe(upgrade.on_inconclusive, policy) for thin in found)

@@ -10,13 +10,14 @@ at any point resumes from the ConfigMap and never restarts a workload twice for 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from analyzer.core.alerts import Alert
 from analyzer.core.alerts.upgrade import RESOLVED_BY_OUTCOME, outcome_alert, rollback_started_alert
+from analyzer.core.health_gates import HealthSignals
 from analyzer.core.multiplicity import NightBudget
 from analyzer.core.ports import (
     ClusterError,
@@ -66,6 +67,7 @@ from analyzer.errors import BadInputError, CanaryAnalyzerError, UnreachableError
 from analyzer.service.clock import Clock
 
 if TYPE_CHECKING:
+    from analyzer.core.quiet import WaveContext
     from analyzer.service.analysis import AnalysisOutcome
 
 log = logging.getLogger("canary_analyzer.engine")
@@ -95,6 +97,7 @@ class PrometheusJudging:
         namespace_label: str,
         on_outcome: Callable[[AnalysisOutcome], None] | None = None,
         night_budget: float | None = None,
+        health: Callable[[Judge], Mapping[str, HealthSignals]] | None = None,
     ) -> None:
         self._source = source
         # a callable gives the rules in force at each judgement (hot reload in the service)
@@ -102,9 +105,12 @@ class PrometheusJudging:
         self._label = namespace_label
         self._on_outcome = on_outcome
         self._night_budget = night_budget
+        # volume-free health of the judged namespaces (quiet namespaces' gates); None: none
+        self._health = health
 
     def judge(self, action: Judge) -> Judged:
         # the statistics (numpy, scipy) load at the first judgement, not with the service
+        from analyzer.core.quiet import explained
         from analyzer.service.analysis import AnalysisRequest, analyze_restart
 
         windows = RestartWindows.around(
@@ -132,6 +138,7 @@ class PrometheusJudging:
                 namespace_label=self._label,
             ),
             budget=budget,
+            quiet=quiet_context(action, self._health),
         )
         if self._on_outcome is not None:
             self._on_outcome(outcome)
@@ -139,12 +146,33 @@ class PrometheusJudging:
             verdicts={
                 name: NamespaceJudgement(
                     verdict=verdict.verdict,
-                    reason=verdict.reason,
+                    reason=explained(verdict.reason, quiet := outcome.evidence.get(name)),
                     rules=verdict.rules,
+                    evidence=quiet.evidence.value if quiet else "own",
                 )
                 for name, verdict in outcome.verdicts.items()
             }
         )
+
+
+def quiet_context(
+    action: Judge, health: Callable[[Judge], Mapping[str, HealthSignals]] | None
+) -> WaveContext:
+    """What the wave's quiet namespaces may lean on: the namespaces passed on their own
+    traffic before, whether this is the wave's last look, and (when a source is given)
+    the judged namespaces' health; a health source that fails gives no gate, logged."""
+    from analyzer.core.quiet import WaveContext  # with the judge's statistics, when judging
+    signals: Mapping[str, HealthSignals] | None = None
+    if health is not None:
+        try:
+            signals = health(action)
+        except ClusterError as error:
+            log.warning("no health gates: %s", error)
+    return WaveContext(
+        passed_before=action.passed_before,
+        health=signals,
+        final_look=action.look + 1 >= action.looks,
+    )
 
 
 class StateConflictError(BadInputError):

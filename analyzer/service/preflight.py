@@ -15,7 +15,7 @@ command that fixes it; what the tag reaches but the plan leaves out is said.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,6 +25,7 @@ from analyzer.core.ports import (
     MeshCluster,
     UnrollableWorkload,
 )
+from analyzer.core.quiet import order_by_evidence
 from analyzer.core.reach import INJECTION_LABEL, Reach, SelectorError, compute_reach
 from analyzer.core.upgrade import (
     REVISION_LABEL,
@@ -317,13 +318,26 @@ def unrollable_check(
 
 
 def build_plan(
-    request: UpgradeRequest, checked: PreflightResult, settings: Settings, now: datetime
+    request: UpgradeRequest,
+    checked: PreflightResult,
+    settings: Settings,
+    now: datetime,
+    forecast: Mapping[str, float] | None = None,
+    needed: int = 0,
 ) -> UpgradePlan:
-    """The plan the state machine runs, from the request, preflight and settings."""
+    """The plan the state machine runs, from the request, preflight and settings. With
+    ``forecast`` (requests per window in the same hours of previous nights) and
+    ``upgrade.order`` evidence, the namespaces are ordered by it (``core.quiet``): those
+    reaching ``needed`` busiest first, the pinned ``upgrade.canary`` first of all."""
     upgrade = settings.upgrade
     windows = settings.windows
+    namespaces = checked.namespaces
+    if forecast is not None and upgrade.order == "evidence":
+        namespaces = order_by_evidence(namespaces, forecast, needed, upgrade.canary)
+    elif upgrade.canary in namespaces:
+        namespaces = (upgrade.canary, *(n for n in namespaces if n != upgrade.canary))
     try:
-        waves = split_waves(checked.namespaces, upgrade.waves)
+        waves = split_waves(namespaces, upgrade.waves)
     except ValueError as error:
         raise BadInputError(f"CANARY_UPGRADE__WAVES: {error}") from None
     return UpgradePlan(

@@ -5,12 +5,21 @@ has every outcome with its interval for both alphas."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from analyzer.bench.judges import default_rules
-from analyzer.bench.night import NightConfig, night_study, run_night
+from analyzer.bench.night import (
+    NightConfig,
+    draw_rate,
+    night_study,
+    plan_night,
+    quiet_night,
+    run_night,
+    run_nights,
+)
 from analyzer.bench.scenarios import REGRESSIONS
 from analyzer.cli import main
 from analyzer.commands.bench import REGRESSION_KINDS
@@ -104,3 +113,66 @@ def test_bench_night_json_gives_minutes_per_night(capsys):
     assert set(runs) == {"rules_alpha", "anytime"}
     for row in runs.values():
         assert row["minutes_median"] <= row["minutes_p90"]
+
+
+# -- quiet namespaces (issue 16) ------------------------------------------------------------
+
+QUIET_MIX = (0.05, 200.0)
+
+
+def test_traffic_mixes_stay_in_range_and_the_heavy_tail_is_mostly_quiet():
+    rng = np.random.default_rng(9)
+    heavy = [draw_rate(rng, 0.05, 200.0, "heavy-tailed") for _ in range(2000)]
+    flat = [draw_rate(rng, 0.05, 200.0, "log-uniform") for _ in range(2000)]
+    assert all(0.05 <= r <= 200.0 for r in heavy + flat)
+    assert np.median(heavy) < 0.2 < np.median(flat)
+
+
+def test_the_plan_puts_the_busiest_namespace_first_unless_given():
+    rules = default_rules()
+    config = NightConfig(namespaces=8, traffic=QUIET_MIX)
+    names, truths, _, _ = plan_night(config, np.random.default_rng(4), rules)
+    assert truths[names[0]].rps == max(t.rps for t in truths.values())
+    given, _, _, _ = plan_night(replace(config, order="given"), np.random.default_rng(4), rules)
+    assert given == sorted(given)
+
+
+def test_a_healthy_night_with_quiet_namespaces_is_promoted_and_holds_without_a_policy():
+    rules = default_rules()
+    config = NightConfig(namespaces=6, waves=(1, 2), traffic=(0.1, 200.0), night_budget=0.05)
+    night = quiet_night(
+        replace(config, traffic_mix="log-uniform"), np.random.default_rng([3, 1]), rules
+    )
+    assert night.outcome == "promoted", night
+    assert {e.value for e in night.evidence.values()} >= {"own"}
+    quiet_ones = [n for n, e in night.evidence.items() if e.value in ("pool", "inherited")]
+    assert quiet_ones, night.evidence  # at least one namespace judged by the policy
+    held = quiet_night(replace(config, quiet="hold"), np.random.default_rng([3, 1]), rules)
+    assert held.outcome == "held"
+
+
+@pytest.mark.parametrize(("kind", "rps"), [("errors+5pp", 0.2), ("crash-loop", 0.05)])
+def test_a_regression_confined_to_one_quiet_namespace_is_never_promoted(kind, rps):
+    config = NightConfig(
+        namespaces=6, waves=(1, 2), traffic=(1.0, 200.0), night_budget=0.05,
+        regression=kind, regression_in="one-quiet", quiet_rps=rps,
+    )  # fmt: skip
+    tally = run_nights(config, nights=2, seed=11)
+    assert tally.regressed_promoted == 0
+    stopped = tally.to_dict()["regressed_namespace_stopped_by"]
+    assert sum(stopped.values()) == 2
+    if kind == "crash-loop":
+        assert stopped == {"rolled_back:health": 2}
+    else:
+        assert set(stopped) <= {"held:held", "rolled_back:own", "rolled_back:pool"}
+
+
+def test_bench_night_json_says_how_namespaces_were_judged(capsys):
+    arguments = ["bench", "night", "--namespaces", "4", "--nights", "1", "--seed", "2",
+                 "--traffic", "100,200", "--regression", "errors+2pp", "--regression-in", "all",
+                 "--output", "json"]  # fmt: skip
+    assert main(arguments) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["config"]["regression_in"] == "all" and result["config"]["quiet"] == "pool"
+    row = result["runs"]["rules_alpha"]
+    assert row["rolled_back_rate"] == 1.0 and row["moved_at_rollback_median"] == 1.0

@@ -45,3 +45,11 @@ def test_the_warning_names_the_namespace_the_numbers_and_what_the_night_will_do(
     assert "need ≥ 500 in each window" in held and "INCONCLUSIVE" in held
     assert "holds there for a person" in held and "upgrade.on_inconclusive=hold" in held
     assert "rolls back there" in thin.describe("rollback")
+
+
+def test_under_a_quiet_policy_the_warning_says_what_judges_the_namespace_instead():
+    thin = ThinEvidence("quiet", 180.0, 500, WINDOW)
+    pooled = thin.describe("hold", "pool")
+    assert "quiet policy (pool)" in pooled and "puts it last" in pooled
+    assert "holds there for a person" not in pooled
+    assert "holds there for a person" in thin.describe("hold", "hold")

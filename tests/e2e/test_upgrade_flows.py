@@ -43,6 +43,9 @@ ENV = {
     # a hundred; the night budget bounds that chance for the whole upgrade to 1 %, and the
     # regressions the bad scenarios inject are far beyond its per-test alpha.
     "CANARY_RULES__NIGHT_BUDGET": "0.01",
+    # These flows are about a given canary (the scenarios name namespaces so that
+    # alphabetical order is the plan): no reordering by forecast traffic.
+    "CANARY_UPGRADE__ORDER": "given",
 }
 APPS = ("accounts", "billing", "catalog", "delivery", "inventory", "orders")
 # The windows above are 20 s (a 10-minute default window is 30× longer), so at the scenarios'

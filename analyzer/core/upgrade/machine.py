@@ -223,6 +223,9 @@ def _judge_action(state: UpgradeState) -> Judge:
         plan_namespaces=len(plan.namespaces),
         look=state.extensions,
         looks=1 + plan.max_extensions,
+        passed_before=tuple(
+            r.name for r in state.namespaces if r.state == "promoted" and r.evidence in ("", "own")
+        ),
     )
 
 
@@ -235,7 +238,7 @@ def _decide(state: UpgradeState, result: Judged, now: datetime) -> Transition:
         if judgement is not None and record.name in names:
             records[index] = record.model_copy(
                 update={"verdict": judgement.verdict, "reason": judgement.reason,
-                        "rules": judgement.rules}
+                        "rules": judgement.rules, "evidence": judgement.evidence}
             )  # fmt: skip
     state = _set(state, now, namespaces=tuple(records))
     verdicts = {n: result.verdicts.get(n) for n in names}

@@ -39,6 +39,9 @@ class NamespaceRecord(_Frozen):
     reason: str = ""
     rules: tuple[RuleResult, ...] = ()
     restarted_at: datetime | None = None  # when its wave's restart took effect
+    #: which evidence judged it ("" before it was judged, or in a state saved before this
+    #: was recorded: its own traffic, the only evidence then)
+    evidence: str = ""
 
     def judged(self) -> NamespaceVerdict | None:
         """Its verdict with the rule results behind it (None: not judged yet)."""
@@ -152,7 +155,7 @@ class UpgradeSummary(_Frozen):
             "namespaces": [
                 {"name": r.name, "state": r.state,
                  "verdict": r.verdict.value if r.verdict else None, "reason": r.reason,
-                 "rules": [rule.to_dict() for rule in r.rules]}
+                 "rules": [rule.to_dict() for rule in r.rules], "evidence": r.evidence or None}
                 for r in self.namespaces
             ],
         }  # fmt: skip

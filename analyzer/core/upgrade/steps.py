@@ -96,6 +96,9 @@ class Judge(_Frozen):
     #: allows (1 + max extensions): the night budget is spent across looks
     look: int = 0
     looks: int = 1
+    #: namespaces the revision passed on their own traffic earlier this night: what a
+    #: quiet namespace's ``inherit`` policy leans on (``core.quiet``)
+    passed_before: tuple[str, ...] = ()
 
 
 class Notify(_Frozen):
@@ -167,6 +170,8 @@ class NamespaceJudgement(_Frozen):
     verdict: Verdict
     reason: str
     rules: tuple[RuleResult, ...] = ()
+    #: which evidence judged it (``core.quiet.Evidence``: own, pool, inherited, health, held)
+    evidence: str = "own"
 
 
 class Judged(_Frozen):
