@@ -53,13 +53,13 @@ from analyzer.bench.scenarios import (
 from analyzer.core.judge import RuleInput, judge_rule
 from analyzer.core.multiplicity import NightBudget, night_alpha
 from analyzer.core.observations import Observation
+from analyzer.core.plan_order import order_by_evidence
 from analyzer.core.quiet import (
     Evidence,
     HealthSignals,
     QuietPolicy,
     WaveContext,
     judge_wave,
-    order_by_evidence,
 )
 from analyzer.core.rules import Rule, RuleSet
 from analyzer.core.sequential import judge_look, reference_error

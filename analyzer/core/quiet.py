@@ -6,7 +6,7 @@ namespace cannot reach a rule's ``minEvidence.requests`` in a window, every look
 INCONCLUSIVE and the night holds for a person however healthy the revision is. This module
 decides, purely (results, observations and health signals in; verdicts out):
 
-- **the plan's order** (``order_by_evidence``): the canary and the early waves are the
+- **the plan's order** (``core.plan_order.order_by_evidence``): the canary and the early waves are the
   namespaces busy enough to be judged at their forecast traffic (the operator may pin the
   canary); quiet ones go last, after the revision has been judged on real traffic;
 - **what judges a quiet namespace** (``judge_wave``), by each rule's ``quiet`` policy:
@@ -74,34 +74,6 @@ class Evidence(StrEnum):
 
 
 # -- the plan --------------------------------------------------------------------------------
-
-
-def order_by_evidence(
-    namespaces: Sequence[str],
-    forecast: Mapping[str, float],
-    needed: int,
-    canary: str | None = None,
-) -> tuple[str, ...]:
-    """The plan's order: busiest first by forecast requests per window (``forecast``; a
-    namespace with no forecast counts as 0), every namespace that reaches ``needed`` before
-    every one that does not; ``canary`` (pinned by the operator) first whatever its traffic.
-    Ties keep the given order."""
-    given = {name: index for index, name in enumerate(namespaces)}
-
-    def key(name: str) -> tuple[bool, float, int]:
-        volume = forecast.get(name, 0.0)
-        return (volume < needed, -volume, given[name])
-
-    ordered = sorted(namespaces, key=key)
-    if canary is not None and canary in given:
-        ordered.remove(canary)
-        ordered.insert(0, canary)
-    return tuple(ordered)
-
-
-def is_quiet(forecast_requests: float, needed: int) -> bool:
-    """Whether a namespace's forecast requests per window fall short of ``needed``."""
-    return needed > 0 and forecast_requests < needed
 
 
 # -- pooling ---------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The night's forecast: each planned namespace's traffic in the same hours of previous
 nights, fetched from Prometheus, turned into what its rules will see (``core.forecast``).
 
-Why it exists: the plan's order (busiest first, ``core.quiet.order_by_evidence``) and the
+Why it exists: the plan's order (busiest first, ``core.plan_order.order_by_evidence``) and the
 forecast shown by ``upgrade --dry-run`` and at the start of an upgrade both need the
 traffic the namespaces will serve while they are judged. Tonight's traffic is not known
 yet; the same hours of the previous night (else the same time a week ago) are the best

@@ -19,13 +19,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from analyzer.core.plan_order import order_by_evidence
 from analyzer.core.ports import (
     ClusterError,
     ClusterUnreachableError,
     MeshCluster,
     UnrollableWorkload,
 )
-from analyzer.core.quiet import order_by_evidence
 from analyzer.core.reach import INJECTION_LABEL, Reach, SelectorError, compute_reach
 from analyzer.core.upgrade import (
     REVISION_LABEL,

@@ -8,6 +8,7 @@ import pytest
 
 from analyzer.core.judge import RuleInput, judge_rule
 from analyzer.core.observations import RatioCounts
+from analyzer.core.plan_order import order_by_evidence
 from analyzer.core.quiet import (
     DEFAULT_QUIET_POLICY,
     Evidence,
@@ -15,7 +16,6 @@ from analyzer.core.quiet import (
     QuietPolicy,
     WaveContext,
     judge_wave,
-    order_by_evidence,
     pool_input,
     pooled,
     thin,
