@@ -47,6 +47,15 @@ class InconclusivePolicy(StrEnum):
     ROLLBACK = "rollback"
 
 
+class LookPolicy(StrEnum):
+    """When a wave is judged: once at the end of the after-window (and of each extension),
+    or at every step of it with anytime-valid bounds (``core/sequential.py``), stopping as
+    soon as the answer is certain either way."""
+
+    FIXED = "fixed"
+    EVERY_STEP = "every-step"
+
+
 class Outcome(StrEnum):
     """How an upgrade ended (the ``outcome`` of the JSON summary)."""
 
@@ -114,6 +123,7 @@ class UpgradePlan(_Frozen):
     poll_interval: timedelta
     max_extensions: int = 2
     on_inconclusive: InconclusivePolicy = InconclusivePolicy.HOLD
+    looks: LookPolicy = LookPolicy.FIXED
     #: namespaces the tag reaches only through pod labels restart only these workloads
     #: (every other planned namespace restarts whole)
     workloads: tuple[Target, ...] = ()
@@ -223,6 +233,12 @@ class Judge(_Frozen):
     #: allows (1 + max extensions): the night budget is spent across looks
     look: int = 0
     looks: int = 1
+    #: judge with anytime-valid bounds (the plan looks at every step): looking again spends
+    #: no more of the night's budget than one look
+    anytime: bool = False
+    #: this look falls at the end of the after-window or of an extension, where the fixed
+    #: judge's PASS stands too
+    scheduled: bool = True
 
 
 class Notify(_Frozen):
@@ -337,6 +353,8 @@ class UpgradeState(_Frozen):
     rolled_out_at: datetime | None = None
     deadline: datetime | None = None
     extensions: int = 0
+    #: looks already taken at this group when the plan looks at every step
+    steps_looked: int = 0
     moved: tuple[str, ...] = ()
     gateway_moved: bool = False
     #: rollback, tag style: reached workloads found on the new revision outside ``moved``
@@ -439,10 +457,22 @@ def _after_start(state: UpgradeState) -> datetime:
     return (state.rolled_out_at or state.restarted_at) + state.plan.settle
 
 
-def _ready_at(state: UpgradeState) -> datetime:
+def _judged_after(state: UpgradeState) -> timedelta:
+    """How much after-window the next look judges: the after-window and its extensions, or,
+    looking at every step, one more step (never past the last extension's end)."""
     plan = state.plan
-    after = plan.after * (1 + state.extensions)
-    return _after_start(state) + after + plan.evaluation_delay
+    if plan.looks is LookPolicy.EVERY_STEP:
+        return min(plan.step * (1 + state.steps_looked), _horizon(plan))
+    return plan.after * (1 + state.extensions)
+
+
+def _horizon(plan: UpgradePlan) -> timedelta:
+    """The longest after-window a wave is judged on: the window and every extension."""
+    return plan.after * (1 + plan.max_extensions)
+
+
+def _ready_at(state: UpgradeState) -> datetime:
+    return _after_start(state) + _judged_after(state) + state.plan.evaluation_delay
 
 
 # -- entering stages --------------------------------------------------------------------------
@@ -487,8 +517,8 @@ def _enter_group(state: UpgradeState, now: datetime, stage: Stage, wave: int) ->
     """Start moving a group (gateway, a wave, or the rollback set) onto its revision."""
     plan = state.plan
     state = _set(
-        state, now, stage=stage, wave=wave, extensions=0, restarted_at=None, rolled_out_at=None,
-        deadline=None,
+        state, now, stage=stage, wave=wave, extensions=0, steps_looked=0, restarted_at=None,
+        rolled_out_at=None, deadline=None,
     )
     if stage is Stage.GATEWAY:
         state = _set(state, now, gateway_moved=True)
@@ -596,6 +626,21 @@ def _after_verified(state: UpgradeState, now: datetime) -> Transition:
 def _judge_action(state: UpgradeState) -> Judge:
     plan = state.plan
     assert state.restarted_at is not None
+    after = _judged_after(state)
+    if plan.looks is LookPolicy.EVERY_STEP:
+        return Judge(
+            judged=plan.waves[state.wave],
+            controls=_controls(state),
+            restarted_at=state.restarted_at,
+            rolled_out_at=state.rolled_out_at,
+            before=plan.before,
+            settle=plan.settle,
+            after=after,
+            step=plan.step,
+            plan_namespaces=len(plan.namespaces),
+            anytime=True,
+            scheduled=after >= plan.after and after % plan.after == timedelta(0),
+        )
     return Judge(
         judged=plan.waves[state.wave],
         controls=_controls(state),
@@ -609,6 +654,31 @@ def _judge_action(state: UpgradeState) -> Judge:
         look=state.extensions,
         looks=1 + plan.max_extensions,
     )
+
+
+def _look_again(state: UpgradeState, now: datetime, unsure: list[str]) -> Transition:
+    """Looking at every step: not yet certain either way, so wait one step and look again.
+    Interim looks stay out of the timeline; the end of the after-window and of each
+    extension say where the wave stands, as the fixed looks' extension notes do."""
+    plan = state.plan
+    judged = _judged_after(state)
+    state = _set(state, now, steps_looked=state.steps_looked + 1)
+    state = _set(state, now, extensions=min(judged // plan.after, plan.max_extensions))
+    until = _ready_at(state)
+    state = _set(state, now, step=Step.WAIT, pending=WaitUntil(until=until, reason="next-look"))
+    if judged % plan.after != timedelta(0):
+        return Transition(state=state)
+    note = Note(
+        message=f"not yet certain in {', '.join(unsure)} after {_minutes(judged)} of "
+        f"after-window; judging every step until {(_after_start(state) + _horizon(plan)).isoformat()}",
+        reason="WindowExtended",
+    )
+    return Transition(state=state, notes=(note,))
+
+
+def _minutes(span: timedelta) -> str:
+    seconds = span.total_seconds()
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
 
 
 def _decide(state: UpgradeState, result: Judged, now: datetime) -> Transition:
@@ -637,8 +707,10 @@ def _decide(state: UpgradeState, result: Judged, now: datetime) -> Transition:
         transition = _enter_rollback(state, now, f"regression in {reason}")
         return Transition(state=transition.state, notes=(*notes, *transition.notes))
     unsure = [n for n, j in verdicts.items() if j is None or j.verdict is not Verdict.PASS]
+    if unsure and plan.looks is LookPolicy.EVERY_STEP and _judged_after(state) < _horizon(plan):
+        return _look_again(state, now, unsure)
     if unsure:
-        if state.extensions < plan.max_extensions:
+        if plan.looks is not LookPolicy.EVERY_STEP and state.extensions < plan.max_extensions:
             state = _set(state, now, extensions=state.extensions + 1)
             until = _ready_at(state)
             note = Note(
@@ -652,6 +724,9 @@ def _decide(state: UpgradeState, result: Judged, now: datetime) -> Transition:
             return Transition(state=state, notes=(*notes, note))
         state = _set(state, now, namespaces=_with_records(state, unsure, state="inconclusive"))
         why = f"still inconclusive after {plan.max_extensions} extensions in {', '.join(unsure)}"
+        if plan.looks is LookPolicy.EVERY_STEP:
+            why = (f"still inconclusive at every step of the after-window and its "
+                   f"{plan.max_extensions} extensions in {', '.join(unsure)}")  # fmt: skip
         if plan.on_inconclusive is InconclusivePolicy.ROLLBACK:
             transition = _enter_rollback(state, now, why)
             return Transition(state=transition.state, notes=(*notes, *transition.notes))
