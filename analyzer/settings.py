@@ -221,6 +221,14 @@ class UpgradeSettings(_Group):
         description="Pin the canary: this planned namespace goes first whatever its "
         "traffic. Default none (the busiest).",
     )
+    looks: Literal["fixed", "every-step"] = Field(
+        "fixed",
+        description="When a wave is judged: fixed (once at the end of the after-window and "
+        "of each extension) or every-step (at every step, with anytime-valid bounds: a "
+        "regression beyond the allowance fails as soon as it is certain, a healthy wave "
+        "passes as soon as its worst plausible change is inside the allowance; looking more "
+        "spends no more of the night budget). Default fixed.",
+    )
     on_inconclusive: Literal["hold", "rollback"] = Field(
         "hold",
         description="When evidence stays too thin: hold (stop where it is and page) or "

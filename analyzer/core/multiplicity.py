@@ -44,6 +44,9 @@ class NightBudget:
     #: how many the plan allows (1 + max extensions)
     look: int = 0
     looks: int = 1
+    #: judged at every step with anytime-valid bounds: every look together spends one
+    #: look's share, so ``look`` and ``looks`` stay at 0 and 1
+    anytime: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < self.budget < 1:
@@ -64,6 +67,8 @@ class NightBudget:
         namespaces = f"{self.namespaces} namespace{'s' if self.namespaces != 1 else ''}"
         rule_count = f"{rules} rule{'s' if rules != 1 else ''}"
         looks = f", look {self.look + 1} of {self.looks}" if self.looks > 1 else ""
+        if self.anytime:
+            looks = ", every step anytime-valid"
         return (
             f"night budget {self.budget * 100:.4g}% over {namespaces} × {rule_count}, "
             f"Holm within the wave{looks}"

@@ -10,7 +10,7 @@ for their p-values, then re-judged at each test's Holm alpha from the same obser
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -27,6 +27,7 @@ from analyzer.core.observations import (
 from analyzer.core.ports import MetricsError, MetricsSource, MetricsUnreachableError
 from analyzer.core.quiet import QuietVerdict, WaveContext, judge_wave
 from analyzer.core.rules import RuleSet, RuleType
+from analyzer.core.sequential import judge_look
 from analyzer.core.verdicts import NamespaceVerdict, RuleResult, combine_rule_results
 from analyzer.core.windows import RestartWindows, Window
 from analyzer.settings import Settings
@@ -42,6 +43,17 @@ class AnalysisRequest:
     controls: tuple[str, ...]
     windows: RestartWindows
     namespace_label: str = "destination_workload_namespace"
+    #: judge with anytime-valid bounds (``core/sequential.py``): one look of many at a
+    #: growing after-window; ``scheduled``: a look at the end of the after-window or of an
+    #: extension, where the fixed judge's PASS stands too
+    anytime: bool = False
+    scheduled: bool = True
+
+    def judge(self, data: RuleInput) -> RuleResult:
+        """The judge this request asks for, on one rule's data."""
+        if self.anytime:
+            return judge_look(data, scheduled=self.scheduled)
+        return judge_rule(data)
 
 
 @dataclass
@@ -122,12 +134,12 @@ def analyze_restart(
             )
             inputs[(namespace, rule.name)] = data
             result = replace(
-                judge_rule(data),
+                request.judge(data),
                 series=_chart_series(before.get(namespace), after.get(namespace), chart_controls),
             )
             per_rule[namespace].append(result)
     if budget is not None:
-        per_rule = spend_night_budget(per_rule, inputs, rules, budget)
+        per_rule = spend_night_budget(per_rule, inputs, rules, budget, request.judge)
     for namespace, results in per_rule.items():
         for result in results:
             log.info(
@@ -183,6 +195,7 @@ def spend_night_budget(
     inputs: dict[tuple[str, str], RuleInput],
     rules: RuleSet,
     budget: NightBudget,
+    judge: Callable[[RuleInput], RuleResult] = judge_rule,
 ) -> dict[str, list[RuleResult]]:
     """Re-judge one wave's results at their Holm alphas from the night's budget.
 
@@ -220,7 +233,7 @@ def spend_night_budget(
                     f"α {_percent(alpha)} from the rule's own confidence, stricter than "
                     f"{_percent(night)} from the {source}"
                 )
-            again = judge_rule(replace(data, alpha=alpha))
+            again = judge(replace(data, alpha=alpha))
             rejudged[namespace].append(
                 replace(
                     again,

@@ -126,8 +126,11 @@ class PrometheusJudging:
             # a state saved before the plan's size was recorded: the wave and its controls
             # (the plan's other namespaces, less any with stray proxies) stand in for it
             planned = action.plan_namespaces or len(action.judged) + len(action.controls)
-            looks = max(action.looks, action.look + 1)
-            budget = NightBudget(self._night_budget, planned, look=action.look, looks=looks)
+            if action.anytime:  # anytime-valid: every look together spends one look's share
+                budget = NightBudget(self._night_budget, planned, anytime=True)
+            else:
+                looks = max(action.looks, action.look + 1)
+                budget = NightBudget(self._night_budget, planned, look=action.look, looks=looks)
         outcome = analyze_restart(
             self._source,
             self._rules(),
@@ -136,6 +139,8 @@ class PrometheusJudging:
                 controls=action.controls,
                 windows=windows,
                 namespace_label=self._label,
+                anytime=action.anytime,
+                scheduled=action.scheduled,
             ),
             budget=budget,
             quiet=quiet_context(action, self._health),

@@ -30,6 +30,7 @@ from analyzer.core.reach import INJECTION_LABEL, Reach, SelectorError, compute_r
 from analyzer.core.upgrade import (
     REVISION_LABEL,
     InconclusivePolicy,
+    LookPolicy,
     Target,
     UpgradePlan,
     UpgradeStyle,
@@ -357,5 +358,6 @@ def build_plan(
         poll_interval=upgrade.poll_interval,
         max_extensions=upgrade.max_extensions,
         on_inconclusive=InconclusivePolicy(upgrade.on_inconclusive),
+        looks=LookPolicy(upgrade.looks),
         workloads=checked.targets,
     )

@@ -41,6 +41,7 @@ from analyzer.core.upgrade.operator import (
 from analyzer.core.upgrade.plan import (
     REVISION_LABEL,
     InconclusivePolicy,
+    LookPolicy,
     Outcome,
     Stage,
     Step,
@@ -98,6 +99,7 @@ __all__ = [
     "Judge",
     "Judged",
     "LabelNamespaces",
+    "LookPolicy",
     "MoveTag",
     "NamespaceJudgement",
     "NamespaceRecord",

@@ -5,9 +5,10 @@ controls, and when its after-window ends: small pure helpers of the state machin
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from analyzer.core.upgrade.plan import (
+    LookPolicy,
     Stage,
     Target,
     UpgradePlan,
@@ -77,7 +78,19 @@ def _after_start(state: UpgradeState) -> datetime:
     return (state.rolled_out_at or state.restarted_at) + state.plan.settle
 
 
-def _ready_at(state: UpgradeState) -> datetime:
+def _judged_after(state: UpgradeState) -> timedelta:
+    """How much after-window the next look judges: the after-window and its extensions, or,
+    looking at every step, one more step (never past the last extension's end)."""
     plan = state.plan
-    after = plan.after * (1 + state.extensions)
-    return _after_start(state) + after + plan.evaluation_delay
+    if plan.looks is LookPolicy.EVERY_STEP:
+        return min(plan.step * (1 + state.steps_looked), _horizon(plan))
+    return plan.after * (1 + state.extensions)
+
+
+def _horizon(plan: UpgradePlan) -> timedelta:
+    """The longest after-window a wave is judged on: the window and every extension."""
+    return plan.after * (1 + plan.max_extensions)
+
+
+def _ready_at(state: UpgradeState) -> datetime:
+    return _after_start(state) + _judged_after(state) + state.plan.evaluation_delay

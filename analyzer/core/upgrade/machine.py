@@ -8,15 +8,18 @@ from datetime import datetime
 
 from analyzer.core.upgrade.groups import (
     _after_start,
-    _controls,
     _current_targets,
     _expected_revision,
+    _horizon,
+    _judged_after,
     _ready_at,
     _rollback_targets,
     _step_id,
 )
+from analyzer.core.upgrade.looks import _judge_action, _look_again
 from analyzer.core.upgrade.plan import (
     InconclusivePolicy,
+    LookPolicy,
     Outcome,
     Stage,
     Step,
@@ -100,6 +103,7 @@ def _enter_group(state: UpgradeState, now: datetime, stage: Stage, wave: int) ->
         stage=stage,
         wave=wave,
         extensions=0,
+        steps_looked=0,
         restarted_at=None,
         rolled_out_at=None,
         deadline=None,
@@ -208,27 +212,6 @@ def _after_verified(state: UpgradeState, now: datetime) -> Transition:
     )  # fmt: skip
 
 
-def _judge_action(state: UpgradeState) -> Judge:
-    plan = state.plan
-    assert state.restarted_at is not None
-    return Judge(
-        judged=plan.waves[state.wave],
-        controls=_controls(state),
-        restarted_at=state.restarted_at,
-        rolled_out_at=state.rolled_out_at,
-        before=plan.before,
-        settle=plan.settle,
-        after=plan.after * (1 + state.extensions),
-        step=plan.step,
-        plan_namespaces=len(plan.namespaces),
-        look=state.extensions,
-        looks=1 + plan.max_extensions,
-        passed_before=tuple(
-            r.name for r in state.namespaces if r.state == "promoted" and r.evidence in ("", "own")
-        ),
-    )
-
-
 def _decide(state: UpgradeState, result: Judged, now: datetime) -> Transition:
     plan = state.plan
     names = plan.waves[state.wave]
@@ -255,8 +238,11 @@ def _decide(state: UpgradeState, result: Judged, now: datetime) -> Transition:
         transition = _enter_rollback(state, now, f"regression in {reason}")
         return Transition(state=transition.state, notes=(*notes, *transition.notes))
     unsure = [n for n, j in verdicts.items() if j is None or j.verdict is not Verdict.PASS]
+    every_step = plan.looks is LookPolicy.EVERY_STEP
+    if unsure and every_step and _judged_after(state) < _horizon(plan):
+        return _look_again(state, now, unsure)
     if unsure:
-        if state.extensions < plan.max_extensions:
+        if not every_step and state.extensions < plan.max_extensions:
             state = _set(state, now, extensions=state.extensions + 1)
             until = _ready_at(state)
             note = Note(
@@ -270,6 +256,9 @@ def _decide(state: UpgradeState, result: Judged, now: datetime) -> Transition:
             return Transition(state=state, notes=(*notes, note))
         state = _set(state, now, namespaces=_with_records(state, unsure, state="inconclusive"))
         why = f"still inconclusive after {plan.max_extensions} extensions in {', '.join(unsure)}"
+        if every_step:
+            why = (f"still inconclusive at every step of the after-window and its "
+                   f"{plan.max_extensions} extensions in {', '.join(unsure)}")  # fmt: skip
         if plan.on_inconclusive is InconclusivePolicy.ROLLBACK:
             transition = _enter_rollback(state, now, why)
             return Transition(state=transition.state, notes=(*notes, *transition.notes))

@@ -28,6 +28,15 @@ class InconclusivePolicy(StrEnum):
     ROLLBACK = "rollback"
 
 
+class LookPolicy(StrEnum):
+    """When a wave is judged: once at the end of the after-window (and of each extension),
+    or at every step of it with anytime-valid bounds (``core/sequential.py``), stopping as
+    soon as the answer is certain either way."""
+
+    FIXED = "fixed"
+    EVERY_STEP = "every-step"
+
+
 class Outcome(StrEnum):
     """How an upgrade ended (the ``outcome`` of the JSON summary)."""
 
@@ -95,6 +104,7 @@ class UpgradePlan(_Frozen):
     poll_interval: timedelta
     max_extensions: int = 2
     on_inconclusive: InconclusivePolicy = InconclusivePolicy.HOLD
+    looks: LookPolicy = LookPolicy.FIXED
     #: namespaces the tag reaches only through pod labels restart only these workloads
     #: (every other planned namespace restarts whole)
     workloads: tuple[Target, ...] = ()

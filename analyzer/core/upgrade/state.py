@@ -76,6 +76,8 @@ class UpgradeState(_Frozen):
     rolled_out_at: datetime | None = None
     deadline: datetime | None = None
     extensions: int = 0
+    #: looks already taken at this group when the plan looks at every step
+    steps_looked: int = 0
     moved: tuple[str, ...] = ()
     gateway_moved: bool = False
     #: rollback, tag style: reached workloads found on the new revision outside ``moved``

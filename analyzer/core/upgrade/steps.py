@@ -99,6 +99,12 @@ class Judge(_Frozen):
     #: namespaces the revision passed on their own traffic earlier this night: what a
     #: quiet namespace's ``inherit`` policy leans on (``core.quiet``)
     passed_before: tuple[str, ...] = ()
+    #: judge with anytime-valid bounds (the plan looks at every step): looking again spends
+    #: no more of the night's budget than one look
+    anytime: bool = False
+    #: this look falls at the end of the after-window or of an extension, where the fixed
+    #: judge's PASS stands too
+    scheduled: bool = True
 
 
 class Notify(_Frozen):
