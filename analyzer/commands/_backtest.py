@@ -36,6 +36,8 @@ COLUMNS = (
     "decides",
     "reason",
 )
+#: the columns that hold numbers (NaN where a rule has none)
+NUMERIC_COLUMNS = COLUMNS[COLUMNS.index("before") : COLUMNS.index("after_requests") + 1]
 #: Columns printed on the terminal (the CSV has them all).
 SHOWN = (
     "restarted_at",
@@ -92,17 +94,7 @@ def backtest_table(judged: list[JudgedRestart]) -> pd.DataFrame:
                 }
             )
     table = pd.DataFrame(rows, columns=list(COLUMNS))
-    for column in (
-        "before",
-        "after",
-        "change",
-        "relative_change",
-        "estimate",
-        "estimate_standard_error",
-        "p_value",
-        "before_requests",
-        "after_requests",
-    ):
+    for column in NUMERIC_COLUMNS:
         table[column] = pd.to_numeric(table[column], errors="coerce")
     table["restarted_at"] = pd.to_datetime(table["restarted_at"], utc=True)
     return table
