@@ -5,6 +5,11 @@ the control namespaces' band (lowest to highest per step), the judged before/aft
 the allowed limit and any absolute ceiling or floor. The settle period between the windows
 is shaded so the gap in the line explains itself.
 
+The time axis labels its ticks at the scale of the span plotted (``14:07:05`` for a window of
+seconds, ``14:05`` for an hour, the day for days), the date written once at its right end.
+The judged values are labelled lines over their windows; ``chart_caption`` says how each is
+read (the judge sums a window, then takes one ratio or quantile; the line is per step).
+
 Charts are drawn on a bare ``Figure`` (no pyplot global state), so rendering is safe from
 any thread. Element ids inside each SVG get a unique prefix: many charts inline in one HTML
 page must not share ids (clip paths and glyphs are referenced by id).
@@ -95,6 +100,33 @@ def allowed_limits(rule: RuleResult, unit: str) -> list[tuple[float, str]]:
         if isinstance(value, int | float) and math.isfinite(value):
             lines.append((float(value), key))
     return lines
+
+
+def chart_caption(rule: RuleResult, unit: str) -> str:
+    """What the chart's line and its dotted judged values each show, and so why they differ:
+    the judge reads each window whole (sums, then one ratio or quantile), the line per step."""
+    evidence = rule.evidence
+    if unit == "ratio":
+        return (
+            "Line: the error ratio of each step. Judged (dotted): errors ÷ requests summed "
+            "over the whole window, so busy steps weigh more than quiet ones; the mean of "
+            "the plotted points can differ."
+        )
+    if unit == "ms":
+        quantile = rule.threshold.get("quantile")
+        name = f"p{quantile * 100:g}" if isinstance(quantile, int | float) else "the quantile"
+        return (
+            f"Line: {name} of each step's histogram. Judged (dotted): {name} of the buckets "
+            "summed over the whole window, not an average of the per-step values."
+        )
+    if unit == "rps":
+        return (
+            "Line: the request rate of each step. Judged (dotted): the window's requests "
+            "divided by its length."
+        )
+    if "before_points" in evidence or "after_points" in evidence:
+        return "Line: the value of each step. Judged (dotted): the median of the window's steps."
+    return "Line: the value of each step. Judged (dotted): the value the judge read per window."
 
 
 def _points(raw: Any) -> list[list[float]]:
@@ -221,7 +253,7 @@ def rule_chart_svg(rule: RuleResult, windows: Mapping[str, Any] | None = None) -
                 markersize=2.5,
                 label=f"canary after ({verdict or 'n/a'})",
             )
-        _judged_levels(axes, rule, before_points, after_points, colour)
+        _judged_levels(axes, rule, unit, before_points, after_points, colour)
         _restart_marks(axes, windows, before_points, after_points)
         start = min(p[0] for points in series.values() for p in points)
         end = max(p[0] for points in series.values() for p in points)
@@ -237,12 +269,12 @@ def rule_chart_svg(rule: RuleResult, windows: Mapping[str, Any] | None = None) -
                 linewidth=1.3,
                 label=f"{label} {format_value(value, unit)}",
             )
-        axes.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=UTC))
-        axes.set_xlabel("UTC", fontsize=8, color="#555555", loc="right")
+        _time_axis(axes)
         axes.yaxis.set_major_formatter(
             FuncFormatter(lambda v, _pos: format_value(v, unit, Style.TICK))
         )
         axes.tick_params(labelsize=8)
+        axes.xaxis.get_offset_text().set_fontsize(8)
         figure.legend(fontsize=7.5, loc="outside lower center", ncols=4, frameon=False)
         axes.margins(y=0.15)
     title = f"{rule.rule or '?'} — {rule.namespace}".rstrip(" —")
@@ -253,21 +285,64 @@ def rule_chart_svg(rule: RuleResult, windows: Mapping[str, Any] | None = None) -
     return _unique_ids(buffer.getvalue(), f"c{next(_chart_ids)}-")
 
 
-def _judged_levels(axes, rule: RuleResult, before_points, after_points, colour) -> None:
-    """Dotted lines at the judged values (over all of each window, not per step)."""
+#: Tick labels per level of the ticks (years, months, days, hours, minutes, seconds): a night
+#: compressed into seconds reads ``14:07:05``, an hour ``14:05``, several days ``Mar 02``.
+_TICK_FORMATS = ["%Y", "%b", "%b %d", "%H:%M", "%H:%M", "%H:%M:%S"]
+#: The same at a boundary of the level above (midnight on an hourly axis shows its date).
+_ZERO_FORMATS = ["", "%Y", "%b", "%b %d", "%H:%M", "%H:%M:%S"]
+#: What the ticks leave out, written once at the axis's right end.
+_OFFSET_FORMATS = [
+    "UTC", "%Y UTC", "%Y-%m UTC", "%Y-%m-%d UTC", "%Y-%m-%d UTC", "%Y-%m-%d UTC",
+]  # fmt: skip
+
+
+def _time_axis(axes) -> None:
+    """Ticks at the scale of the span plotted (matplotlib's locator picks seconds, minutes,
+    hours or days; the concise formatter writes each level's label and the date once)."""
+    locator = mdates.AutoDateLocator(tz=UTC, minticks=3, maxticks=8)
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(
+        mdates.ConciseDateFormatter(
+            locator,
+            tz=UTC,
+            formats=_TICK_FORMATS,
+            zero_formats=_ZERO_FORMATS,
+            offset_formats=_OFFSET_FORMATS,
+        )
+    )
+
+
+def _judged_levels(axes, rule: RuleResult, unit: str, before_points, after_points, colour):
+    """The judged values as dotted lines over their windows, each labelled with its value:
+    the judge reads a window as a whole (``chart_caption`` says how), the line per step."""
     for value, points, line_colour, name in (
         (rule.before, before_points, BEFORE_COLOUR, "judged before"),
         (rule.after, after_points, colour, "judged after"),
     ):
         if isinstance(value, int | float) and math.isfinite(value) and points:
+            start, end = _when(points[0][0]), _when(points[-1][0])
             axes.hlines(
                 value,
-                _when(points[0][0]),
-                _when(points[-1][0]),
+                start,
+                end,
                 colors=line_colour,
                 linestyles=":",
-                linewidth=1.2,
-                label=None if name == "judged before" else "judged values (dotted)",
+                linewidth=1.4,
+                label=None if name == "judged before" else "judged value of each window (dotted)",
+            )
+            axes.annotate(
+                f"{name} {format_value(value, unit)}",
+                (start, value),
+                xytext=(2, 3),
+                textcoords="offset points",
+                fontsize=7.5,
+                color=line_colour,
+                bbox={
+                    "boxstyle": "square,pad=0.1",
+                    "facecolor": "white",
+                    "edgecolor": "none",
+                    "alpha": 0.75,
+                },
             )
 
 

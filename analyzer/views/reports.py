@@ -4,7 +4,8 @@ A report is one HTML file with inline CSS and inline SVG charts (matplotlib): no
 CDN, no network, so it opens from a ticket attachment or an air-gapped laptop. For every
 namespace and rule it shows the chart of the before and after windows with the controls'
 band and the allowed limit, and the verdict's explanation (values, evidence, threshold,
-statistic, reason, query). Failing rules come first and stand out; the report of an upgrade
+statistic, reason, query) — the judge's dicts as labelled, formatted rows (``views.labels``),
+and under each chart what its line and its judged values each show. Failing rules come first and stand out; the report of an upgrade
 adds the timeline (tag move, restarts, verdicts, rollback).
 
 Inputs are typed: ``NamespaceVerdict``/``RuleResult`` objects, and
@@ -39,6 +40,7 @@ from analyzer.core.formatting import Style, format_value
 from analyzer.core.upgrade import UpgradeSummary
 from analyzer.core.verdicts import NamespaceVerdict, RuleResult
 from analyzer.core.windows import RestartWindows
+from analyzer.views.labels import labelled_rows
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -104,13 +106,16 @@ class RuleView:
     critical: bool
     dry_run: bool
     decides: bool
-    controls: dict[str, Any] = field(default_factory=dict)
-    evidence: dict[str, Any] = field(default_factory=dict)
-    threshold: dict[str, Any] = field(default_factory=dict)
-    statistic: dict[str, Any] = field(default_factory=dict)
+    #: ``(label, formatted value)`` rows (``views.labels``), not the judge's raw dicts
+    controls: list[tuple[str, str]] = field(default_factory=list)
+    evidence: list[tuple[str, str]] = field(default_factory=list)
+    threshold: list[tuple[str, str]] = field(default_factory=list)
+    statistic: list[tuple[str, str]] = field(default_factory=list)
     limits: list[str] = field(default_factory=list)
     queries: list[str] = field(default_factory=list)
     chart: str = ""
+    #: what the chart's line and its judged values each show (``charts.chart_caption``)
+    caption: str = ""
 
     @property
     def failing(self) -> bool:
@@ -119,7 +124,7 @@ class RuleView:
 
 def rule_view(rule: RuleResult, windows: Mapping[str, Any] | None = None) -> RuleView:
     """A rule result → what the template shows, chart included."""
-    from analyzer.views.charts import allowed_limits, rule_chart_svg, rule_unit
+    from analyzer.views.charts import allowed_limits, chart_caption, rule_chart_svg, rule_unit
 
     unit = rule_unit(rule)
     return RuleView(
@@ -135,13 +140,14 @@ def rule_view(rule: RuleResult, windows: Mapping[str, Any] | None = None) -> Rul
         critical=rule.critical,
         dry_run=rule.dry_run,
         decides=rule.decides,
-        controls=dict(rule.controls or {}),
-        evidence=dict(rule.evidence),
-        threshold={k: v for k, v in rule.threshold.items() if v is not None},
-        statistic=dict(rule.statistic),
+        controls=labelled_rows(rule.controls or {}, unit),
+        evidence=labelled_rows(rule.evidence, unit),
+        threshold=labelled_rows(rule.threshold, unit),
+        statistic=labelled_rows(rule.statistic, unit),
         limits=[f"{label} {format_value(v, unit)}" for v, label in allowed_limits(rule, unit)],
         queries=[str(q) for q in rule.queries],
         chart=rule_chart_svg(rule, windows),
+        caption=chart_caption(rule, unit),
     )
 
 
