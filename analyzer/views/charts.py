@@ -104,7 +104,10 @@ def allowed_limits(rule: RuleResult, unit: str) -> list[tuple[float, str]]:
 
 def chart_caption(rule: RuleResult, unit: str) -> str:
     """What the chart's line and its dotted judged values each show, and so why they differ:
-    the judge reads each window whole (sums, then one ratio or quantile), the line per step."""
+    the judge reads each window whole (sums, then one ratio or quantile), the line per step.
+    Empty when the chart has no line to explain."""
+    if not (_points(rule.series.get("before")) or _points(rule.series.get("after"))):
+        return ""
     evidence = rule.evidence
     if unit == "ratio":
         return (
