@@ -163,3 +163,12 @@ def test_a_verb_without_a_sender_reads_as_before(tmp_path):
     service, _, _, _, _ = make_service(tmp_path)
     service.pause()
     assert "paused by an operator" in _timeline(service)
+
+
+def test_approve_prune_over_http_answers_in_words(served):
+    """``/api/approve-prune`` goes through the same answer as the other verbs (it used to
+    call it with the wrong arguments and fail with HTTP 500)."""
+    _, _, url, _ = served
+    auth = {"Authorization": f"Bearer {TOKEN}", "X-Canary-Actor": "alice"}
+    answer = httpx.post(f"{url}/api/approve-prune", headers=auth)
+    assert answer.status_code == 409 and "prune is off" in answer.json()["detail"]
