@@ -15,7 +15,13 @@ refusal is in ``status``'s timeline and the leader's log; ``status`` lists the v
 waiting (``queued_requests``).
 
 Who and why: control verbs send ``X-Canary-Actor`` (``--as``, else the OS user) and
-``X-Canary-Reason`` (``--reason``); the service logs both with the verb.
+``X-Canary-Reason`` (``--reason``); the service logs both with the verb, names them in the
+verb's timeline note and in the alerts the verb leads to, and keeps them with a verb a
+standby queues.
+
+Inside the service's Pod (``kubectl exec``) the verbs need no flags but ``--reason``: the
+chart sets ``CANARY_SERVICE__TOKEN_FILE``, and without ``CANARY_SERVICE__URL`` the default
+URL is the local port of ``CANARY_SERVICE__LISTEN`` (which the chart sets too).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import getpass
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -73,8 +79,9 @@ def register(subparsers) -> None:
         parser = subparsers.add_parser(verb, help=help_text, description=help_text)
         parser.add_argument(
             "--url",
-            default=os.environ.get("CANARY_SERVICE__URL", DEFAULT_URL),
-            help=f"the service's base URL (default $CANARY_SERVICE__URL or {DEFAULT_URL})",
+            default=default_url(os.environ),
+            help="the service's base URL (default $CANARY_SERVICE__URL, else the local port "
+            f"of $CANARY_SERVICE__LISTEN (in the service's Pod), else {DEFAULT_URL})",
         )
         if verb != "status":
             parser.add_argument(
@@ -117,6 +124,17 @@ def register(subparsers) -> None:
         add_output_flag(parser)
         parser.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
         parser.set_defaults(handler=control_command, verb=verb)
+
+
+def default_url(environ: Mapping[str, str]) -> str:
+    """``$CANARY_SERVICE__URL``; else, where ``serve`` is configured to listen (its Pod),
+    ``http://127.0.0.1:<that port>``; else ``DEFAULT_URL``."""
+    if environ.get("CANARY_SERVICE__URL"):
+        return environ["CANARY_SERVICE__URL"]
+    _, sep, port = environ.get("CANARY_SERVICE__LISTEN", "").rpartition(":")
+    if sep and port.isdigit() and int(port) > 0:
+        return f"http://127.0.0.1:{port}"
+    return DEFAULT_URL
 
 
 def _add_upgrade_flags(parser: argparse.ArgumentParser) -> None:

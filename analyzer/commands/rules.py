@@ -65,9 +65,9 @@ def lint_command(args: argparse.Namespace) -> int:
     from analyzer.core.rate_windows import short_windows
     from analyzer.core.rule_lint import lint_rules
     from analyzer.core.rules import RuleFileError
-    from analyzer.settings import Settings
+    from analyzer.settings import load_settings
 
-    settings = Settings()
+    settings = load_settings()  # a misspelt CANARY_* variable is bad input, named
     paths = args.paths or [default_rules_path(settings.rules.directory)]
     try:
         rule_set = load_rules(paths)
@@ -104,9 +104,9 @@ def lint_command(args: argparse.Namespace) -> int:
 
 def test_command(args: argparse.Namespace) -> int:
     from analyzer.commands._rule_tests import run_test_files
-    from analyzer.settings import Settings
+    from analyzer.settings import load_settings
 
-    return run_test_files(list(args.files), Settings().rules.namespace_label)
+    return run_test_files(list(args.files), load_settings().rules.namespace_label)
 
 
 def schema_command(args: argparse.Namespace) -> int:

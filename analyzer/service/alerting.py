@@ -23,9 +23,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -192,8 +192,13 @@ class AlertDispatcher:
         )
         return self._round({name: [ended] for name in self.names}, now)
 
-    def resolve_all(self, name: AlertName | str | None = None) -> DeliveryReport:
-        """Resolve every firing alert called ``name`` (every firing alert if None)."""
+    def resolve_all(
+        self, name: AlertName | str | None = None, annotations: Mapping[str, str] | None = None
+    ) -> DeliveryReport:
+        """Resolve every firing alert called ``name`` (every firing alert if None).
+
+        ``annotations`` are added to the resolutions sent (e.g. who approved a held upgrade:
+        ``requested_by``, ``reason``); annotations are not part of an alert's identity."""
         wanted = None if name is None else str(getattr(name, "value", name))
         now = self._now()
         ended: list[Alert] = []
@@ -201,6 +206,8 @@ class AlertDispatcher:
             for identity, alert in list(self._firing.items()):
                 if wanted is None or alert.name.value == wanted:
                     del self._firing[identity]
+                    if annotations:
+                        alert = replace(alert, annotations={**alert.annotations, **annotations})
                     self._resolving[identity] = alert.resolved(now)
                     ended.append(self._resolving[identity])
         if not ended:
@@ -285,9 +292,7 @@ class AlertDispatcher:
         return bool(getattr(sink, "heartbeats", getattr(sink, "repeats", True)))
 
     def _heartbeat_alert(self, now: datetime) -> Alert:
-        return heartbeat(
-            now=now, ttl=self.heartbeat_ttl, instance=self.instance, link=self.link
-        )
+        return heartbeat(now=now, ttl=self.heartbeat_ttl, instance=self.instance, link=self.link)
 
     def _round(self, batches: dict[str, list[Alert]], now: datetime) -> DeliveryReport:
         """Send each sink its batch, all sinks in parallel; record what each one took."""

@@ -1,5 +1,5 @@
 """The vocabulary of the operator verbs: what a request to upgrade carries, how the service
-answers a verb, and how it refuses one.
+answers a verb, who asked for it and why (``Requester``), and how it refuses one.
 
 Why it lives in the service: the verbs are the service's (``verbs``); the HTTP API
 (``views.http_api``) only carries them, turning a refusal into HTTP 409 and a verb queued
@@ -25,6 +25,47 @@ class UpgradeRequestBody(BaseModel):
     from_revision: str | None = Field(None, pattern=REVISION_NAME)
     tag: str | None = Field(None, pattern=REVISION_NAME)
     namespaces: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who sent an operator verb and why (``X-Canary-Actor``, ``X-Canary-Reason``; the CLI's
+    ``--as`` and ``--reason``). Both optional: a verb without them is "an operator"'s."""
+
+    actor: str | None = None
+    reason: str | None = None
+
+    @property
+    def who(self) -> str:
+        return self.actor or "an operator"
+
+    def text(self) -> str:
+        """``alice: db migration`` (``alice`` without a reason) — as timeline notes read."""
+        return f"{self.who}: {self.reason}" if self.reason else self.who
+
+    def to_json(self) -> dict[str, str]:
+        """``{"requested_by", "reason"}`` with only what is known (the HTTP answer's keys)."""
+        found = {"requested_by": self.actor, "reason": self.reason}
+        return {key: value for key, value in found.items() if value}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Requester:
+        if not isinstance(data, dict):
+            return cls()
+        return cls(
+            actor=str(data["requested_by"]) if data.get("requested_by") else None,
+            reason=str(data["reason"]) if data.get("reason") else None,
+        )
+
+
+#: A verb nobody named: "an operator", no reason.
+NOBODY = Requester()
+
+
+def abort_reason(requester: Requester) -> tuple[str, str]:
+    """``(reason, who)`` for ``core.upgrade.abort``: ``aborted by alice: db migration``
+    (``aborted by operator: abort requested through the API`` when nobody is named)."""
+    return requester.reason or "abort requested through the API", requester.actor or "operator"
 
 
 class ControlRefusedError(Exception):
@@ -62,9 +103,11 @@ class ServiceControl(Protocol):
 
     def status(self) -> dict[str, Any]: ...
     def readiness(self) -> tuple[bool, str]: ...
-    def pause(self) -> ControlAnswer: ...
-    def resume(self) -> ControlAnswer: ...
-    def approve(self) -> ControlAnswer: ...
-    def abort(self) -> ControlAnswer: ...
-    def request_upgrade(self, body: UpgradeRequestBody) -> ControlAnswer: ...
-    def approve_prune(self) -> ControlAnswer: ...
+    def pause(self, requester: Requester = NOBODY) -> ControlAnswer: ...
+    def resume(self, requester: Requester = NOBODY) -> ControlAnswer: ...
+    def approve(self, requester: Requester = NOBODY) -> ControlAnswer: ...
+    def abort(self, requester: Requester = NOBODY) -> ControlAnswer: ...
+    def request_upgrade(
+        self, body: UpgradeRequestBody, requester: Requester = NOBODY
+    ) -> ControlAnswer: ...
+    def approve_prune(self, requester: Requester = NOBODY) -> ControlAnswer: ...

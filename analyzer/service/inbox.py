@@ -8,7 +8,9 @@ the inbox on each pass of its loop, applies the verbs in order through the same 
 the HTTP API calls, and removes exactly the entries it applied.
 
 The inbox is one JSON list under its own key of the state ConfigMap (``inbox``; any
-``VersionedStore``), each entry ``{"id", "verb", "body" (upgrade only), "at", "via"}``.
+``VersionedStore``), each entry ``{"id", "verb", "body" (upgrade only), "at", "via"}`` and,
+when the sender named them, ``"requested_by"`` and ``"reason"`` (the leader applies the
+verb in their name).
 Several replicas change it, so every change is read → edit → conditional write carrying
 the version read (the ConfigMap's resourceVersion), and on a conflict it starts again from
 a fresh read, a bounded number of times: no entry is ever lost to a concurrent write, and
@@ -60,12 +62,20 @@ class QueuedRequest:
     at: str  # ISO 8601, when the standby accepted it
     via: str  # the standby's identity
     body: dict[str, Any] | None = None  # for ``upgrade``
+    requested_by: str | None = None  # who sent the verb to the standby
+    reason: str | None = None  # and why
+
+    @property
+    def requester(self) -> dict[str, str]:
+        """``{"requested_by", "reason"}``, only what is known."""
+        found = {"requested_by": self.requested_by, "reason": self.reason}
+        return {key: value for key, value in found.items() if value}
 
     def to_json(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"id": self.id, "verb": self.verb, "at": self.at, "via": self.via}
         if self.body is not None:
             entry["body"] = self.body
-        return entry
+        return {**entry, **self.requester}
 
     @classmethod
     def from_json(cls, entry: Mapping[str, Any]) -> QueuedRequest:
@@ -76,11 +86,16 @@ class QueuedRequest:
             at=str(entry.get("at", "")),
             via=str(entry.get("via", "")),
             body=dict(body) if isinstance(body, Mapping) else None,
+            requested_by=str(entry["requested_by"]) if entry.get("requested_by") else None,
+            reason=str(entry["reason"]) if entry.get("reason") else None,
         )
 
     def describe(self) -> str:
-        """``pause queued via standby replica-b at 2026-…`` (timeline and log wording)."""
-        return f"{self.verb} queued via standby {self.via or '?'} at {self.at or '?'}"
+        """``pause by alice (db migration) queued via standby replica-b at 2026-…`` (timeline
+        and log wording; ``by …`` only when the sender was named)."""
+        sender = f" by {self.requested_by}" if self.requested_by else ""
+        why = f" ({self.reason})" if self.reason else ""
+        return f"{self.verb}{sender}{why} queued via standby {self.via or '?'} at {self.at or '?'}"
 
 
 def _entries(document: Any) -> list[dict[str, Any]]:
@@ -115,14 +130,23 @@ class ControlInbox:
         return [QueuedRequest.from_json(e) for e in _entries(self._read().document)]
 
     def queue(
-        self, verb: str, at: datetime, via: str, body: dict[str, Any] | None = None
+        self,
+        verb: str,
+        at: datetime,
+        via: str,
+        body: dict[str, Any] | None = None,
+        requester: Mapping[str, str] | None = None,
     ) -> QueuedRequest:
-        """Append a verb for the leader; returns it once stored."""
+        """Append a verb for the leader; returns it once stored. ``requester``: the
+        sender's ``{"requested_by", "reason"}``, kept with the verb."""
         if verb not in QUEUEABLE_VERBS:
             raise ValueError(f"{verb!r} cannot be queued (one of {', '.join(QUEUEABLE_VERBS)})")
+        requester = requester or {}
         request = QueuedRequest(
-            id=uuid.uuid4().hex, verb=verb, at=at.isoformat(), via=via, body=body
-        )
+            id=uuid.uuid4().hex, verb=verb, at=at.isoformat(), via=via, body=body,
+            requested_by=requester.get("requested_by") or None,
+            reason=requester.get("reason") or None,
+        )  # fmt: skip
 
         def append(entries: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
             if any(e["id"] == request.id for e in entries):

@@ -31,7 +31,7 @@ from analyzer.core.rules import RuleProblem, RuleSet
 from analyzer.service.alerting import AlertDispatcher
 from analyzer.service.clock import Clock
 from analyzer.service.context import JudgingSetup, ReportShelf, ServiceContext, ServiceStores
-from analyzer.service.control import ControlAnswer, UpgradeRequestBody
+from analyzer.service.control import NOBODY, ControlAnswer, Requester, UpgradeRequestBody
 from analyzer.service.leadership import Leadership
 from analyzer.service.loop import ServiceLoop
 from analyzer.service.maintenance import MaintenanceHours
@@ -167,23 +167,25 @@ class UpgradeService:
 
     # -- operator verbs (HTTP threads) -------------------------------------------------------
 
-    def pause(self) -> ControlAnswer:
-        return self.verbs.pause()
+    def pause(self, requester: Requester = NOBODY) -> ControlAnswer:
+        return self.verbs.pause(requester)
 
-    def resume(self) -> ControlAnswer:
-        return self.verbs.resume()
+    def resume(self, requester: Requester = NOBODY) -> ControlAnswer:
+        return self.verbs.resume(requester)
 
-    def approve(self) -> ControlAnswer:
-        return self.verbs.approve()
+    def approve(self, requester: Requester = NOBODY) -> ControlAnswer:
+        return self.verbs.approve(requester)
 
-    def abort(self) -> ControlAnswer:
-        return self.verbs.abort()
+    def abort(self, requester: Requester = NOBODY) -> ControlAnswer:
+        return self.verbs.abort(requester)
 
-    def approve_prune(self) -> ControlAnswer:
-        return self.verbs.approve_prune()
+    def approve_prune(self, requester: Requester = NOBODY) -> ControlAnswer:
+        return self.verbs.approve_prune(requester)
 
-    def request_upgrade(self, body: UpgradeRequestBody) -> ControlAnswer:
-        return self.verbs.request_upgrade(body)
+    def request_upgrade(
+        self, body: UpgradeRequestBody, requester: Requester = NOBODY
+    ) -> ControlAnswer:
+        return self.verbs.request_upgrade(body, requester)
 
     # -- status ------------------------------------------------------------------------------
 

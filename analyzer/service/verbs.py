@@ -9,6 +9,12 @@ the leader, on each pass of its loop, applies the queued verbs in order through 
 methods the HTTP API calls, records in the timeline and the log what it did and for whom,
 and removes exactly the entries it applied. A verb the leader refuses is dropped with its
 reason; ``/api/status`` shows the verbs still waiting (``queued_requests``).
+
+Who and why: every verb takes a ``Requester`` (the sender and reason the HTTP request
+named). The verb's timeline note names them (``paused by alice: db migration``); an abort's
+rollback reason, and so the rollback alerts' description, reads ``aborted by alice: …``;
+the resolution of the held alert an approve or abort ends carries the annotations
+``requested_by`` and ``reason``. A verb queued by a standby keeps its requester.
 """
 
 from __future__ import annotations
@@ -23,11 +29,14 @@ from analyzer.core.alerts import AlertName
 from analyzer.core.upgrade import Note, OperatorDecisionError, abort, approve, held
 from analyzer.service.context import ServiceContext
 from analyzer.service.control import (
+    NOBODY,
     ControlAnswer,
     ControlRefusedError,
     QueuedForLeader,
+    Requester,
     StandbyCannotQueueError,
     UpgradeRequestBody,
+    abort_reason,
 )
 from analyzer.service.inbox import InboxError, QueuedRequest
 from analyzer.service.worker import EngineWorker
@@ -49,7 +58,7 @@ class OperatorVerbs:
         self.queued_upgrade_note: Note | None = None  # for the timeline the request starts
 
     def _queue_if_standby(
-        self, verb: str, body: dict[str, Any] | None = None
+        self, verb: str, requester: Requester, body: dict[str, Any] | None = None
     ) -> QueuedForLeader | None:
         """On a standby: queue the verb for the leader and say so; None on the leader."""
         context = self.context
@@ -59,7 +68,7 @@ class OperatorVerbs:
         leader = leadership.holder
         via = leadership.identity or "a standby"
         try:
-            request = context.inbox.queue(verb, context.clock.now(), via, body)
+            request = context.inbox.queue(verb, context.clock.now(), via, body, requester.to_json())
         except InboxError as error:
             log.warning(
                 "could not queue a verb for the leader",
@@ -71,7 +80,15 @@ class OperatorVerbs:
             ) from None
         log.info(
             "verb queued for the leader",
-            extra={"fields": {"verb": verb, "id": request.id, "leader": leader, "via": via}},
+            extra={
+                "fields": {
+                    "verb": verb,
+                    "id": request.id,
+                    "leader": leader,
+                    "via": via,
+                    **requester.to_json(),
+                }
+            },
         )
         with context.lock:
             context.view.queued_requests = [*context.view.queued_requests, request.to_json()]
@@ -86,41 +103,56 @@ class OperatorVerbs:
             context.save_memory()
         context.metrics.paused.set(1 if paused else 0)
 
-    def pause(self) -> ControlAnswer:
-        if queued := self._queue_if_standby("pause"):
+    def _note(self, message: str, reason: str, requester: Requester) -> None:
+        """The verb's timeline note (``paused by alice: db migration``) and log line."""
+        log.warning(message, extra={"fields": requester.to_json()})
+        self.context.timeline.record_note(
+            Note(message=message, reason=reason), self.context.clock.now()
+        )
+
+    def _held_resolved(self, requester: Requester) -> None:
+        """End the held alert; its resolution says who decided, and why."""
+        self.context.pager.resolve_all(AlertName.HELD, annotations=requester.to_json())
+
+    def pause(self, requester: Requester = NOBODY) -> ControlAnswer:
+        if queued := self._queue_if_standby("pause", requester):
             return queued
         self._remember_paused(True)
         self.worker.resume.clear()
         self.context.interrupt.set()  # wake a waiting engine so it stops at the next boundary
-        log.warning("paused by an operator")
+        self._note(f"paused by {requester.text()}", "Paused", requester)
         return {"message": "paused: no new step starts until resume (a rollback still completes)",
                 "paused": True}  # fmt: skip
 
-    def resume(self) -> ControlAnswer:
-        if queued := self._queue_if_standby("resume"):
+    def resume(self, requester: Requester = NOBODY) -> ControlAnswer:
+        if queued := self._queue_if_standby("resume", requester):
             return queued
         self._remember_paused(False)
         self.context.interrupt.clear()
         self.worker.resume.set()
-        log.info("resumed by an operator")
+        self._note(f"resumed by {requester.text()}", "Resumed", requester)
         return {"message": "resumed", "paused": False}
 
-    def approve(self) -> ControlAnswer:
-        if queued := self._queue_if_standby("approve"):
+    def approve(self, requester: Requester = NOBODY) -> ControlAnswer:
+        if queued := self._queue_if_standby("approve", requester):
             return queued
         state = self.worker.load_state()
         if state is None or not held(state):
             raise ControlRefusedError("nothing to approve: no upgrade is held")
         engine = self.worker.engine(state.plan.upgrade_id)
         try:
-            state = engine.decide(lambda s, now: approve(s, now, "an operator (API)"))
+            state = engine.decide(
+                lambda s, now: approve(
+                    s, now, requester.text() if requester.actor else "an operator (API)"
+                )
+            )
         except OperatorDecisionError as error:
             raise ControlRefusedError(str(error)) from None
-        self.context.pager.resolve_all(AlertName.HELD)
+        self._held_resolved(requester)
         self.context.view.state = state
         return {"message": f"approved: upgrade {state.plan.upgrade_id} goes on in the window"}
 
-    def approve_prune(self) -> ControlAnswer:
+    def approve_prune(self, requester: Requester = NOBODY) -> ControlAnswer:
         """Prune the soaked, unused old revision offered by CanaryAnalyzerPruneReady."""
         context = self.context
         if context.prune_gate is None:
@@ -130,13 +162,15 @@ class OperatorVerbs:
         done, message = context.prune_gate.approve()
         if not done:
             raise ControlRefusedError(message)
+        self._note(f"prune approved by {requester.text()}: {message}", "PruneApproved", requester)
         return {"message": message}
 
-    def abort(self) -> ControlAnswer:
-        if queued := self._queue_if_standby("abort"):
+    def abort(self, requester: Requester = NOBODY) -> ControlAnswer:
+        if queued := self._queue_if_standby("abort", requester):
             return queued
         context, worker = self.context, self.worker
         if worker.running():
+            worker.abort_requester = requester
             worker.abort.set()
             worker.resume.set()
             context.interrupt.set()
@@ -148,19 +182,28 @@ class OperatorVerbs:
                 context.memory.request = None
                 context.save_memory()
             if dropped:
+                self._note(
+                    f"queued upgrade to {dropped.get('to_revision')} dropped by {requester.text()}",
+                    "RequestDropped",
+                    requester,
+                )
                 return {"message": f"queued upgrade to {dropped.get('to_revision')} dropped"}
             raise ControlRefusedError("nothing to abort: no upgrade is running, held or queued")
         engine = worker.engine(state.plan.upgrade_id)
         try:
-            engine.decide(lambda s, now: abort(s, now, "abort requested through the API"))
+            engine.decide(lambda s, now: abort(s, now, *abort_reason(requester)))
         except OperatorDecisionError as error:
             raise ControlRefusedError(str(error)) from None
-        context.pager.resolve_all(AlertName.HELD)
+        self._held_resolved(requester)
         worker.start(None, "aborted by an operator: rolling back")
         return {"message": "aborted: rolling back what moved"}
 
-    def request_upgrade(self, body: UpgradeRequestBody) -> ControlAnswer:
-        if queued := self._queue_if_standby("upgrade", body.model_dump(exclude_none=True)):
+    def request_upgrade(
+        self, body: UpgradeRequestBody, requester: Requester = NOBODY
+    ) -> ControlAnswer:
+        if queued := self._queue_if_standby(
+            "upgrade", requester, body.model_dump(exclude_none=True)
+        ):
             return queued
         context = self.context
         state = self.worker.load_state()
@@ -179,8 +222,13 @@ class OperatorVerbs:
             if hours.open
             else f"when the window opens ({hours.opens_at.isoformat() if hours.opens_at else '?'})"
         )
-        log.info("upgrade requested", extra={"fields": context.memory.request})
-        context.view.message = f"upgrade to {body.to_revision} requested; starts {when}"
+        log.info(
+            "upgrade requested",
+            extra={"fields": {**context.memory.request, **requester.to_json()}},
+        )
+        context.view.message = (
+            f"upgrade to {body.to_revision} requested by {requester.text()}; starts {when}"
+        )
         return {
             "message": f"upgrade to {body.to_revision} queued; starts {when}",
             "request": context.memory.request,
@@ -241,17 +289,19 @@ class OperatorVerbs:
     def _apply(self, request: QueuedRequest) -> bool:
         """Apply one queued verb through the HTTP API's own method; log and record in the
         timeline what happened. False when it should be tried again on the next pass."""
+        requester = Requester.from_json(request.requester)
         verbs: dict[str, Callable[[], ControlAnswer]] = {
-            "pause": self.pause,
-            "resume": self.resume,
-            "approve": self.approve,
-            "abort": self.abort,
+            "pause": lambda: self.pause(requester),
+            "resume": lambda: self.resume(requester),
+            "approve": lambda: self.approve(requester),
+            "abort": lambda: self.abort(requester),
             "upgrade": lambda: self.request_upgrade(
-                UpgradeRequestBody.model_validate(request.body or {})
+                UpgradeRequestBody.model_validate(request.body or {}), requester
             ),
         }
         verb = verbs.get(request.verb)
-        fields = {"id": request.id, "verb": request.verb, "via": request.via, "at": request.at}
+        fields = {"id": request.id, "verb": request.verb, "via": request.via, "at": request.at,
+                  **requester.to_json()}  # fmt: skip
         try:
             if verb is None:
                 raise ControlRefusedError(f"unknown verb {request.verb!r}")

@@ -27,6 +27,7 @@ from analyzer.core.upgrade import (
 from analyzer.core.verdicts import VerdictAt
 from analyzer.errors import CanaryAnalyzerError
 from analyzer.service.context import ServiceContext
+from analyzer.service.control import NOBODY, Requester, abort_reason
 from analyzer.service.engine import UpgradeEngine
 from analyzer.service.memory import Phase
 
@@ -62,6 +63,7 @@ class EngineWorker:
         self.resume = threading.Event()
         self.resume.set()
         self.abort = threading.Event()
+        self.abort_requester: Requester = NOBODY  # who asked for the abort, and why
         self.stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._failures: list[str] = []
@@ -148,7 +150,9 @@ class EngineWorker:
     def _abort_now(self, engine: UpgradeEngine) -> UpgradeState:
         self.context.set_phase(Phase.ROLLING_BACK, "aborted by an operator: rolling back")
         self.context.metrics.rollbacks.inc()
-        engine.decide(lambda state, now: abort(state, now, "abort requested through the API"))
+        reason, who = abort_reason(self.abort_requester)
+        self.abort_requester = NOBODY
+        engine.decide(lambda state, now: abort(state, now, reason, who))
         self.context.interrupt.clear()
         return engine.run(None, gate=self._gate)
 

@@ -10,8 +10,9 @@ its next pass (``service.inbox``). The verbs' vocabulary (request body, answers,
 is the service's (``service.control``). 409 is a verb that makes no sense now, or a standby
 that could not queue it. Control requests may say who sent them and why
 (``X-Canary-Actor``, ``X-Canary-Reason``, as ``canary-analyzer pause --reason …`` does):
-each verb is logged with both, and a done verb's answer repeats them (``requested_by``,
-``reason``).
+each verb is logged with both and carried into the service (a ``Requester``: the verb's
+timeline note, the alerts it leads to, a standby's queued entry name them), and the answer
+repeats them (``requested_by``, ``reason``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import hmac
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +32,10 @@ from fastapi.responses import JSONResponse, Response
 
 from analyzer.errors import BadInputError
 from analyzer.service.control import (
+    ControlAnswer,
     ControlRefusedError,
     QueuedForLeader,
+    Requester,
     ServiceControl,
     UpgradeRequestBody,
 )
@@ -141,14 +145,16 @@ def create_app(
 
     authorized = [Depends(require_token)]
 
-    def answer(verb: str, request: Request, act) -> JSONResponse:
+    def answer(
+        verb: str, request: Request, act: Callable[[Requester], ControlAnswer]
+    ) -> JSONResponse:
         who = _who_and_why(request)
         log.warning(
             "control verb",
             extra={"fields": {"verb": verb, **who,
                               "client": request.client.host if request.client else ""}},
         )  # fmt: skip
-        result = act()
+        result = act(Requester.from_json(who))
         if isinstance(result, QueuedForLeader):
             return JSONResponse(status_code=202, content={**result.to_json(), **who})
         content = jsonable_encoder(result)
@@ -174,11 +180,11 @@ def create_app(
 
     @app.post("/api/upgrade", dependencies=authorized)
     def upgrade(body: UpgradeRequestBody, request: Request) -> JSONResponse:
-        return answer("upgrade", request, lambda: control.request_upgrade(body))
+        return answer("upgrade", request, lambda who: control.request_upgrade(body, who))
 
     @app.post("/api/approve-prune", dependencies=authorized)
-    def approve_prune() -> JSONResponse:
-        return answer(control.approve_prune())
+    def approve_prune(request: Request) -> JSONResponse:
+        return answer("approve-prune", request, control.approve_prune)
 
     if extra_routes is not None:
         extra_routes(app)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from analyzer.cli import main
-from analyzer.commands.control import format_status
+from analyzer.commands.control import default_url, format_status
 from analyzer.views.http_api import HttpServer, TokenCheck, create_app
 from tests.commands.cli_run import run_cli
 from tests.fixtures.canned_http import canned_server, closed_port
@@ -168,3 +168,33 @@ def test_status_never_prints_python_structures():
     assert "pending request: upgrade to 1-15-4 tag x" in text
     assert "refused request: upgrade to 1-15-3 (older than the tag)" in text
     assert not any(mark in text for mark in ("{", "}", "[", "'"))
+
+
+def test_in_the_pod_a_verb_needs_only_its_reason(served):
+    """As ``kubectl exec deploy/… -- canary-analyzer pause --reason …`` runs it: the chart
+    sets ``CANARY_SERVICE__LISTEN`` and ``CANARY_SERVICE__TOKEN_FILE`` in the Pod, no URL."""
+    service, url, token_file = served
+    port = url.rsplit(":", 1)[1]
+    done = run_cli(
+        "pause", "--reason", "db migration", "--as", "alice",
+        env={"CANARY_SERVICE__LISTEN": f"0.0.0.0:{port}",
+             "CANARY_SERVICE__TOKEN_FILE": str(token_file)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert service.memory.paused
+    assert "paused by alice: db migration" in [m["message"] for m in service.status()["timeline"]]
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, "http://127.0.0.1:8080"),
+        ({"CANARY_SERVICE__LISTEN": "0.0.0.0:9090"}, "http://127.0.0.1:9090"),
+        ({"CANARY_SERVICE__LISTEN": "[::]:9091"}, "http://127.0.0.1:9091"),
+        ({"CANARY_SERVICE__LISTEN": "0.0.0.0:0"}, "http://127.0.0.1:8080"),
+        ({"CANARY_SERVICE__URL": "http://svc:80", "CANARY_SERVICE__LISTEN": "0.0.0.0:9090"},
+         "http://svc:80"),
+    ],
+)  # fmt: skip
+def test_the_default_url_follows_the_service_url_then_the_listen_port(environ, expected):
+    assert default_url(environ) == expected

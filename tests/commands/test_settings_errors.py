@@ -81,3 +81,15 @@ def test_a_missing_kubeconfig_exits_2_naming_the_file(tmp_path):
         done = run_cli(*UPGRADE, "--kubeconfig", str(missing), "--prometheus-url", prometheus)
     assert done.returncode == 2, done.stderr
     assert str(missing) in done.stderr
+
+
+@pytest.mark.parametrize(
+    "command", [["rules", "lint", "rules/"], ["rules", "test", "rules/tests"]], ids=["lint", "test"]
+)
+def test_rules_commands_name_a_misspelt_variable(command):
+    """``rules lint`` and ``rules test`` read the settings (the namespace label, the step)
+    through the same loader as the other commands: a misspelt variable is exit 2, named."""
+    done = run_cli(*command, env={"CANARY_RULES__NAMESPACE_LABLE": "ns"})
+    assert done.returncode == 2, done.stderr
+    assert "CANARY_RULES__NAMESPACE_LABLE: unknown setting (did you mean " in done.stderr
+    assert "CANARY_RULES__NAMESPACE_LABEL?)" in done.stderr

@@ -380,3 +380,27 @@ def test_a_standby_that_cannot_queue_refuses_and_names_the_leader(cluster, capsy
     assert _inbox(cluster.mesh) == []
     leader.run_tick()
     assert leader.service.memory.paused is False
+
+
+def test_a_verb_queued_by_a_standby_keeps_who_sent_it_and_why(cluster):
+    leader, standby = cluster.pair(script=lambda _n, _i: Verdict.INCONCLUSIVE)
+    leader.service.request_upgrade(UpgradeRequestBody(to_revision="1-15-4"))
+    leader.run_tick()
+    assert leader.status()["phase"] == "held"
+    url = standby.serve_http(cluster.token_file)
+    answer = httpx.post(
+        f"{url}/api/abort",
+        headers={"Authorization": f"Bearer {TOKEN}", "X-Canary-Actor": "erin",
+                 "X-Canary-Reason": "db migration"},
+    )  # fmt: skip
+    assert answer.status_code == 202 and answer.json()["requested_by"] == "erin"
+    entry = _inbox(cluster.mesh)[0]
+    assert (entry["requested_by"], entry["reason"]) == ("erin", "db migration")
+    leader.run_tick()  # applies the abort in erin's name, and rolls back
+    assert leader.service.wait_idle(timeout=120)
+    state = leader.service.view.state
+    assert state.outcome is Outcome.ROLLED_BACK
+    assert state.rollback_reason == "aborted by erin: db migration"
+    assert _notes(leader, "QueuedRequestApplied")[0].startswith(
+        "abort by erin (db migration) queued via standby replica-b at "
+    )

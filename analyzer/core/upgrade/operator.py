@@ -42,8 +42,9 @@ def held(state: UpgradeState) -> bool:
     return state.finished and state.outcome is Outcome.HELD
 
 
-def abort(state: UpgradeState, now: datetime, reason: str) -> Transition:
-    """Operator abort: roll back every moved namespace (and the gateway) now.
+def abort(state: UpgradeState, now: datetime, reason: str, who: str = "operator") -> Transition:
+    """Operator abort: roll back every moved namespace (and the gateway) now; the rollback
+    reason reads ``aborted by <who>: <reason>``.
 
     Works on a running or a held upgrade; an upgrade already rolling back goes on as it is."""
     if state.stage is Stage.ROLLBACK:
@@ -63,7 +64,7 @@ def abort(state: UpgradeState, now: datetime, reason: str) -> Transition:
                 moved=tuple(n for n in state.moved if n not in untouched),
                 namespaces=_with_records(reopened, untouched, state="pending"),
             )
-    return _enter_rollback(reopened, now, f"aborted by operator: {reason}")
+    return _enter_rollback(reopened, now, f"aborted by {who}: {reason}")
 
 
 def approve(state: UpgradeState, now: datetime, who: str = "operator") -> Transition:
