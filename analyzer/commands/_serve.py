@@ -39,7 +39,7 @@ from analyzer.service.alert_enrichment import notification_sinks
 from analyzer.service.alerting import AlertDispatcher
 from analyzer.service.clock import RealClock
 from analyzer.service.context import JudgingSetup, ReportShelf, ServiceStores
-from analyzer.service.engine import PrometheusJudging
+from analyzer.service.judging import PrometheusJudging
 from analyzer.service.leadership import LeaderElector, Leadership, lease_namespace
 from analyzer.service.maintenance import MaintenanceHours
 from analyzer.service.rules_reload import RulesWatcher

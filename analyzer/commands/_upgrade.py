@@ -58,10 +58,10 @@ from analyzer.service.engine import (
     DryRunJudging,
     LogNotifier,
     MemoryStateStore,
-    PrometheusJudging,
     UpgradeEngine,
 )
 from analyzer.service.forecast import forecast_requests, plan_forecast
+from analyzer.service.judging import PrometheusJudging
 from analyzer.service.leadership import LeaderElector, holding_lease, lease_namespace
 from analyzer.service.preflight import UpgradeRequest, build_plan, parse_gateway, preflight
 from analyzer.service.timeline import TimelineRecorder

@@ -22,7 +22,7 @@ from analyzer.core.upgrade import Judge
 from analyzer.core.verdicts import Verdict
 from analyzer.core.windows import RestartWindows
 from analyzer.service.analysis import AnalysisRequest, analyze_restart
-from analyzer.service.engine import PrometheusJudging
+from analyzer.service.judging import PrometheusJudging
 from tests.fixtures.rules import make_rule
 
 LABEL = "destination_workload_namespace"

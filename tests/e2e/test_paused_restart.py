@@ -28,7 +28,8 @@ from analyzer.commands.common import load_rule_set
 from analyzer.core.upgrade import Judge, Judged, Restart, UpgradeState, UpgradeStyle
 from analyzer.core.windows import RestartWindows
 from analyzer.service.clock import RealClock
-from analyzer.service.engine import LogNotifier, PrometheusJudging, UpgradeEngine
+from analyzer.service.engine import LogNotifier, UpgradeEngine
+from analyzer.service.judging import PrometheusJudging
 from analyzer.service.preflight import UpgradeRequest, build_plan, parse_gateway, preflight
 from analyzer.settings import Settings
 from analyzer.sim.mesh import SimulatedMesh

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from analyzer.core.quiet import HealthSignals
 from analyzer.core.upgrade import Judge, Judged, NamespaceJudgement, Outcome, summary
 from analyzer.core.verdicts import Verdict
-from analyzer.service.engine import quiet_context
+from analyzer.service.judging import quiet_context
 from tests.fixtures.fakes import FakeMesh
 from tests.service.test_engine import NAMES, make_engine, make_plan
 
