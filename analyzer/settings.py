@@ -203,6 +203,32 @@ class UpgradeSettings(_Group):
         "service offers to prune it (alert CanaryAnalyzerPruneReady, only with prune on). "
         "Default 24h.",
     )
+    soak_every: Duration = Field(
+        timedelta(hours=1),
+        description="During the soak, how often the service judges the promoted namespaces "
+        "again with the same rules, a recent soak_window against the same hours before the "
+        "upgrade; a regression pages (CanaryAnalyzerSoakRegression) and offers a rollback. "
+        "0 turns the soak looks off. Default 1h.",
+    )
+    soak_window: Duration = Field(
+        timedelta(hours=1),
+        description="Length of the recent window each soak look judges (and of its baseline "
+        "before the upgrade). Default 1h.",
+    )
+    soak_baselines: list[Duration] = Field(
+        default_factory=lambda: [timedelta(hours=24)],
+        min_length=1,
+        description="What a soak look compares with: the recent window shifted back by the "
+        "smallest multiple of each offset that lies before the upgrade, tried in order while "
+        "the evidence is too thin to judge (e.g. [24h, 168h]: the night before, then the same "
+        "time a week before). Default [24h].",
+    )
+    soak_auto_rollback: bool = Field(
+        False,
+        description="Roll back on its own when a soak look finds a regression (the tag back "
+        "to the old revision, every moved workload restarted), instead of paging and waiting "
+        "for canary-analyzer rollback. Default false.",
+    )
     prune: bool = Field(
         False,
         description="After the soak, when nothing uses the old revision, ask on-call to "

@@ -38,6 +38,7 @@ from analyzer.settings import Settings
 if TYPE_CHECKING:
     from analyzer.service.analysis import AnalysisOutcome
     from analyzer.service.engine import Judging
+    from analyzer.service.soak_judge import SoakWatch
 
 log = logging.getLogger("canary_analyzer.service")
 
@@ -111,6 +112,8 @@ class ServiceContext:
     metrics: SelfMetrics
     #: after a promotion: the soak, then the prune offered for approval (``upgrade.prune``)
     prune_gate: PruneGate | None = None
+    #: after a promotion: the soak's looks, a regression's page and rollback (``soak_judge``)
+    soak_watch: SoakWatch | None = None
     view: ServiceView = field(default_factory=ServiceView)
     lock: threading.RLock = field(default_factory=threading.RLock)
     memory: ServiceMemory = field(init=False)

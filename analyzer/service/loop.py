@@ -92,7 +92,14 @@ class ServiceLoop:
             context.set_phase(Phase.HELD, "held: approve or abort")
             return
         body, request = self._pending_request(state)
-        if request is None and context.prune_gate is not None:
+        if request is None and context.soak_watch is not None:
+            context.soak_watch.tick(state, context.clock.now())  # soaking: the due look
+            if worker.running():  # a regression started the automatic rollback
+                return
+        soak = context.soak_watch
+        if request is None and context.prune_gate is not None and not (
+            soak is not None and soak.blocks_prune(state)  # a soak regression: never offered
+        ):
             context.prune_gate.tick(state, context.clock.now())  # soaked: offer the prune
         if request is None:
             context.set_phase(

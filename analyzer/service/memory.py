@@ -46,6 +46,7 @@ class ServiceMemory:
     paused_at: str | None = None
     request: dict[str, Any] | None = None
     refused: dict[str, Any] | None = None  # the last request preflight refused, and why
+    soak: dict[str, Any] | None = None  # the soak of the last promotion (``soak_judge``)
 
     @classmethod
     def from_document(cls, document: dict[str, Any] | None) -> ServiceMemory:
@@ -55,6 +56,7 @@ class ServiceMemory:
             paused_at=document.get("paused_at"),
             request=document.get("request"),
             refused=document.get("refused"),
+            soak=document.get("soak"),
         )
 
     def to_document(self) -> dict[str, Any]:
@@ -63,6 +65,7 @@ class ServiceMemory:
             "paused_at": self.paused_at,
             "request": self.request,
             "refused": self.refused,
+            "soak": self.soak,
         }
 
 

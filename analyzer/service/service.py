@@ -38,6 +38,7 @@ from analyzer.service.maintenance import MaintenanceHours
 from analyzer.service.memory import Phase, ServiceMemory, ServiceView
 from analyzer.service.self_metrics import SelfMetrics
 from analyzer.service.soak import PruneGate
+from analyzer.service.soak_judge import SoakWatch
 from analyzer.service.status import readiness, status_document
 from analyzer.service.verbs import OperatorVerbs
 from analyzer.service.worker import EngineWorker
@@ -75,6 +76,7 @@ class UpgradeService:
         leadership: Leadership | None = None,
         reports: ReportShelf | None = None,
         prune_gate: PruneGate | None = None,
+        soak_watch: SoakWatch | None = None,
     ):
         """``reports`` without a writer (or none: the settings' directory) writes no
         report; ``leadership`` without an elector (or none) always leads."""
@@ -91,10 +93,13 @@ class UpgradeService:
             pager=pager,
             metrics=metrics,
             prune_gate=prune_gate,
+            soak_watch=soak_watch,
         )
         self.worker = EngineWorker(self.context)
         self.verbs = OperatorVerbs(self.context, self.worker)
         self.loop = ServiceLoop(self.context, self.worker, self.verbs)
+        if soak_watch is not None:
+            soak_watch.attach(self.context, self.verbs.rollback_automatic)
         if self.memory.paused:
             self.worker.resume.clear()
         judging.rules.on_invalid = self._rules_invalid
@@ -181,6 +186,9 @@ class UpgradeService:
 
     def approve_prune(self, requester: Requester = NOBODY) -> ControlAnswer:
         return self.verbs.approve_prune(requester)
+
+    def rollback(self, requester: Requester = NOBODY) -> ControlAnswer:
+        return self.verbs.rollback(requester)
 
     def request_upgrade(
         self, body: UpgradeRequestBody, requester: Requester = NOBODY

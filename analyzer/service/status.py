@@ -65,4 +65,5 @@ def status_document(context: ServiceContext) -> dict[str, Any]:
         "prune": context.prune_gate.offer.to_json()
         if context.prune_gate is not None and context.prune_gate.offer is not None
         else None,
+        "soak": context.soak_watch.status(state) if context.soak_watch is not None else None,
     }

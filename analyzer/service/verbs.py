@@ -1,4 +1,4 @@
-"""Operator verbs (pause, resume, approve, abort, upgrade) and the standby inbox.
+"""Operator verbs (pause, resume, approve, abort, upgrade, rollback) and the standby inbox.
 
 Verbs arrive from HTTP threads; the service's own memory (paused, queued request) lives in
 the state ConfigMap beside the engine's state, so a restart loses nothing.
@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from analyzer.core.alerts import AlertName
 from analyzer.core.upgrade import Note, OperatorDecisionError, abort, approve, held
+from analyzer.core.upgrade.soak import SoakError, rollback_promoted
 from analyzer.service.context import ServiceContext
 from analyzer.service.control import (
     NOBODY,
@@ -165,6 +166,45 @@ class OperatorVerbs:
         self._note(f"prune approved by {requester.text()}: {message}", "PruneApproved", requester)
         return {"message": message}
 
+    def rollback(self, requester: Requester = NOBODY) -> ControlAnswer:
+        """Roll a promoted upgrade back during its soak: the tag back to the old revision
+        (still installed) and every moved workload restarted onto it, by the engine's own
+        rollback stage (``core.upgrade.soak.rollback_promoted``)."""
+        if queued := self._queue_if_standby("rollback", requester):
+            return queued
+        return self._roll_back_promoted(requester)
+
+    def rollback_automatic(self, reason: str) -> ControlAnswer:
+        """The rollback ``upgrade.soak_auto_rollback`` starts on a soak regression."""
+        return self._roll_back_promoted(
+            Requester(actor="canary-analyzer (upgrade.soak_auto_rollback)", reason=reason))
+
+    def _roll_back_promoted(self, requester: Requester) -> ControlAnswer:
+        context, worker = self.context, self.worker
+        if worker.running():
+            raise ControlRefusedError("an upgrade is running: `canary-analyzer abort` rolls it back")
+        state = worker.load_state()
+        if state is None:
+            raise ControlRefusedError("nothing to roll back: no upgrade is recorded")
+        offer = context.prune_gate.offer if context.prune_gate is not None else None
+        if offer is not None and offer.upgrade_id == state.plan.upgrade_id and (
+                offer.state == "pruned"):
+            raise ControlRefusedError(f"revision {offer.revision} was pruned: it cannot be "
+                                      "rolled back to")
+        engine = worker.engine(state.plan.upgrade_id)
+        try:
+            reason = requester.reason or "rollback requested through the API"
+            who = requester.actor or "operator"
+            engine.decide(lambda s, now: rollback_promoted(s, now, reason, who))
+        except (SoakError, OperatorDecisionError) as error:
+            raise ControlRefusedError(str(error)) from None
+        self._note(f"rollback of promoted upgrade {state.plan.upgrade_id} requested by "
+                   f"{requester.text()}", "RollbackRequested", requester)
+        worker.start(None, "rolling back the promoted upgrade")
+        return {"message": f"rolling back upgrade {state.plan.upgrade_id}: tag "
+                f"{state.plan.tag} back to {state.plan.from_revision}, every moved workload "
+                "restarted onto it"}
+
     def abort(self, requester: Requester = NOBODY) -> ControlAnswer:
         if queued := self._queue_if_standby("abort", requester):
             return queued
@@ -295,6 +335,7 @@ class OperatorVerbs:
             "resume": lambda: self.resume(requester),
             "approve": lambda: self.approve(requester),
             "abort": lambda: self.abort(requester),
+            "rollback": lambda: self.rollback(requester),
             "upgrade": lambda: self.request_upgrade(
                 UpgradeRequestBody.model_validate(request.body or {}), requester
             ),

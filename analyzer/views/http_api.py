@@ -186,6 +186,10 @@ def create_app(
     def approve_prune(request: Request) -> JSONResponse:
         return answer("approve-prune", request, control.approve_prune)
 
+    @app.post("/api/rollback", dependencies=authorized)
+    def rollback(request: Request) -> JSONResponse:
+        return answer("rollback", request, control.rollback)
+
     if extra_routes is not None:
         extra_routes(app)
     return app

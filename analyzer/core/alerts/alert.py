@@ -32,6 +32,7 @@ class AlertName(StrEnum):
     RULES_INVALID = "CanaryAnalyzerRulesInvalid"
     HEARTBEAT = "CanaryAnalyzerHeartbeat"
     PRUNE_READY = "CanaryAnalyzerPruneReady"
+    SOAK_REGRESSION = "CanaryAnalyzerSoakRegression"
 
 
 @dataclass(frozen=True)
