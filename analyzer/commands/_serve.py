@@ -46,6 +46,7 @@ from analyzer.service.rules_reload import RulesWatcher
 from analyzer.service.self_metrics import SelfMetrics
 from analyzer.service.service import UpgradeService
 from analyzer.service.soak import PruneGate
+from analyzer.service.soak_judge import SoakSettings, SoakWatch
 from analyzer.settings import Settings
 from analyzer.views.http_api import HttpServer, TokenCheck, create_app, parse_listen
 from analyzer.views.status_page import list_reports, register_status_routes
@@ -178,6 +179,13 @@ def serve_command(args: argparse.Namespace) -> int:
             lambda: IstioRevisions(cluster, upgrade.istio_namespace),
             upgrade.soak, pager.fire, pager.resolve,
         ) if upgrade.prune else None,
+        soak_watch=SoakWatch(
+            source, lambda: watcher.rules, settings.rules.namespace_label,
+            SoakSettings(soak=upgrade.soak, every=upgrade.soak_every, window=upgrade.soak_window,
+                         baselines=tuple(upgrade.soak_baselines), step=settings.windows.step,
+                         delay=upgrade.evaluation_delay, auto_rollback=upgrade.soak_auto_rollback,
+                         night_budget=settings.rules.night_budget),
+        ),
         clock=clock,
         interrupt=interrupt,
         pager=pager,

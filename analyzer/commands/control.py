@@ -1,4 +1,5 @@
-"""The ``status``, ``pause``, ``resume``, ``approve``, ``abort`` and ``request-upgrade`` verbs.
+"""The ``status``, ``pause``, ``resume``, ``approve``, ``abort``, ``request-upgrade`` and
+``rollback`` verbs.
 
 They talk to a running ``serve`` over HTTP. Control verbs send the bearer token from
 ``--token-file`` (or ``CANARY_SERVICE__TOKEN_FILE``); ``status`` needs none.
@@ -50,6 +51,8 @@ VERBS = {
     "approve": "let a held upgrade go on (accept an inconclusive verdict)",
     "abort": "stop the upgrade and roll back the namespaces already moved",
     "request-upgrade": "ask the running service to upgrade (it starts in its maintenance window)",
+    "rollback": "roll a promoted upgrade back during its soak (tag back to the old revision, "
+    "every moved workload restarted)",
 }
 
 #: Phases after which nothing changes without a person: ``status --watch`` stops there.
@@ -366,6 +369,15 @@ def format_status(status: dict) -> str:
             reason = f" — {namespace['reason']}" if namespace.get("reason") else ""
             lines.append(f"  {namespace.get('name')}: {namespace.get('state')}{verdict}{reason}")
             lines += _rule_lines(namespace.get("rules"), "      ")
+    soak = status.get("soak")
+    if isinstance(soak, dict):
+        lines.append(
+            f"soak: {soak.get('state')} until {soak.get('ends')} ({soak.get('looks', 0)} looks"
+            + (f", next {soak['next_look']}" if soak.get("next_look") else "") + ")"
+        )
+        if soak.get("regression"):
+            lines.append(f"  regression: {soak.get('detail')}")
+            lines.append("  offered: `canary-analyzer rollback --reason ...`")
     if status.get("pending_request"):
         lines.append(f"pending request: {_request_text(status['pending_request'])}")
     if status.get("refused_request"):
