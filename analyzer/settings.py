@@ -208,7 +208,7 @@ class UpgradeSettings(_Group):
         description="During the soak, how often the service judges the promoted namespaces "
         "again with the same rules, a recent soak_window against the same hours before the "
         "upgrade; a regression pages (CanaryAnalyzerSoakRegression) and offers a rollback. "
-        "0 turns the soak looks off. Default 1h.",
+        "0s turns the soak looks off. Default 1h.",
     )
     soak_window: Duration = Field(
         timedelta(hours=1),

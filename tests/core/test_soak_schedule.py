@@ -4,6 +4,7 @@ recent window it judges, and which hours before the upgrade it is compared with.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -26,7 +27,7 @@ DELAY = timedelta(seconds=30)
 def test_looks_start_once_a_whole_window_follows_the_promotion_and_stop_at_the_soak_end():
     looks = look_times(PROMOTED, 24 * H, H, H, DELAY)
     assert looks[0] == PROMOTED + H + DELAY  # the first window lies wholly after it
-    assert all(b - a == H for a, b in zip(looks, looks[1:], strict=False))
+    assert all(b - a == H for a, b in pairwise(looks))
     assert looks[-1] <= PROMOTED + 24 * H < looks[-1] + H
     assert len(looks) == 23
 
