@@ -218,7 +218,8 @@ class SoakWatch:
         result = judge_look(self._source, self._rules(), namespaces, candidates, self._label,
                             budget)
         record.looks += 1
-        errors = [n for n, v in result.verdicts.items() if v.verdict is Verdict.ERROR]
+        errors = [n for n, v in result.verdicts.items() if v.verdict is Verdict.ERROR
+                  or any(r.verdict is Verdict.ERROR for r in v.rules)]
         failed = result.failed()
         log.info("soak look", extra={"fields": {
             "upgrade": state.plan.upgrade_id, "at": look.isoformat(),
