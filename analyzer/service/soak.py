@@ -10,8 +10,9 @@ it fires ``CanaryAnalyzerPruneReady`` with the in-use report and waits; ``POST
 as ``canary-analyzer prune`` does. A Helm-owned revision is never deleted: the alert and the
 refusal name the release to ``helm uninstall``.
 
-Not here yet: judging the promoted namespaces during the soak (a soak regression page and
-an offered rollback); the soak is a waiting period only.
+Judging the promoted namespaces during the soak, the regression page and the rollback it
+offers live in ``service/soak_judge.py``; a regression there keeps this gate from offering
+the prune (the loop asks ``SoakWatch.blocks_prune`` first).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from tests.fixtures.polling import wait_until
 from tests.fixtures.prometheus_server import start_prometheus
 from tests.fixtures.webhook_receiver import WebhookReceiver
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 SOAK_ENV = {
     "CANARY_UPGRADE__SOAK": "10m",
@@ -97,10 +97,12 @@ def test_a_soak_regression_pages_and_rollback_puts_every_moved_workload_back(soa
     )
     assert promoted["upgrade"]["outcome"] == "promoted", service.log()
     assert _revisions(mesh) == {"1-15-4"}
+    wait_until(lambda: service.status()["phase"] == "done", timeout=240,
+               message="the run to end (its report written)")
     soaking = wait_until(  # the soak judges on its own, at its cadence, before anything breaks
         lambda: (lambda s: s if (s.get("soak") or {}).get("looks", 0) >= 2 else None)(
             service.status()),
-        timeout=90, message="two soak looks",
+        timeout=180, message="two soak looks",
     )
     assert soaking["soak"]["state"] == "soaking" and soaking["soak"]["regression"] is None, (
         soaking["soak"], service.log())
@@ -135,7 +137,7 @@ def test_a_soak_regression_pages_and_rollback_puts_every_moved_workload_back(soa
     final = wait_until(
         lambda: (lambda s: s if (s.get("upgrade") or {}).get("outcome") == "rolled_back"
                  else None)(service.status()),
-        timeout=120, message="the rollback to finish",
+        timeout=240, message="the rollback to finish",
     )
     assert "oncall-alice" in final["upgrade"]["reason"], final["upgrade"]
     wait_until(lambda: _revisions(mesh) == {"1-14-6"}, timeout=60,
