@@ -32,7 +32,7 @@ from analyzer.core.ports import ClusterError, VersionedDocument, VersionedStore,
 log = logging.getLogger("canary_analyzer.inbox")
 
 #: The verbs a standby may queue (``upgrade`` carries the body of ``POST /api/upgrade``).
-QUEUEABLE_VERBS = ("pause", "resume", "approve", "abort", "upgrade")
+QUEUEABLE_VERBS = ("pause", "resume", "approve", "abort", "upgrade", "rollback")
 #: Conditional writes tried before giving up (each after a fresh read).
 INBOX_WRITE_ATTEMPTS = 8
 #: At most this many verbs wait at once (a ConfigMap is small; a leader that applies

@@ -172,3 +172,11 @@ def test_approve_prune_over_http_answers_in_words(served):
     auth = {"Authorization": f"Bearer {TOKEN}", "X-Canary-Actor": "alice"}
     answer = httpx.post(f"{url}/api/approve-prune", headers=auth)
     assert answer.status_code == 409 and "prune is off" in answer.json()["detail"]
+
+
+def test_rollback_over_http_refuses_in_words_when_nothing_was_promoted(served):
+    _, _, url, _ = served
+    auth = {"Authorization": f"Bearer {TOKEN}", "X-Canary-Actor": "alice"}
+    answer = httpx.post(f"{url}/api/rollback", headers=auth)
+    assert answer.status_code == 409 and "nothing to roll back" in answer.json()["detail"]
+    assert httpx.post(f"{url}/api/rollback").status_code == 401

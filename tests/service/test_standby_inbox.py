@@ -28,7 +28,7 @@ from analyzer.adapters.lease import KubernetesLease
 from analyzer.cli import main
 from analyzer.core.upgrade import Outcome
 from analyzer.core.verdicts import Verdict
-from analyzer.service.control import UpgradeRequestBody
+from analyzer.service.control import Requester, UpgradeRequestBody
 from analyzer.service.leadership import LeaderElector, Leadership
 from analyzer.sim.scenario import ApiErrorFault
 from analyzer.views.http_api import HttpServer, TokenCheck, create_app
@@ -404,3 +404,23 @@ def test_a_verb_queued_by_a_standby_keeps_who_sent_it_and_why(cluster):
     assert _notes(leader, "QueuedRequestApplied")[0].startswith(
         "abort by erin (db migration) queued via standby replica-b at "
     )
+
+
+def test_a_rollback_sent_to_a_standby_during_the_soak_is_applied_by_the_leader(cluster):
+    leader, standby = cluster.pair()
+    leader.service.request_upgrade(UpgradeRequestBody(to_revision="1-15-4"))
+    leader.run_tick()
+    assert leader.service.view.state.outcome is Outcome.PROMOTED
+    answer = standby.service.rollback(Requester(actor="bob", reason="p99 up since noon"))
+    assert answer.message == "queued for the leader replica-a: rollback"
+    leader.run_tick()  # applies it: the engine's rollback runs to the end
+    leader.run_tick()
+    state = leader.service.view.state
+    assert state.outcome is Outcome.ROLLED_BACK
+    assert "rolled back after promotion by bob: p99 up since noon" in state.rollback_reason
+    for namespace in (*state.plan.gateway_namespaces, *state.moved):
+        revisions = cluster.mesh.proxy_revisions(namespace)
+        assert set(revisions) == {"1-14-6"}, (namespace, revisions)
+    assert any(note.startswith("rollback by bob") and "queued via standby replica-b" in note
+               for note in _notes(leader, "QueuedRequestApplied")), _notes(
+        leader, "QueuedRequestApplied")
