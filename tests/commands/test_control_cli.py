@@ -198,3 +198,31 @@ def test_in_the_pod_a_verb_needs_only_its_reason(served):
 )  # fmt: skip
 def test_the_default_url_follows_the_service_url_then_the_listen_port(environ, expected):
     assert default_url(environ) == expected
+
+
+def test_rollback_of_a_promoted_upgrade_through_the_cli(served, capsys):
+    service, url, token_file = served
+    from analyzer.service.control import UpgradeRequestBody
+    from tests.service.harness import run_tick
+
+    assert main(["rollback", "--url", url, "--token-file", str(token_file)]) == 2
+    assert "nothing to roll back" in capsys.readouterr().err
+    service.request_upgrade(UpgradeRequestBody(to_revision="1-15-4"))
+    run_tick(service)
+    code = main(["rollback", "--url", url, "--token-file", str(token_file), "--as", "alice",
+                 "--reason", "p99 up since noon", "-o", "json"])
+    assert code == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["requested_by"] == "alice" and "rolling back upgrade" in answer["message"]
+    assert service.wait_idle(60)
+    assert service.worker.load_state().outcome.value == "rolled_back"
+
+
+def test_status_text_shows_the_soak_and_the_offered_rollback():
+    text = format_status({"phase": "done", "soak": {
+        "state": "regressed", "ends": "2026-11-28T03:00:00+00:00", "looks": 4,
+        "next_look": None, "detail": "billing: error-rate 0.5% → 5%",
+        "regression": {"namespaces": ["billing"]}}})
+    assert "soak: regressed until 2026-11-28T03:00:00+00:00 (4 looks)" in text
+    assert "regression: billing: error-rate 0.5% → 5%" in text
+    assert "canary-analyzer rollback" in text

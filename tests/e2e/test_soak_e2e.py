@@ -147,3 +147,5 @@ def test_a_soak_regression_pages_and_rollback_puts_every_moved_workload_back(soa
     assert final["soak"]["state"] == "rolled-back"
     wait_until(lambda: _paged(receiver, "CanaryAnalyzerRollbackFinished"), timeout=30,
                message="the rollback-finished page")
+    wait_until(lambda: _paged(receiver, "CanaryAnalyzerSoakRegression", "resolved"), timeout=30,
+               message="the soak regression page resolved by the rollback")
