@@ -6,6 +6,8 @@ compares the file with this output; ``make docs`` rewrites it.
 
 from __future__ import annotations
 
+from typing import Annotated, get_args, get_origin
+
 from pydantic import BaseModel
 
 from analyzer.settings import Settings
@@ -24,6 +26,10 @@ This file is generated from `analyzer/settings.py` (`make docs`); a test keeps i
 
 
 def _type_name(annotation: object) -> str:
+    if get_origin(annotation) is Annotated:  # e.g. a list of durations: its items' type
+        return _type_name(get_args(annotation)[0])
+    if get_origin(annotation) is list:
+        return f"list[{', '.join(_type_name(arg) for arg in get_args(annotation))}]"
     text = str(annotation).replace("typing.", "").replace("pathlib.", "")
     text = text.replace("datetime.timedelta", "duration").replace("<class '", "").replace("'>", "")
     return text.replace("Annotated[duration, BeforeValidator", "duration").split(
