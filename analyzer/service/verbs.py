@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from analyzer.core.alerts import AlertName
+from analyzer.core.ports import ClusterError
 from analyzer.core.upgrade import Note, OperatorDecisionError, abort, approve, held
 from analyzer.core.upgrade.soak import SoakError, rollback_promoted
 from analyzer.service.context import ServiceContext
@@ -191,6 +192,14 @@ class OperatorVerbs:
                 offer.state == "pruned"):
             raise ControlRefusedError(f"revision {offer.revision} was pruned: it cannot be "
                                       "rolled back to")
+        try:
+            installed = state.plan.from_revision in context.cluster.revisions()
+        except ClusterError as error:
+            raise ControlRefusedError(f"cannot check that revision {state.plan.from_revision} "
+                                      f"is still installed: {error}") from None
+        if not installed:
+            raise ControlRefusedError(f"revision {state.plan.from_revision} is no longer "
+                                      "installed: there is nothing to roll back to")
         engine = worker.engine(state.plan.upgrade_id)
         try:
             reason = requester.reason or "rollback requested through the API"

@@ -189,3 +189,16 @@ def test_a_look_prometheus_cannot_answer_is_in_the_timeline_and_never_pages(tmp_
     assert not [a for a in sent if a.name is AlertName.SOAK_REGRESSION]
     assert isinstance(service.context.timeline, KeptTimeline)
 
+
+
+def test_rollback_is_refused_once_the_old_revision_is_gone(tmp_path):
+    import pytest
+
+    from analyzer.service.control import ControlRefusedError
+
+    service, mesh, _clock, _sent, _source, _watch = _promoted(tmp_path)
+    del mesh.revisions_ready["1-14-6"]  # pruned by hand (`canary-analyzer prune`)
+    with pytest.raises(ControlRefusedError, match="1-14-6 is no longer installed"):
+        service.rollback(Requester(actor="alice"))
+    assert service.view.state.outcome is Outcome.PROMOTED
+    assert mesh.tag_revision["default"] == "1-15-4"
