@@ -73,6 +73,8 @@ class ServiceLoop:
         upgrade_id = state.plan.upgrade_id if state is not None else None
         if not leading or became_leader:
             context.timeline.load(upgrade_id)  # the leader's; a new leader goes on with it
+            if context.soak_watch is not None:
+                context.soak_watch.reload()  # the soak as the leader left it
         else:
             context.timeline.save()  # writes nothing unless a write failed earlier
         if not leading:

@@ -144,12 +144,28 @@ class SoakWatch:
         """Wire in the service's context (memory, timeline, pager) and its rollback verb."""
         self._context = context
         self.rollback = rollback
-        remembered = context.memory.soak
-        if remembered:
-            try:
-                self.record = SoakRecord.from_json(remembered)
-            except (KeyError, ValueError, AssertionError, TypeError) as error:
-                log.warning("cannot read the remembered soak: %s", error)
+        self._recall(context.memory.soak)
+
+    def reload(self) -> None:
+        """Take the soak as stored in the service memory (a standby, or a new leader, goes
+        on from where the leader left it: no second page, no look taken twice)."""
+        context = self._context
+        if context is None:
+            return
+        try:
+            document = context.stores.service.load() or {}
+        except Exception as error:  # the store is read again on the next pass
+            log.warning("cannot read the remembered soak: %s", error)
+            return
+        self._recall(document.get("soak"))
+
+    def _recall(self, remembered: dict[str, Any] | None) -> None:
+        if not remembered:
+            return
+        try:
+            self.record = SoakRecord.from_json(remembered)
+        except (KeyError, ValueError, AssertionError, TypeError) as error:
+            log.warning("cannot read the remembered soak: %s", error)
 
     def blocks_prune(self, state: UpgradeState | None) -> bool:
         """A regression during this upgrade's soak: the prune is never offered for it."""
