@@ -127,6 +127,13 @@ def test_a_regression_pages_once_names_the_evidence_and_blocks_the_prune(tmp_pat
     again = SoakWatch(source, _rules, LABEL, SETTINGS)
     again.attach(service.context, lambda _reason: None)
     assert again.blocks_prune(service.view.state)
+    # a replica that started before the page (its memory stale) takes it on leading
+    service.context.memory.soak = None
+    late = SoakWatch(source, _rules, LABEL, SETTINGS)
+    late.attach(service.context, lambda _reason: None)
+    assert not late.blocks_prune(service.view.state)
+    late.reload()
+    assert late.blocks_prune(service.view.state) and late.record.looks == 1
 
 
 def test_rollback_after_the_page_moves_every_workload_back_and_names_who(tmp_path):
