@@ -20,7 +20,10 @@ Rollback. ``rollback_promoted`` reopens a PROMOTED state into the engine's own r
 stage: the tag back to the old revision (in both styles: after a label-style promotion the
 namespaces carry the tag's label), then what the tag reaches on the new revision is found and
 every moved workload (gateways, the moved namespaces, the rest found) is restarted and
-verified on the old proxy, exactly as a rollback during the night.
+verified on the old proxy, exactly as a rollback during the night. The engine applies these
+through the cluster adapter, which moves a tag as ``istioctl tag set --overwrite`` does and
+restarts as ``kubectl rollout restart`` does (analyzer/adapters/kubernetes.py names the
+istioctl and kubectl sources it follows).
 """
 
 from __future__ import annotations
