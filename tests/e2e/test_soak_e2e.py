@@ -90,12 +90,20 @@ def test_a_soak_regression_pages_and_rollback_puts_every_moved_workload_back(soa
         timeout=120, message="70 s of mesh metrics before the upgrade",
     )
     assert service.post("upgrade", {"to_revision": "1-15-4"}).status_code == 200
-    promoted = wait_until(
-        lambda: (lambda s: s if (s.get("upgrade") or {}).get("outcome") else None)(
-            service.status()),
-        timeout=240, message="the upgrade to finish",
-    )
-    assert promoted["upgrade"]["outcome"] == "promoted", service.log()
+    for _ in range(4):  # the night itself is tests/e2e/test_upgrade_flows.py's subject
+        ended = wait_until(
+            lambda: (lambda s: s if (s.get("upgrade") or {}).get("outcome") else None)(
+                service.status()),
+            timeout=240, message="the upgrade to finish or hold",
+        )
+        if ended["upgrade"]["outcome"] != "held":
+            break
+        # a compressed window on a busy machine may stay too thin to judge: on-call accepts
+        # it, as docs/oncall.md says, and the night goes on
+        assert service.post("approve").status_code in (200, 202)
+        wait_until(lambda: (service.status().get("upgrade") or {}).get("outcome") != "held",
+                   timeout=60, message="the approval to be applied")
+    assert ended["upgrade"]["outcome"] == "promoted", service.log()
     assert _revisions(mesh) == {"1-15-4"}
     wait_until(lambda: service.status()["phase"] == "done", timeout=240,
                message="the run to end (its report written)")
