@@ -45,6 +45,7 @@ from analyzer.service.maintenance import MaintenanceHours
 from analyzer.service.rules_reload import RulesWatcher
 from analyzer.service.self_metrics import SelfMetrics
 from analyzer.service.service import UpgradeService
+from analyzer.service.prune_path import SeenRevisions
 from analyzer.service.soak import PruneGate
 from analyzer.settings import Settings
 from analyzer.views.http_api import HttpServer, TokenCheck, create_app, parse_listen
@@ -163,6 +164,10 @@ def serve_command(args: argparse.Namespace) -> int:
 
         return planned_evidence_warnings(source, rules, settings, namespaces, now)
 
+    revisions = SeenRevisions(
+        lambda: IstioRevisions(cluster, upgrade.istio_namespace), clock.now
+    ) if upgrade.prune else None
+
     service = UpgradeService(
         settings=settings,
         cluster=cluster,
@@ -175,9 +180,9 @@ def serve_command(args: argparse.Namespace) -> int:
         judging=JudgingSetup(judging_for, watcher, evidence_check),
         hours=hours,
         prune_gate=PruneGate(
-            lambda: IstioRevisions(cluster, upgrade.istio_namespace),
-            upgrade.soak, pager.fire, pager.resolve,
-        ) if upgrade.prune else None,
+            revisions, upgrade.soak, pager.fire, pager.resolve,
+        ) if revisions is not None else None,
+        revisions=revisions,
         clock=clock,
         interrupt=interrupt,
         pager=pager,

@@ -1,4 +1,5 @@
-"""The ``status``, ``pause``, ``resume``, ``approve``, ``abort`` and ``request-upgrade`` verbs.
+"""The ``status``, ``pause``, ``resume``, ``approve``, ``abort``, ``request-upgrade`` and
+``approve-prune`` verbs.
 
 They talk to a running ``serve`` over HTTP. Control verbs send the bearer token from
 ``--token-file`` (or ``CANARY_SERVICE__TOKEN_FILE``); ``status`` needs none.
@@ -50,6 +51,8 @@ VERBS = {
     "approve": "let a held upgrade go on (accept an inconclusive verdict)",
     "abort": "stop the upgrade and roll back the namespaces already moved",
     "request-upgrade": "ask the running service to upgrade (it starts in its maintenance window)",
+    "approve-prune": "remove the old revision's control plane the service offered to prune "
+    "(after the soak, when nothing uses it; use is checked again first)",
 }
 
 #: Phases after which nothing changes without a person: ``status --watch`` stops there.

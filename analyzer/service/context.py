@@ -38,6 +38,7 @@ from analyzer.settings import Settings
 if TYPE_CHECKING:
     from analyzer.service.analysis import AnalysisOutcome
     from analyzer.service.engine import Judging
+    from analyzer.service.prune_path import PrunePath
 
 log = logging.getLogger("canary_analyzer.service")
 
@@ -111,6 +112,8 @@ class ServiceContext:
     metrics: SelfMetrics
     #: after a promotion: the soak, then the prune offered for approval (``upgrade.prune``)
     prune_gate: PruneGate | None = None
+    #: the gate as the loop and verbs use it, telling timeline and report (``prune_path``)
+    prune_path: PrunePath | None = field(default=None, init=False)
     view: ServiceView = field(default_factory=ServiceView)
     lock: threading.RLock = field(default_factory=threading.RLock)
     memory: ServiceMemory = field(init=False)

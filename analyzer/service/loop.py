@@ -92,8 +92,8 @@ class ServiceLoop:
             context.set_phase(Phase.HELD, "held: approve or abort")
             return
         body, request = self._pending_request(state)
-        if request is None and context.prune_gate is not None:
-            context.prune_gate.tick(state, context.clock.now())  # soaked: offer the prune
+        if request is None and context.prune_path is not None:
+            context.prune_path.tick(state, context.clock.now())  # soaked: offer the prune
         if request is None:
             context.set_phase(
                 Phase.DONE if state is not None else Phase.IDLE,

@@ -37,6 +37,7 @@ from analyzer.service.loop import ServiceLoop
 from analyzer.service.maintenance import MaintenanceHours
 from analyzer.service.memory import Phase, ServiceMemory, ServiceView
 from analyzer.service.self_metrics import SelfMetrics
+from analyzer.service.prune_path import PrunePath, SeenRevisions
 from analyzer.service.soak import PruneGate
 from analyzer.service.status import readiness, status_document
 from analyzer.service.verbs import OperatorVerbs
@@ -75,6 +76,7 @@ class UpgradeService:
         leadership: Leadership | None = None,
         reports: ReportShelf | None = None,
         prune_gate: PruneGate | None = None,
+        revisions: SeenRevisions | None = None,
     ):
         """``reports`` without a writer (or none: the settings' directory) writes no
         report; ``leadership`` without an elector (or none) always leads."""
@@ -95,6 +97,10 @@ class UpgradeService:
         self.worker = EngineWorker(self.context)
         self.verbs = OperatorVerbs(self.context, self.worker)
         self.loop = ServiceLoop(self.context, self.worker, self.verbs)
+        if prune_gate is not None:  # ``revisions``: the gate's source, for ``/api/status``
+            self.context.prune_path = PrunePath(
+                prune_gate, self.context.timeline, self.worker.write_report, revisions
+            )
         if self.memory.paused:
             self.worker.resume.clear()
         judging.rules.on_invalid = self._rules_invalid
