@@ -42,10 +42,10 @@ from analyzer.service.context import JudgingSetup, ReportShelf, ServiceStores
 from analyzer.service.judging import PrometheusJudging
 from analyzer.service.leadership import LeaderElector, Leadership, lease_namespace
 from analyzer.service.maintenance import MaintenanceHours
+from analyzer.service.prune_path import SeenRevisions
 from analyzer.service.rules_reload import RulesWatcher
 from analyzer.service.self_metrics import SelfMetrics
 from analyzer.service.service import UpgradeService
-from analyzer.service.prune_path import SeenRevisions
 from analyzer.service.soak import PruneGate
 from analyzer.settings import Settings
 from analyzer.views.http_api import HttpServer, TokenCheck, create_app, parse_listen

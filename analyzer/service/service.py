@@ -36,8 +36,8 @@ from analyzer.service.leadership import Leadership
 from analyzer.service.loop import ServiceLoop
 from analyzer.service.maintenance import MaintenanceHours
 from analyzer.service.memory import Phase, ServiceMemory, ServiceView
-from analyzer.service.self_metrics import SelfMetrics
 from analyzer.service.prune_path import PrunePath, SeenRevisions
+from analyzer.service.self_metrics import SelfMetrics
 from analyzer.service.soak import PruneGate
 from analyzer.service.status import readiness, status_document
 from analyzer.service.verbs import OperatorVerbs
