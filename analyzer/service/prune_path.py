@@ -103,15 +103,52 @@ class SeenRevisions:
                     "revisions": [use_json(use) for use in self.report.values()]}
 
 
+class ReportRefresh:
+    """Writes the upgrade's report again off the caller's thread: rendering takes a while,
+    and the loop that calls ``PrunePath.tick`` also renews the Lease. Requests that arrive
+    while a write runs are folded into one more write after it."""
+
+    def __init__(self, write: Callable[[], None]) -> None:
+        self._write = write
+        self._lock = threading.Lock()
+        self._wanted = False
+        self._running = False
+        self.idle = threading.Event()
+        self.idle.set()
+
+    def __call__(self) -> None:
+        with self._lock:
+            self._wanted = True
+            if self._running:
+                return
+            self._running = True
+            self.idle.clear()
+        threading.Thread(target=self._run, name="prune-report", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._wanted:
+                    self._running = False
+                    self.idle.set()
+                    return
+                self._wanted = False
+            try:
+                self._write()
+            except Exception:  # a report must never break the service
+                log.exception("could not write the upgrade report")
+
+
 class PrunePath:
     """The gate as the loop and the verbs use it, telling the timeline and the report."""
 
     def __init__(self, gate: PruneGate, timeline: KeptTimeline,
                  write_report: Callable[[], None] = lambda: None,
                  seen: SeenRevisions | None = None) -> None:
+        """``write_report`` is called on a thread of its own (``ReportRefresh``)."""
         self.gate = gate
         self.timeline = timeline
-        self.write_report = write_report
+        self.write_report = ReportRefresh(write_report)
         self.seen = seen
 
     # -- the loop ---------------------------------------------------------------------------
