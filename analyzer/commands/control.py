@@ -379,6 +379,14 @@ def format_status(status: dict) -> str:
                 f"queued for the leader: {queued.get('verb')} "
                 f"(via {queued.get('via')} at {queued.get('at')})"
             )
+    prune = status.get("prune")
+    if isinstance(prune, dict):
+        detail = "; ".join(map(str, prune.get("blockers") or [])) or prune.get("detail")
+        lines.append(
+            f"after the upgrade: prune of {prune.get('revision')} {prune.get('state')}"
+            + (f" (soak ends {prune.get('soak_ends')})" if prune.get("state") == "soaking" else "")
+            + (f" — {detail}" if detail else "")
+        )
     if status.get("message"):
         lines.append(str(status["message"]))
     lines.append(f"next: {NEXT_ACTION.get(phase, 'see docs/oncall.md')}")
