@@ -7,7 +7,7 @@ upgrade was soaking, until when, that the prune was offered, who approved it, wh
 deleted, or why an approval was refused. ``PrunePath`` wraps the gate for the loop and the
 verbs and records each step once as a timeline note (reasons ``SoakStarted``,
 ``SoakEnded``, ``PruneBlocked``, ``PruneHelmOwned``, ``PruneOffered``, ``PruneApproved``,
-``PruneDeleted``, ``Pruned``, ``PruneRefused``), then has the upgrade's report written
+``PruneDeleted``, ``Pruned``, ``PruneRefused``, ``PruneFailed``), then has the upgrade's report written
 again so it tells the same story.
 
 ``SeenRevisions`` is the gate's revisions source, remembering the inventory last read
@@ -204,9 +204,19 @@ class PrunePath:
     def approve(self, now: datetime, requester: Requester = NOBODY) -> tuple[bool, str]:
         """Approve the prune in ``requester``'s name: (done, message), every step recorded."""
         deleted: list[str] = []
-        done, message = self.gate.approve(say=deleted.append)
         offer = self.gate.offer
         revision = offer.revision if offer is not None else "?"
+        try:
+            done, message = self.gate.approve(say=deleted.append)
+        except Exception as error:  # the cluster failed midway: tell what was deleted
+            for line in deleted:
+                self._record_anyway("PruneDeleted", line, now)
+            self._record_anyway(
+                "PruneFailed", f"prune of {revision} approved by {requester.text()} failed "
+                f"after {len(deleted)} deletions: {type(error).__name__}: {error}; the offer "
+                "stands, approve again", now, warning=True)
+            raise
+        offer = self.gate.offer
         if done:
             self._record_anyway("PruneApproved",
                                 f"prune of {revision} approved by {requester.text()}", now)

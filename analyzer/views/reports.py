@@ -222,7 +222,7 @@ def render_analysis_report(
 #: them under "After the upgrade".
 AFTER_THE_UPGRADE = frozenset({
     "SoakStarted", "SoakEnded", "PruneBlocked", "PruneHelmOwned", "PruneOffered",
-    "PruneApproved", "PruneDeleted", "Pruned", "PruneRefused",
+    "PruneApproved", "PruneDeleted", "Pruned", "PruneRefused", "PruneFailed",
 })
 
 

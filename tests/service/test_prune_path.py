@@ -15,6 +15,7 @@ from kubernetes import client as kube
 
 from analyzer.adapters.istio_revisions import IstioRevisions
 from analyzer.adapters.kubernetes import KubernetesCluster
+from analyzer.core.ports import ClusterUnreachableError
 from analyzer.service.control import Requester
 from analyzer.service.engine import MemoryStateStore
 from analyzer.service.prune_path import PrunePath, SeenRevisions
@@ -138,3 +139,48 @@ def test_a_use_keeps_the_offer_back_named_and_the_offer_follows_when_it_goes(pat
 
     wait_until(offered, timeout=60, message="the offer once the namespace is gone")
     assert _reasons(path)[-1] == "PruneOffered" and len(fired) == 1
+
+
+class FailingSecondDelete:
+    """The real adapter, except that its second delete fails as an unreachable API does."""
+
+    def __init__(self, inner: IstioRevisions) -> None:
+        self.inner = inner
+        self.deletes = 0
+
+    def inputs(self):  # type: ignore[no-untyped-def]
+        return self.inner.inputs()
+
+    def revision_objects(self, revision):  # type: ignore[no-untyped-def]
+        return self.inner.revision_objects(revision)
+
+    def delete(self, obj):  # type: ignore[no-untyped-def]
+        self.deletes += 1
+        if self.deletes == 2:
+            raise ClusterUnreachableError("connection refused")
+        return self.inner.delete(obj)
+
+
+def test_a_prune_failing_midway_tells_what_was_deleted_and_the_offer_stands(make_mesh):  # noqa: F811
+    mesh = make_mesh(fast_scenario(
+        revisions=[{"name": "1-14-6", "installed_by": "istioctl"},
+                   {"name": "1-15-4", "installed_by": "istioctl"}],
+        tags=[{"name": "default", "revision": "1-15-4"}],
+        namespaces=[{"name": "foo", "workloads": [{"name": "web", "replicas": 1}]}],
+        regressions=[]))  # fmt: skip
+    cluster = KubernetesCluster(api_client_for(mesh), request_timeout=10, backoff=0.01)
+    try:
+        port = FailingSecondDelete(IstioRevisions(cluster, "istio-system"))
+        gate = PruneGate(lambda: port, SOAK, lambda _a: None, lambda _a: None)
+        path = PrunePath(gate, KeptTimeline(MemoryStateStore()))
+        path.tick(_promoted(), PROMOTED_AT + SOAK)
+        with pytest.raises(ClusterUnreachableError):
+            path.approve(PROMOTED_AT + SOAK, Requester("alice", "change 4711"))
+        told = [(i["reason"], i["message"]) for i in path.timeline.items[-2:]]
+        assert told[0][0] == "PruneDeleted" and told[0][1].startswith("deleted ")
+        assert told[1][0] == "PruneFailed"
+        assert told[1][1].startswith("prune of 1-14-6 approved by alice: change 4711 failed "
+                                     "after 1 deletions: ClusterUnreachableError")
+        assert path.offer_json()["state"] == "ready"
+    finally:
+        cluster.close()
