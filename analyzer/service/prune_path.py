@@ -202,26 +202,32 @@ class PrunePath:
     # -- the verb ---------------------------------------------------------------------------
 
     def approve(self, now: datetime, requester: Requester = NOBODY) -> tuple[bool, str]:
-        """Approve the prune in ``requester``'s name: (done, message), every step recorded."""
-        deleted: list[str] = []
+        """Approve the prune in ``requester``'s name: (done, message). Each step is recorded
+        as it happens: the approval as the first object goes, each object deleted, then the
+        end (or the refusal, or the failure midway: the offer then stands)."""
         offer = self.gate.offer
         revision = offer.revision if offer is not None else "?"
+        approved = f"prune of {revision} approved by {requester.text()}"
+        deleted: list[str] = []
+
+        def say(line: str) -> None:
+            if not deleted:
+                self._record_anyway("PruneApproved", approved, now)
+            deleted.append(line)
+            self._record_anyway("PruneDeleted", line, now)
+
         try:
-            done, message = self.gate.approve(say=deleted.append)
-        except Exception as error:  # the cluster failed midway: tell what was deleted
-            for line in deleted:
-                self._record_anyway("PruneDeleted", line, now)
+            done, message = self.gate.approve(say=say)
+        except Exception as error:  # the cluster failed midway: the offer stands
             self._record_anyway(
-                "PruneFailed", f"prune of {revision} approved by {requester.text()} failed "
-                f"after {len(deleted)} deletions: {type(error).__name__}: {error}; the offer "
-                "stands, approve again", now, warning=True)
+                "PruneFailed", f"{approved} failed after {len(deleted)} deletions: "
+                f"{type(error).__name__}: {error}; the offer stands, approve again", now,
+                warning=True)
+            self.write_report()
             raise
-        offer = self.gate.offer
         if done:
-            self._record_anyway("PruneApproved",
-                                f"prune of {revision} approved by {requester.text()}", now)
-            for line in deleted:
-                self._record_anyway("PruneDeleted", line, now)
+            if not deleted:  # nothing was left to delete
+                self._record_anyway("PruneApproved", approved, now)
             self._record_anyway("Pruned", message, now)
             if self.seen is not None:
                 self.seen.refresh(now, force=True)  # the status shows the revision gone

@@ -207,9 +207,9 @@ def test_a_promoted_upgrade_soaks_is_offered_and_pruned_on_approval_through_a_st
     assert answer.returncode == 0, answer.stderr
     assert answer.stdout.startswith("queued for the leader "), answer.stdout
     assert answer.stdout.strip().endswith(": approve-prune"), answer.stdout
-    done = wait_until(
-        lambda: (lambda s: s if (s.get("prune") or {}).get("state") == "pruned" else None)(
-            leading()),
+    done = wait_until(  # pruned, and the end told in the timeline
+        lambda: (lambda s: s if (s.get("prune") or {}).get("state") == "pruned"
+                 and "Pruned" in _reasons(s) else None)(leading()),
         timeout=60, message="the leader to prune",
     )  # fmt: skip
     notes = {item["reason"]: item["message"] for item in done["timeline"]}
