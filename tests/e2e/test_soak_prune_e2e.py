@@ -164,9 +164,9 @@ def test_a_promoted_upgrade_soaks_is_offered_and_pruned_on_approval_through_a_st
     assert first.post("upgrade", {"to_revision": NEW}).status_code == 200
 
     # promoted, soaked (3 s), then held back by the bare pod still on the old proxy
-    blocked = wait_until(
-        lambda: (lambda s: s if (s.get("prune") or {}).get("state") == "in-use" else None)(
-            leading()),
+    blocked = wait_until(  # the state, and the same pass's note in the timeline
+        lambda: (lambda s: s if (s.get("prune") or {}).get("state") == "in-use"
+                 and "PruneBlocked" in _reasons(s) else None)(leading()),
         timeout=180, message="the soak to end with the prune blocked",
     )  # fmt: skip
     assert blocked["upgrade"]["outcome"] == "promoted", blocked["timeline"]
