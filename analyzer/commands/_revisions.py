@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from typing import Any
 
 from analyzer.adapters.istio_revisions import IstioRevisions
 from analyzer.adapters.kubernetes import KubernetesCluster
 from analyzer.commands.common import print_document, settings_from_args, structured
 from analyzer.core.ports import ClusterError, ClusterNotFoundError, ClusterUnreachableError
-from analyzer.core.revisions import PrunePlan, RevisionUse, inventory, unused
+from analyzer.core.revisions import PrunePlan, RevisionUse, inventory, unused, use_json
 from analyzer.errors import BadInputError, ExitCode, UnreachableError
 from analyzer.service.soak import NotInstalledError, run_prune
 
@@ -33,25 +32,6 @@ def _revisions(args: argparse.Namespace) -> Iterator[IstioRevisions]:
         raise BadInputError(f"cluster refused: {error}") from None
     finally:
         cluster.close()
-
-
-def use_json(use: RevisionUse) -> dict[str, Any]:
-    """One revision as ``--output json`` shows it."""
-    return {
-        "revision": use.revision,
-        "installed": use.installed,
-        "in_use": use.in_use,
-        "istiods": [asdict(i) for i in use.istiods],
-        "injectors": list(use.injectors),
-        "tags": list(use.tags),
-        "pods": [asdict(p) for p in use.pods],
-        "completed_pods": [asdict(p) for p in use.completed],
-        "failed_pods": [asdict(p) for p in use.failed],
-        "namespaces": list(use.namespaces),
-        "namespaces_via_tags": list(use.namespaces_via_tags),
-        "pinned_workloads": [asdict(w) for w in use.workloads],
-        "blockers": list(use.blockers()),
-    }
 
 
 def _text(use: RevisionUse) -> list[str]:

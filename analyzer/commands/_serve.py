@@ -42,6 +42,7 @@ from analyzer.service.context import JudgingSetup, ReportShelf, ServiceStores
 from analyzer.service.judging import PrometheusJudging
 from analyzer.service.leadership import LeaderElector, Leadership, lease_namespace
 from analyzer.service.maintenance import MaintenanceHours
+from analyzer.service.prune_path import SeenRevisions
 from analyzer.service.rules_reload import RulesWatcher
 from analyzer.service.self_metrics import SelfMetrics
 from analyzer.service.service import UpgradeService
@@ -164,6 +165,10 @@ def serve_command(args: argparse.Namespace) -> int:
 
         return planned_evidence_warnings(source, rules, settings, namespaces, now)
 
+    revisions = SeenRevisions(
+        lambda: IstioRevisions(cluster, upgrade.istio_namespace), clock.now
+    ) if upgrade.prune else None
+
     service = UpgradeService(
         settings=settings,
         cluster=cluster,
@@ -176,9 +181,9 @@ def serve_command(args: argparse.Namespace) -> int:
         judging=JudgingSetup(judging_for, watcher, evidence_check),
         hours=hours,
         prune_gate=PruneGate(
-            lambda: IstioRevisions(cluster, upgrade.istio_namespace),
-            upgrade.soak, pager.fire, pager.resolve,
-        ) if upgrade.prune else None,
+            revisions, upgrade.soak, pager.fire, pager.resolve,
+        ) if revisions is not None else None,
+        revisions=revisions,
         soak_watch=SoakWatch(
             source, lambda: watcher.rules, settings.rules.namespace_label,
             SoakSettings(soak=upgrade.soak, every=upgrade.soak_every, window=upgrade.soak_window,

@@ -1,5 +1,5 @@
-"""The ``status``, ``pause``, ``resume``, ``approve``, ``abort``, ``request-upgrade`` and
-``rollback`` verbs.
+"""The ``status``, ``pause``, ``resume``, ``approve``, ``abort``, ``request-upgrade``,
+``rollback`` and ``approve-prune`` verbs.
 
 They talk to a running ``serve`` over HTTP. Control verbs send the bearer token from
 ``--token-file`` (or ``CANARY_SERVICE__TOKEN_FILE``); ``status`` needs none.
@@ -53,6 +53,8 @@ VERBS = {
     "request-upgrade": "ask the running service to upgrade (it starts in its maintenance window)",
     "rollback": "roll a promoted upgrade back during its soak (tag back to the old revision, "
     "every moved workload restarted)",
+    "approve-prune": "remove the old revision's control plane the service offered to prune "
+    "(after the soak, when nothing uses it; use is checked again first)",
 }
 
 #: Phases after which nothing changes without a person: ``status --watch`` stops there.
@@ -388,6 +390,14 @@ def format_status(status: dict) -> str:
                 f"queued for the leader: {queued.get('verb')} "
                 f"(via {queued.get('via')} at {queued.get('at')})"
             )
+    prune = status.get("prune")
+    if isinstance(prune, dict):
+        detail = "; ".join(map(str, prune.get("blockers") or [])) or prune.get("detail")
+        lines.append(
+            f"after the upgrade: prune of {prune.get('revision')} {prune.get('state')}"
+            + (f" (soak ends {prune.get('soak_ends')})" if prune.get("state") == "soaking" else "")
+            + (f" — {detail}" if detail else "")
+        )
     if status.get("message"):
         lines.append(str(status["message"]))
     lines.append(f"next: {NEXT_ACTION.get(phase, 'see docs/oncall.md')}")

@@ -31,7 +31,8 @@ deletion with ``propagationPolicy: Foreground`` (as istioctl sends it) removes t
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from analyzer.core.reach import NamespaceInfo, PodInfo
 
@@ -339,3 +340,22 @@ def describe_counts(use: RevisionUse) -> Sequence[str]:
     controlled = sum(1 for pod in use.pods if pod.controlled)
     return (f"{controlled} workload pods", f"{len(use.pods) - controlled} Job/bare pods",
             f"{len(use.completed)} completed", f"{len(use.failed)} failed")
+
+
+def use_json(use: RevisionUse) -> dict[str, Any]:
+    """One revision as ``revisions --output json`` and ``/api/status`` (``revisions``) show it."""
+    return {
+        "revision": use.revision,
+        "installed": use.installed,
+        "in_use": use.in_use,
+        "istiods": [asdict(i) for i in use.istiods],
+        "injectors": list(use.injectors),
+        "tags": list(use.tags),
+        "pods": [asdict(p) for p in use.pods],
+        "completed_pods": [asdict(p) for p in use.completed],
+        "failed_pods": [asdict(p) for p in use.failed],
+        "namespaces": list(use.namespaces),
+        "namespaces_via_tags": list(use.namespaces_via_tags),
+        "pinned_workloads": [asdict(w) for w in use.workloads],
+        "blockers": list(use.blockers()),
+    }

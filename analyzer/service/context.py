@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from analyzer.service.analysis import AnalysisOutcome
     from analyzer.service.engine import Judging
     from analyzer.service.soak_judge import SoakWatch
+    from analyzer.service.prune_path import PrunePath
 
 log = logging.getLogger("canary_analyzer.service")
 
@@ -114,6 +115,8 @@ class ServiceContext:
     prune_gate: PruneGate | None = None
     #: after a promotion: the soak's looks, a regression's page and rollback (``soak_judge``)
     soak_watch: SoakWatch | None = None
+    #: the gate as the loop and verbs use it, telling timeline and report (``prune_path``)
+    prune_path: PrunePath | None = field(default=None, init=False)
     view: ServiceView = field(default_factory=ServiceView)
     lock: threading.RLock = field(default_factory=threading.RLock)
     memory: ServiceMemory = field(init=False)

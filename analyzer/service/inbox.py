@@ -1,7 +1,7 @@
 """Operator verbs a standby replica accepted, waiting for the leader to carry them out.
 
 Why it exists: ``serve`` may run as several replicas behind one Kubernetes Service, and only
-the Lease holder acts. An operator's ``pause`` (or resume, approve, abort, upgrade) lands on
+the Lease holder acts. An operator's ``pause`` (or resume, approve, abort, upgrade, approve-prune) lands on
 whichever replica the Service picks; a standby used to refuse it, so on-call got a random
 409 at 3 a.m. Now a standby records the verb here and answers "queued"; the leader reads
 the inbox on each pass of its loop, applies the verbs in order through the same methods
@@ -32,7 +32,8 @@ from analyzer.core.ports import ClusterError, VersionedDocument, VersionedStore,
 log = logging.getLogger("canary_analyzer.inbox")
 
 #: The verbs a standby may queue (``upgrade`` carries the body of ``POST /api/upgrade``).
-QUEUEABLE_VERBS = ("pause", "resume", "approve", "abort", "upgrade", "rollback")
+QUEUEABLE_VERBS = ("pause", "resume", "approve", "abort", "upgrade", "rollback",
+                   "approve-prune")
 #: Conditional writes tried before giving up (each after a fresh read).
 INBOX_WRITE_ATTEMPTS = 8
 #: At most this many verbs wait at once (a ConfigMap is small; a leader that applies

@@ -99,10 +99,10 @@ class ServiceLoop:
             if worker.running():  # a regression started the automatic rollback
                 return
         soak = context.soak_watch
-        if request is None and context.prune_gate is not None and not (
+        if request is None and context.prune_path is not None and not (
             soak is not None and soak.blocks_prune(state)  # a soak regression: never offered
         ):
-            context.prune_gate.tick(state, context.clock.now())  # soaked: offer the prune
+            context.prune_path.tick(state, context.clock.now())  # soaked: offer the prune
         if request is None:
             context.set_phase(
                 Phase.DONE if state is not None else Phase.IDLE,

@@ -36,6 +36,7 @@ from analyzer.service.leadership import Leadership
 from analyzer.service.loop import ServiceLoop
 from analyzer.service.maintenance import MaintenanceHours
 from analyzer.service.memory import Phase, ServiceMemory, ServiceView
+from analyzer.service.prune_path import PrunePath, SeenRevisions
 from analyzer.service.self_metrics import SelfMetrics
 from analyzer.service.soak import PruneGate
 from analyzer.service.soak_judge import SoakWatch
@@ -77,6 +78,7 @@ class UpgradeService:
         reports: ReportShelf | None = None,
         prune_gate: PruneGate | None = None,
         soak_watch: SoakWatch | None = None,
+        revisions: SeenRevisions | None = None,
     ):
         """``reports`` without a writer (or none: the settings' directory) writes no
         report; ``leadership`` without an elector (or none) always leads."""
@@ -100,6 +102,10 @@ class UpgradeService:
         self.loop = ServiceLoop(self.context, self.worker, self.verbs)
         if soak_watch is not None:
             soak_watch.attach(self.context, self.verbs.rollback_automatic)
+        if prune_gate is not None:  # ``revisions``: the gate's source, for ``/api/status``
+            self.context.prune_path = PrunePath(
+                prune_gate, self.context.timeline, self.worker.write_report, revisions
+            )
         if self.memory.paused:
             self.worker.resume.clear()
         judging.rules.on_invalid = self._rules_invalid

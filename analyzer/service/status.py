@@ -62,8 +62,9 @@ def status_document(context: ServiceContext) -> dict[str, Any]:
         ],
         "rules": {"names": rules.rules.names(), "invalid": rules.invalid},
         "reports": context.reports.listed(),
-        "prune": context.prune_gate.offer.to_json()
-        if context.prune_gate is not None and context.prune_gate.offer is not None
+        "prune": context.prune_path.offer_json() if context.prune_path is not None else None,
+        "revisions": context.prune_path.revisions_json()
+        if context.prune_path is not None
         else None,
         "soak": context.soak_watch.status(state) if context.soak_watch is not None else None,
     }

@@ -1,4 +1,5 @@
-"""Operator verbs (pause, resume, approve, abort, upgrade, rollback) and the standby inbox.
+"""Operator verbs (pause, resume, approve, abort, upgrade, rollback, approve-prune) and the
+standby inbox.
 
 Verbs arrive from HTTP threads; the service's own memory (paused, queued request) lives in
 the state ConfigMap beside the engine's state, so a restart loses nothing.
@@ -157,14 +158,14 @@ class OperatorVerbs:
     def approve_prune(self, requester: Requester = NOBODY) -> ControlAnswer:
         """Prune the soaked, unused old revision offered by CanaryAnalyzerPruneReady."""
         context = self.context
-        if context.prune_gate is None:
+        if context.prune_path is None:
             raise ControlRefusedError("prune is off (setting upgrade.prune)")
-        if not context.leadership.leads(context.clock.now()):
-            raise ControlRefusedError("only the leader prunes: send it to the leader")
-        done, message = context.prune_gate.approve()
+        if queued := self._queue_if_standby("approve-prune", requester):
+            return queued
+        log.warning("prune approved", extra={"fields": requester.to_json()})
+        done, message = context.prune_path.approve(context.clock.now(), requester)
         if not done:
             raise ControlRefusedError(message)
-        self._note(f"prune approved by {requester.text()}: {message}", "PruneApproved", requester)
         return {"message": message}
 
     def rollback(self, requester: Requester = NOBODY) -> ControlAnswer:
@@ -345,6 +346,7 @@ class OperatorVerbs:
             "approve": lambda: self.approve(requester),
             "abort": lambda: self.abort(requester),
             "rollback": lambda: self.rollback(requester),
+            "approve-prune": lambda: self.approve_prune(requester),
             "upgrade": lambda: self.request_upgrade(
                 UpgradeRequestBody.model_validate(request.body or {}), requester
             ),

@@ -2,7 +2,7 @@
 
 Read-only endpoints are open: ``/healthz``, ``/readyz``, ``/metrics``, ``/api/status``.
 Control endpoints (``/api/pause``, ``/api/resume``, ``/api/approve``, ``/api/abort``,
-``/api/upgrade``) need ``Authorization: Bearer <token>``; without the right token they
+``/api/upgrade``, ``/api/approve-prune``) need ``Authorization: Bearer <token>``; without the right token they
 answer 401 and change nothing. With no token configured they refuse every request.
 The leader answers 200 when it has done the verb; a standby answers 202 with
 ``{"message", "queued": true, "id"}``: it queued the verb for the leader, who applies it on

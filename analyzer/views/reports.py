@@ -218,6 +218,14 @@ def render_analysis_report(
     )
 
 
+#: Timeline reasons of the soak and the prune (``service.prune_path``): the report repeats
+#: them under "After the upgrade".
+AFTER_THE_UPGRADE = frozenset({
+    "SoakStarted", "SoakEnded", "PruneBlocked", "PruneHelmOwned", "PruneOffered",
+    "PruneApproved", "PruneDeleted", "Pruned", "PruneRefused", "PruneFailed",
+})
+
+
 def render_upgrade_report(
     summary: UpgradeSummary,
     timeline: Sequence[Mapping[str, Any]] = (),
@@ -249,6 +257,7 @@ def render_upgrade_report(
         namespaces=namespaces,
         failing=failing,
         timeline=events,
+        after=[event for event in events if event.get("reason") in AFTER_THE_UPGRADE],
         generated=_now_text(),
     )
 

@@ -6,7 +6,7 @@ from analyzer.cli import build_parser, main
 
 CONTRACT_COMMANDS = [
     "rules", "analyze", "upgrade", "serve", "status", "pause", "resume", "approve", "abort",
-    "demo", "sim", "bench",
+    "demo", "sim", "bench", "revisions", "prune", "approve-prune",
 ]
 
 

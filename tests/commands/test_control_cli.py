@@ -170,6 +170,21 @@ def test_status_never_prints_python_structures():
     assert not any(mark in text for mark in ("{", "}", "[", "'"))
 
 
+def test_status_names_the_prune_offer_and_what_blocks_it():
+    text = format_status({
+        "phase": "done",
+        "prune": {"revision": "1-14-6", "state": "in-use", "soak_ends": "2026-03-03T01:42:00",
+                  "detail": "pod a/b runs its proxy; tag x points at it",
+                  "blockers": ["pod a/b runs its proxy", "tag x points at it"]},
+    })  # fmt: skip
+    assert ("after the upgrade: prune of 1-14-6 in-use — pod a/b runs its proxy; tag x "
+            "points at it") in text
+    soaking = format_status({"phase": "done", "prune": {
+        "revision": "1-14-6", "state": "soaking", "soak_ends": "2026-03-03T01:42:00",
+        "detail": ""}})  # fmt: skip
+    assert "prune of 1-14-6 soaking (soak ends 2026-03-03T01:42:00)" in soaking
+
+
 def test_in_the_pod_a_verb_needs_only_its_reason(served):
     """As ``kubectl exec deploy/… -- canary-analyzer pause --reason …`` runs it: the chart
     sets ``CANARY_SERVICE__LISTEN`` and ``CANARY_SERVICE__TOKEN_FILE`` in the Pod, no URL."""

@@ -55,7 +55,8 @@ class Replica:
     """One ``serve`` process."""
 
     def __init__(self, name: str, work: Path, mesh: SimulatedMesh, prometheus_url: str,
-                 alertmanager_url: str | None, rules_dir: Path):  # fmt: skip
+                 alertmanager_url: str | None, rules_dir: Path,
+                 extra_env: dict[str, str] | None = None):  # fmt: skip
         self.name = name
         self.url = ""
         token_file = work / "token"
@@ -70,7 +71,8 @@ class Replica:
         if alertmanager_url:
             command += ["--alertmanager-url", alertmanager_url]
         env = {**os.environ, **ENV, "PYTHONPATH": str(REPO), "CANARY_SERVICE__IDENTITY": name,
-               "CANARY_SERVICE__REPORTS_DIR": str(work / f"reports-{name}")}  # fmt: skip
+               "CANARY_SERVICE__REPORTS_DIR": str(work / f"reports-{name}"),
+               **(extra_env or {})}  # fmt: skip
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 command, stdout=subprocess.PIPE, stderr=log, env=env, cwd=work

@@ -42,7 +42,7 @@ def served(tmp_path):
         server.stop()
 
 
-@pytest.mark.parametrize("verb", ["pause", "resume", "approve", "abort", "upgrade"])
+@pytest.mark.parametrize("verb", ["pause", "resume", "approve", "abort", "upgrade", "approve-prune"])
 @pytest.mark.parametrize("header", [None, "Bearer wrong", "Basic " + TOKEN, "Bearer"])
 def test_control_without_the_token_is_401_and_changes_nothing(served, verb, header):
     service, mesh, url, _ = served

@@ -254,3 +254,50 @@ def test_status_json_cannot_break_out_of_its_script(tmp_path):
     with serving(lambda: hostile, tmp_path) as url:
         text = httpx.get(url + "/", timeout=10).text
     assert "</script><script>alert(1)" not in text
+
+
+def _prune_state(driver) -> str:
+    return driver.find_element(By.ID, "prune-state").text
+
+
+def test_status_page_shows_the_soak_the_revisions_and_the_prune_offer(browser, service):
+    """The "After the upgrade" section follows ``prune`` and ``revisions`` of the status
+    (analyzer/service/prune_path.py): soaking until when, the uses named, then ready."""
+    url, board, _reports = service
+    old = {"revision": "1-14-6", "installed": True, "in_use": True,
+           "istiods": [{"namespace": "istio-system", "name": "istiod-1-14-6"}],
+           "injectors": ["istio-sidecar-injector-1-14-6"], "tags": [],
+           "pods": [{"namespace": "accounts", "name": "debug-shell", "owner": "bare pod",
+                     "controlled": False, "phase": "Running"}],
+           "completed_pods": [{"namespace": "accounts", "name": "ledger-compact-x",
+                               "owner": "Job accounts/ledger-compact", "controlled": False,
+                               "phase": "Succeeded"}],
+           "failed_pods": [], "blockers": ["pod accounts/debug-shell (bare pod) runs its proxy"]}
+    new = {"revision": "1-15-4", "installed": True, "in_use": True, "tags": ["default"],
+           "istiods": [{"namespace": "istio-system", "name": "istiod-1-15-4"}],
+           "injectors": [], "pods": [], "completed_pods": [], "failed_pods": [],
+           "blockers": ["tag default points at it"]}
+    soaking = {**RUNNING, "phase": "done",
+               "prune": {"upgrade_id": "u1", "revision": "1-14-6", "state": "soaking",
+                         "soak_ends": "2026-03-03T01:42:00+00:00", "detail": ""},
+               "revisions": {"read_at": "2026-03-02T02:00:00+00:00", "revisions": [old, new]}}
+    board.set(soaking)
+    browser.get(url + "/")
+    wait = WebDriverWait(browser, 20, poll_frequency=0.1)
+    wait.until(lambda d: "soaking until 2026-03-03T01:42:00+00:00" in _prune_state(d))
+    row = browser.find_element(By.CSS_SELECTOR, '#revision-use tr[data-revision="1-14-6"]')
+    assert "istiod istiod-1-14-6, injector istio-sidecar-injector-1-14-6" in row.text
+    assert "1 (0 of workloads, 1 Job or bare)" in row.text
+    assert "1 completed, 0 failed" in row.text
+    assert "pod accounts/debug-shell (bare pod) runs its proxy" in row.text
+
+    blocked = copy.deepcopy(soaking)
+    blocked["prune"].update(state="in-use", detail=old["blockers"][0], blockers=old["blockers"])
+    board.set(blocked)
+    wait.until(lambda d: _prune_state(d) ==
+               "not offered, still in use: pod accounts/debug-shell (bare pod) runs its proxy")
+    ready = copy.deepcopy(blocked)
+    ready["prune"].update(state="ready", detail="", blockers=None)
+    board.set(ready)
+    wait.until(lambda d: "approve with canary-analyzer approve-prune" in _prune_state(d))
+    assert severe_console_messages(browser) == []

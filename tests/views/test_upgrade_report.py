@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from selenium.webdriver.common.by import By
 
@@ -80,3 +81,27 @@ def test_analysis_report_of_a_rule_without_data():
     assert html.count("<svg") == 1
     assert "no data in either window" in html  # the chart says so (glyphs drawn as paths)
     assert "none (no drift correction)" in html and "INCONCLUSIVE · ghost" in html
+
+
+def test_soak_and_prune_have_their_own_section():
+    """The notes of the soak and the prune (analyzer/service/prune_path.py) are repeated
+    under "After the upgrade"; the rest of the timeline is not."""
+    at = datetime(2026, 3, 3, 1, 42, tzinfo=UTC)
+    timeline = [
+        {"at": at, "message": "tag default moved to 1-15-4", "reason": "TagMoved"},
+        {"at": at, "message": "soak started: revision 1-14-6 stays installed until at least "
+         "2026-03-04T01:42:00+00:00", "reason": "SoakStarted"},
+        {"at": at, "message": "prune approval by bob refused: nothing to prune: soaking",
+         "reason": "PruneRefused", "warning": True},
+        {"at": at, "message": "prune of 1-14-6 approved by alice: change 4711",
+         "reason": "PruneApproved"},
+        {"at": at, "message": "deleted Deployment istio-system/istiod-1-14-6",
+         "reason": "PruneDeleted"},
+    ]
+    html = render_upgrade_report(rolled_back_summary(), timeline)
+    section = html.split('id="after-the-upgrade"', 1)[1].split("<h2", 1)[0]
+    assert "approved by alice: change 4711" in section
+    assert "deleted Deployment istio-system/istiod-1-14-6" in section
+    assert 'class="warning"' in section and "refused: nothing to prune: soaking" in section
+    assert "TagMoved" not in section
+    assert "after-the-upgrade" not in render_upgrade_report(rolled_back_summary(), timeline[:1])
