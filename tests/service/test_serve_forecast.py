@@ -10,7 +10,6 @@ wires it as ``serve`` does (``service.forecast.night_outlook``).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
