@@ -80,6 +80,10 @@ def test_serve_orders_the_night_by_evidence_and_records_the_forecast(tmp_path, s
     for rule in forecast["a"].rules:
         assert f"{rule.rule} {rule.text}" in notes["a"]
     assert forecast["d"].rules and any(r.detectable for r in forecast["d"].rules)
+    # the report the service wrote shows the forecast and the notes
+    report = (service.reports_dir / f"upgrade-{state.plan.upgrade_id}.html").read_text()
+    assert 'id="forecast"' in report and 'data-namespace="a"' in report
+    assert "quiet policy: pool" in report and "<td>Forecast</td>" in report
 
 
 def test_serve_without_prometheus_plans_as_listed_with_no_forecast(tmp_path):
