@@ -279,6 +279,8 @@ def spend_night_budget(
         pooled=pooled,
     )
     source = budget.describe(deciding)
+    if pooled:  # the wave's pooled tests share its budget
+        source += f" with {pooled} pooled test{'s' if pooled != 1 else ''} counted"
     rejudged: dict[str, list[RuleResult]] = {}
     for namespace, results in per_rule.items():
         rejudged[namespace] = []

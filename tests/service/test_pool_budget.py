@@ -74,6 +74,9 @@ def test_a_wave_that_may_pool_counts_its_pool_in_the_holm_step_down():
     smallest = min(r[0].statistic["night_alpha"] for r in counted.values())
     assert smallest == pytest.approx(PER_TEST * 8 / 9)
     assert min(r[0].statistic["night_alpha"] for r in alone.values()) == pytest.approx(PER_TEST)
+    # and each verdict says so
+    assert all("1 pooled test counted" in r[0].reason for r in counted.values())
+    assert not any("pooled test" in r[0].reason for r in alone.values())
 
 
 def test_the_pool_is_judged_at_its_holm_alpha_inside_the_waves_share():
