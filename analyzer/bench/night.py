@@ -59,13 +59,12 @@ from analyzer.core.quiet import (
     HealthSignals,
     QuietPolicy,
     WaveContext,
-    judge_wave,
 )
 from analyzer.core.rules import Rule, RuleSet
 from analyzer.core.sequential import judge_look, reference_error
 from analyzer.core.upgrade import split_waves
 from analyzer.core.verdicts import RuleResult, Verdict, combine_rule_results
-from analyzer.service.analysis import spend_night_budget
+from analyzer.service.analysis import judge_quiet_wave, pool_slots, spend_night_budget
 
 #: Namespaces' request rates are drawn log-uniformly from this range (rps). Below ~5 rps
 #: a default window holds too little evidence to pass (per restart: 94 % inconclusive at
@@ -257,24 +256,16 @@ def _judge_wave(
             data = _rule_input(rule, name, before, after, controls)
             inputs[(name, rule.name)] = data
             per_rule[name].append(judge_rule(data))
-    if budget is not None:
-        per_rule = spend_night_budget(per_rule, inputs, rules, budget)
+    policies = {rule.name: policy for rule in rules}
+    if budget is not None:  # a wave's pools are tests of its Holm family, as in the engine
+        pooled = pool_slots(rules, len(per_rule), policies) if quiet is not None else 0
+        per_rule = spend_night_budget(per_rule, inputs, rules, budget, pooled=pooled)
     if quiet is None:
         return _WaveVerdicts(
             {n: combine_rule_results(n, tuple(r)).verdict for n, r in per_rule.items()},
             dict.fromkeys(per_rule, Evidence.OWN),
         )
-    budgeted = {
-        key: replace(data, alpha=result.statistic.get("alpha", data.alpha))
-        for name, results in per_rule.items()
-        for result in results
-        if (data := inputs.get(key := (name, result.rule))) is not None
-    }
-    if budget is not None:  # a pool is one more test of the wave, as in the engine
-        quiet = replace(quiet, alpha=budget.per_test(len(rules)))
-    judged = judge_wave(
-        per_rule, budgeted, list(rules), quiet, {rule.name: policy for rule in rules}
-    )
+    judged = judge_quiet_wave(per_rule, inputs, rules, quiet, budget, policies)
     return _WaveVerdicts(
         {n: q.verdict.verdict for n, q in judged.items()},
         {n: q.evidence for n, q in judged.items()},

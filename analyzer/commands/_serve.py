@@ -160,10 +160,10 @@ def serve_command(args: argparse.Namespace) -> int:
             health=lambda action: cluster.pod_health(action.judged, action.restarted_at),
         )
 
-    def evidence_check(rules, namespaces, now):
-        from analyzer.service.analysis import planned_evidence_warnings  # loads the judge
+    def outlook(rules, namespaces, now):
+        from analyzer.service.forecast import night_outlook  # loads the judge's statistics
 
-        return planned_evidence_warnings(source, rules, settings, namespaces, now)
+        return night_outlook(source, rules, settings, namespaces, now)
 
     revisions = SeenRevisions(
         lambda: IstioRevisions(cluster, upgrade.istio_namespace), clock.now
@@ -178,7 +178,7 @@ def serve_command(args: argparse.Namespace) -> int:
             timeline=state_key("timeline"),
             inbox=state_key("inbox"),
         ),
-        judging=JudgingSetup(judging_for, watcher, evidence_check),
+        judging=JudgingSetup(judging_for, watcher, outlook),
         hours=hours,
         prune_gate=PruneGate(
             revisions, upgrade.soak, pager.fire, pager.resolve,

@@ -29,8 +29,6 @@ from analyzer.commands.common import (
     settings_from_args,
     structured,
 )
-from analyzer.core.evidence import needed_requests
-from analyzer.core.forecast import NamespaceForecast
 from analyzer.core.ports import (
     ClusterError,
     ClusterNotFoundError,
@@ -51,7 +49,7 @@ from analyzer.core.upgrade import (
 from analyzer.errors import BadInputError, ExitCode, UnreachableError
 from analyzer.service.alert_enrichment import notification_sinks
 from analyzer.service.alerting import AlertDispatcher
-from analyzer.service.analysis import parse_namespace_list, planned_evidence_warnings
+from analyzer.service.analysis import parse_namespace_list
 from analyzer.service.clock import RealClock, VirtualClock
 from analyzer.service.engine import (
     DryRunCluster,
@@ -60,10 +58,11 @@ from analyzer.service.engine import (
     MemoryStateStore,
     UpgradeEngine,
 )
-from analyzer.service.forecast import forecast_requests, plan_forecast
+from analyzer.service.forecast import night_outlook
 from analyzer.service.judging import PrometheusJudging
 from analyzer.service.leadership import LeaderElector, holding_lease, lease_namespace
-from analyzer.service.preflight import UpgradeRequest, build_plan, parse_gateway, preflight
+from analyzer.service.night_plan import plan_night
+from analyzer.service.preflight import UpgradeRequest, parse_gateway, preflight
 from analyzer.service.timeline import TimelineRecorder
 from analyzer.views.reports import write_upgrade_report
 
@@ -188,41 +187,33 @@ def _run(args, settings, request, rules, source, cluster) -> int:
         )
         plan = None
         reach = None
-        forecast = ()
+        opening = ()
     else:
         checked = preflight(cluster, request)  # reads only: a refusal changes nothing
         reach = checked.reach
         for line in reach.lines() if reach is not None else ():
             progress.console.print(line, markup=False)
-        quiet = planned_evidence_warnings(
-            source, rules, settings, checked.namespaces, RealClock().now()
-        )
-        forecast, unforecast = plan_forecast(
-            source, rules, settings, checked.namespaces, RealClock().now()
-        )
-        for warning in (*checked.warnings, *quiet, *unforecast):
+        now = RealClock().now()
+        outlook = night_outlook(source, rules, settings, checked.namespaces, now)
+        for warning in (*checked.warnings, *outlook.warnings):
             progress.console.print(f"[yellow]warning:[/] {warning}")
-        for each in forecast:
+        night = plan_night(request, checked, settings, now, outlook)  # as ``serve`` plans
+        for each in night.forecast:
             progress.console.print(f"forecast: {each.describe()}", markup=False)
-        ordered = {
-            "forecast": forecast_requests(forecast) if forecast else None,
-            "needed": needed_requests(rules),
-        }
+        plan = night.plan
         if args.dry_run:
-            clock = VirtualClock(RealClock().now())
-            plan = build_plan(request, checked, settings, clock.now(), **ordered)
+            clock = VirtualClock(now)
             dry = DryRunCluster(cluster, clock)
             engine = UpgradeEngine(
                 dry, MemoryStateStore(), DryRunJudging(), clock, observer=progress
             )
             state = engine.run(plan)
-            _print(
-                args, state, writes=dry.writes, reach=reach, target=cluster.target,
-                forecast=forecast,
-            )  # fmt: skip
+            _print(args, state, writes=dry.writes, reach=reach, target=cluster.target)
             return ExitCode.OK
-        plan = build_plan(request, checked, settings, RealClock().now(), **ordered)
+        opening = night.notes()  # the timeline opens with them, as the service's does
     with _lease_held(cluster, settings) as gate:
+        for note in opening:
+            recorder.add(note, RealClock().now())
         state = engine.run(plan, gate=gate)
     if args.report:
         try:
@@ -232,7 +223,7 @@ def _run(args, settings, request, rules, source, cluster) -> int:
         except OSError as error:
             raise BadInputError(f"--report: cannot write {args.report}: {error.strerror}") from None
         progress.console.print(f"report: {path}")
-    _print(args, state, reach=reach, target=cluster.target, forecast=forecast)
+    _print(args, state, reach=reach, target=cluster.target)
     assert state.outcome is not None
     return OUTCOME_EXIT[state.outcome]
 
@@ -268,15 +259,12 @@ def _print(
     writes: list[str] | None = None,
     reach: Reach | None = None,
     target: KubeTarget | None = None,
-    forecast: Sequence[NamespaceForecast] = (),
 ) -> None:
-    document = summary(state)
+    document = summary(state)  # with the plan's forecast, on a resumed run too
     if target is not None:  # which cluster it acted on (or would act on)
         document["kubernetes"] = target.as_dict()
     if reach is not None:  # what the tag reached at preflight (absent on a resumed run)
         document["reach"] = reach.to_dict()
-    if forecast:  # per planned namespace: traffic, detectable regressions, judging policy
-        document["forecast"] = [each.to_dict() for each in forecast]
     if writes is not None:
         document["dry_run"] = True
         document["would_write"] = writes

@@ -29,6 +29,7 @@ from analyzer.core.observations import BucketCounts, Observation, RatioCounts, V
 from analyzer.core.quantiles import tail_quantile
 from analyzer.core.quiet_policy import QuietPolicy
 from analyzer.core.rules import Rule, RuleType
+from analyzer.core.upgrade.plan import NamespaceOutlook, RuleOutlook
 
 #: The power the smallest detectable regression is quoted at.
 POWER = 0.8
@@ -70,15 +71,24 @@ class NamespaceForecast:
             "rules": [rule.to_dict() for rule in self.rules],
         }
 
-    def describe(self) -> str:
-        """One line for the dry run and the start of an upgrade."""
-        judged = (
-            "judged on its own traffic"
-            if not self.quiet
-            else f"too quiet alone: judged by quiet policy {self.policy}"
+    def outlook(self, window_seconds: float | None = None) -> NamespaceOutlook:
+        """The form the plan keeps (``UpgradePlan.forecast``), with the rate per second when
+        the forecast ``window_seconds`` is known."""
+        rate = self.requests / window_seconds if window_seconds else None
+        return NamespaceOutlook(
+            namespace=self.namespace,
+            requests_per_window=self.requests,
+            requests_per_second=rate,
+            quiet=self.quiet,
+            policy=self.policy,
+            rules=tuple(
+                RuleOutlook(rule=r.rule, detectable=r.detectable, text=r.text) for r in self.rules
+            ),
         )
-        details = "; ".join(f"{r.rule} {r.text}" for r in self.rules)
-        return f"{self.namespace}: ~{self.requests:.0f} requests per window, {judged} ({details})"
+
+    def describe(self) -> str:
+        """One line for the dry run, the start of an upgrade and its timeline."""
+        return self.outlook().describe()
 
 
 def _z(share: float) -> float:

@@ -12,7 +12,9 @@ of at least one false rollback the operator accepts for the night — over the t
   (a wave): same guarantee, never less power than the even split;
 - ``holm_alphas``: the two together for one wave of judged rule results — each wave's
   share of the night (per-test alpha × its tests) spent by Holm's step-down, as the alpha
-  each test is judged at.
+  each test is judged at. A wave's pooled quiet-namespace tests (``core.quiet``: one per
+  pooling rule) are tests of the same family: they join the step-down (``pooled``) and
+  share the wave's budget instead of adding to it.
 
 An inconclusive wave is judged again on a longer after window (an extension): another look
 at the same namespaces, which could fail on noise too. The budget counts looks: with
@@ -126,13 +128,16 @@ def takes_part(result: RuleResult) -> bool:
 
 
 def holm_alphas(
-    results: Iterable[RuleResult], per_test_alpha: float, tests: int
+    results: Iterable[RuleResult], per_test_alpha: float, tests: int, pooled: int = 0
 ) -> dict[TestKey, float]:
     """Each test's alpha under Holm's step-down over one wave.
 
     The wave's family budget is ``per_test_alpha × tests`` (``tests``: namespaces × critical
-    rules of the wave, so tests without a p-value count as never rejected). Sorted by
-    p-value, the k-th smallest (k from 0) gets ``budget / (tests − k)``; from the first test
+    rules of the wave, so tests without a p-value count as never rejected). ``pooled`` more
+    tests — the wave's pooled quiet-namespace tests, their results among ``results`` or not
+    yet judged — share that budget: they count in the step-down (``tests + pooled`` in all)
+    without enlarging it, so the night's family-wise guarantee holds with pools. Sorted by
+    p-value, the k-th smallest (k from 0) gets ``budget / (tests + pooled − k)``; from the first test
     not rejected (p ≥ its alpha, as the judge decides) on, every later test gets the alpha
     at which the procedure stopped. Only results that ``takes_part`` are returned, keyed by
     ``(namespace, rule)``.
@@ -143,15 +148,20 @@ def holm_alphas(
     >>> alphas = holm_alphas([r("a", 0.001), r("b", 0.003), r("c", 0.2)], 0.0025, 4)
     >>> {namespace: round(alpha, 5) for (namespace, _), alpha in alphas.items()}
     {'a': 0.0025, 'b': 0.00333, 'c': 0.005}
+    >>> pooled = holm_alphas([r("a", 0.001), r("b", 0.003), r("c", 0.2)], 0.0025, 4, pooled=1)
+    >>> {namespace: round(alpha, 5) for (namespace, _), alpha in pooled.items()}
+    {'a': 0.002, 'b': 0.0025, 'c': 0.0025}
     """
     if not 0 < per_test_alpha < 1:
         raise ValueError(f"a per-test alpha must be in (0, 1), got {per_test_alpha}")
+    if pooled < 0:
+        raise ValueError(f"pooled tests cannot be negative, got {pooled}")
     taking_part = sorted(
         (r for r in results if takes_part(r)),
         key=lambda r: (r.statistic["p_value"], r.namespace, r.rule),
     )
-    count = max(tests, len(taking_part))
-    family = per_test_alpha * count
+    count = max(tests + pooled, len(taking_part))
+    family = per_test_alpha * (count - pooled)
     alphas: dict[TestKey, float] = {}
     stopped: float | None = None
     for rank, result in enumerate(taking_part):

@@ -244,6 +244,9 @@ class WaveContext:
     final_look: bool = True
     #: the per-test alpha a pool is judged at (the night budget's; None: each rule's own)
     alpha: float | None = None
+    #: per rule: the alpha its pool was given as one more test of the wave's Holm family
+    #: (``service.analysis.pool_alphas``); wins over ``alpha``
+    pool_alphas: Mapping[str, float] | None = None
 
 
 def judge_wave(
@@ -260,14 +263,7 @@ def judge_wave(
     (missing: ``DEFAULT_QUIET_POLICY``). A busy namespace keeps its own verdict unless a
     health gate fails it."""
     policies = policies or {}
-    thin_results = {
-        (name, result.rule)
-        for name, results in per_rule.items()
-        for result in results
-        if result.verdict is Verdict.INCONCLUSIVE
-        and (data := inputs.get((name, result.rule))) is not None
-        and thin(data, result)
-    }
+    thin_results = _thin_results(per_rule, inputs)
     undecided = (
         {
             (name, result.rule)
@@ -280,7 +276,7 @@ def judge_wave(
         if context.final_look
         else set()
     )
-    pools = _pools(per_rule, inputs, rules, thin_results, policies, context.alpha)
+    pools = _pools(per_rule, inputs, rules, thin_results, policies, context)
     verdicts: dict[str, QuietVerdict] = {}
     for name, results in per_rule.items():
         signals = (context.health or {}).get(name)
@@ -330,10 +326,34 @@ class _Pool:
     result: RuleResult
 
 
-def _pools(per_rule, inputs, rules, thin_results, policies, alpha) -> dict[str, _Pool]:
-    """Per pooling rule: the pooled judgement of the wave's namespaces too thin for it
-    alone (at least two; INCONCLUSIVE on their own)."""
-    found: dict[str, _Pool] = {}
+def _thin_results(
+    per_rule: Mapping[str, Sequence[RuleResult]], inputs: Mapping[tuple[str, str], RuleInput]
+) -> set[tuple[str, str]]:
+    """``(namespace, rule)`` of every result INCONCLUSIVE because its evidence is thin."""
+    return {
+        (name, result.rule)
+        for name, results in per_rule.items()
+        for result in results
+        if result.verdict is Verdict.INCONCLUSIVE
+        and (data := inputs.get((name, result.rule))) is not None
+        and thin(data, result)
+    }
+
+
+def wave_pools(
+    per_rule: Mapping[str, Sequence[RuleResult]],
+    inputs: Mapping[tuple[str, str], RuleInput],
+    rules: Sequence[Rule],
+    policies: Mapping[str, QuietPolicy] | None = None,
+    thin_results: set[tuple[str, str]] | None = None,
+) -> dict[str, RuleInput]:
+    """Per pooling rule: the pooled input of the wave's namespaces too thin for it alone
+    (at least two, INCONCLUSIVE on their own), as ``judge_wave`` judges it — so its test
+    can be counted in the wave's multiple-testing family before it is judged."""
+    policies = policies or {}
+    if thin_results is None:
+        thin_results = _thin_results(per_rule, inputs)
+    found: dict[str, RuleInput] = {}
     for rule in rules:
         if policies.get(rule.name, DEFAULT_QUIET_POLICY) is not QuietPolicy.POOL:
             continue
@@ -341,11 +361,22 @@ def _pools(per_rule, inputs, rules, thin_results, policies, alpha) -> dict[str, 
             inputs[(name, rule.name)] for name in per_rule if (name, rule.name) in thin_results
         ]
         if len(members) >= 2:
-            pooled_input = pool_input(rule, members, alpha)
+            pooled_input = pool_input(rule, members)
             if pooled_input.before is not None and pooled_input.after is not None:
-                found[rule.name] = _Pool(
-                    tuple(m.namespace for m in members), judge_rule(pooled_input)
-                )
+                found[rule.name] = pooled_input
+    return found
+
+
+def _pools(per_rule, inputs, rules, thin_results, policies, context) -> dict[str, _Pool]:
+    """Per pooling rule: the pooled judgement of ``wave_pools``, at the strictest of the
+    pool's alpha (its Holm alpha, else the context's) and its members'."""
+    found: dict[str, _Pool] = {}
+    for name, data in wave_pools(per_rule, inputs, rules, policies, thin_results).items():
+        alpha = (context.pool_alphas or {}).get(name, context.alpha)
+        if alpha is not None:
+            data = replace(data, alpha=min(alpha, data.alpha) if data.alpha else alpha)
+        members = tuple(n for n in per_rule if (n, name) in thin_results)
+        found[name] = _Pool(members, judge_rule(data))
     return found
 
 
@@ -361,15 +392,20 @@ def _by_policy(
         return _marked(result, result.verdict, "quiet: hold — ", Evidence.HELD), Evidence.HELD
     if policy is QuietPolicy.POOL and pool is not None:
         others = ", ".join(m for m in pool.members if m != result.namespace)
+        pool_alpha = pool.result.statistic.get("alpha")
         if pool.result.verdict is Verdict.FAIL:
             why = f"pooled with {others}: {pool.result.reason}"
-            return _marked(
-                result, Verdict.FAIL, why, Evidence.POOL, replace_reason=True
+            failed = _marked(result, Verdict.FAIL, why, Evidence.POOL, replace_reason=True)
+            return replace(
+                failed, statistic={**failed.statistic, "pool_alpha": pool_alpha}
             ), Evidence.POOL
         if pool.result.verdict is Verdict.PASS:
-            return _guarded(
+            passed, evidence = _guarded(
                 result, f"pooled with {others}: {pool.result.reason}", Evidence.POOL, holds
             )
+            return replace(
+                passed, statistic={**passed.statistic, "pool_alpha": pool_alpha}
+            ), evidence
     if len(context.passed_before) >= INHERIT_MIN_PASSED:
         shown = ", ".join(context.passed_before[:5]) + (
             f" and {len(context.passed_before) - 5} more" if len(context.passed_before) > 5 else ""

@@ -10,7 +10,7 @@ for their p-values, then re-judged at each test's Holm alpha from the same obser
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -25,8 +25,9 @@ from analyzer.core.observations import (
     rule_query,
 )
 from analyzer.core.ports import MetricsError, MetricsSource, MetricsUnreachableError
-from analyzer.core.quiet import QuietVerdict, WaveContext, judge_wave
-from analyzer.core.rules import RuleSet, RuleType
+from analyzer.core.quiet import QuietVerdict, WaveContext, judge_wave, wave_pools
+from analyzer.core.quiet_policy import QuietPolicy
+from analyzer.core.rules import Rule, RuleSet, RuleType
 from analyzer.core.sequential import judge_look
 from analyzer.core.verdicts import NamespaceVerdict, RuleResult, combine_rule_results
 from analyzer.core.windows import RestartWindows, Window
@@ -139,7 +140,8 @@ def analyze_restart(
             )
             per_rule[namespace].append(result)
     if budget is not None:
-        per_rule = spend_night_budget(per_rule, inputs, rules, budget, request.judge)
+        pooled = pool_slots(rules, len(per_rule)) if quiet is not None else 0
+        per_rule = spend_night_budget(per_rule, inputs, rules, budget, request.judge, pooled)
     for namespace, results in per_rule.items():
         for result in results:
             log.info(
@@ -159,10 +161,7 @@ def analyze_restart(
                 },
             )
     if quiet is not None:
-        if budget is not None and quiet.alpha is None:  # a pool is one more test of the wave
-            deciding = sum(1 for rule in rules if rule.spec.critical and not rule.spec.dry_run)
-            quiet = replace(quiet, alpha=budget.per_test(max(deciding, 1)))
-        outcome.evidence = judge_quiet_wave(per_rule, inputs, rules, quiet)
+        outcome.evidence = judge_quiet_wave(per_rule, inputs, rules, quiet, budget)
         outcome.verdicts = {name: q.verdict for name, q in outcome.evidence.items()}
         return outcome
     outcome.verdicts = {
@@ -177,17 +176,80 @@ def judge_quiet_wave(
     inputs: dict[tuple[str, str], RuleInput],
     rules: RuleSet,
     quiet: WaveContext,
+    budget: NightBudget | None = None,
+    policies: Mapping[str, QuietPolicy] | None = None,
 ) -> dict[str, QuietVerdict]:
-    """``core.quiet.judge_wave`` with each rule's own ``quiet`` policy; a pool is judged at
-    the strictest alpha its members were given (after any night budget)."""
+    """``core.quiet.judge_wave`` with each rule's own ``quiet`` policy (or ``policies``); a
+    pool is judged at the strictest alpha its members were given (after any night budget)
+    and, with ``budget``, at its own alpha as one more test of the wave's Holm family
+    (``pool_alphas``; ``per_rule`` re-judged by ``spend_night_budget`` with the same
+    ``pool_slots``)."""
     at_alpha = {
         key: replace(data, alpha=result.statistic.get("alpha", data.alpha))
         for name, results in per_rule.items()
         for result in results
         if (data := inputs.get(key := (name, result.rule))) is not None
     }
-    policies = {rule.name: rule.quiet for rule in rules}
+    if policies is None:
+        policies = {rule.name: rule.quiet for rule in rules}
+    if budget is not None and quiet.pool_alphas is None:
+        found = pool_alphas(per_rule, at_alpha, rules, budget, policies)
+        quiet = replace(quiet, pool_alphas=found)
     return judge_wave(per_rule, at_alpha, list(rules), quiet, policies)
+
+
+def _deciding(rules: Iterable[Rule]) -> list[Rule]:
+    return [rule for rule in rules if rule.spec.critical and not rule.spec.dry_run]
+
+
+def pool_slots(
+    rules: RuleSet, judged: int, policies: Mapping[str, QuietPolicy] | None = None
+) -> int:
+    """How many pooled tests a wave of ``judged`` namespaces may add to its Holm family: one
+    per deciding rule whose quiet policy pools, when there are two namespaces to pool. They
+    are counted before anyone knows which namespaces will be too thin, so every own test's
+    alpha already leaves room for them."""
+    if judged < 2:
+        return 0
+    policies = policies or {}
+    return sum(
+        1
+        for rule in _deciding(rules)
+        if policies.get(rule.name, rule.quiet) is QuietPolicy.POOL
+    )
+
+
+def pool_alphas(
+    per_rule: Mapping[str, Sequence[RuleResult]],
+    inputs: Mapping[tuple[str, str], RuleInput],
+    rules: RuleSet,
+    budget: NightBudget,
+    policies: Mapping[str, QuietPolicy] | None = None,
+) -> dict[str, float]:
+    """Per pooling rule: the alpha its pool is judged at — its place in Holm's step-down
+    over the wave's own tests and its pools together, within the wave's share of the night
+    (``holm_alphas`` with ``pooled``). The own tests were judged with the same count
+    (``pool_slots``) but with the pools not yet known, as if never rejected; Holm gives
+    every test at least as much with the pools' real p-values, so the verdicts stay within
+    the family-wise budget. A pool without a p-value gets the even split of the family."""
+    deciding = _deciding(rules)
+    pools = wave_pools(per_rule, inputs, list(rules), policies)
+    if not deciding or not pools:
+        return {}
+    judged_pools = [judge_rule(data) for data in pools.values()]
+    tests = len(per_rule) * len(deciding)
+    slots = max(pool_slots(rules, len(per_rule), policies), len(pools))
+    per_test = budget.per_test(len(deciding))
+    alphas = holm_alphas(
+        [*(r for results in per_rule.values() for r in results), *judged_pools],
+        per_test,
+        tests,
+        pooled=slots,
+    )
+    even = per_test * tests / (tests + slots)
+    return {
+        name: alphas.get((data.namespace, name), even) for name, data in pools.items()
+    }
 
 
 def spend_night_budget(
@@ -196,11 +258,13 @@ def spend_night_budget(
     rules: RuleSet,
     budget: NightBudget,
     judge: Callable[[RuleInput], RuleResult] = judge_rule,
+    pooled: int = 0,
 ) -> dict[str, list[RuleResult]]:
     """Re-judge one wave's results at their Holm alphas from the night's budget.
 
     The per-test alpha splits the budget over the plan's namespaces × the critical,
-    non-dry-run rules; the wave spends that alpha × its own tests by Holm's step-down. A
+    non-dry-run rules; the wave spends that alpha × its own tests by Holm's step-down,
+    ``pooled`` tests of quiet-namespace pools (``pool_slots``) counted with them. A
     rule is never judged looser than its own confidence: where the Holm alpha is larger,
     the rule's own alpha stays (and the result says so). The judge is pure: re-judging
     reuses the observations already fetched, no query is sent again."""
@@ -212,8 +276,11 @@ def spend_night_budget(
         (r for results in per_rule.values() for r in results),
         per_test,
         len(per_rule) * deciding,
+        pooled=pooled,
     )
     source = budget.describe(deciding)
+    if pooled:  # the wave's pooled tests share its budget
+        source += f" with {pooled} pooled test{'s' if pooled != 1 else ''} counted"
     rejudged: dict[str, list[RuleResult]] = {}
     for namespace, results in per_rule.items():
         rejudged[namespace] = []

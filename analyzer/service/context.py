@@ -38,8 +38,9 @@ from analyzer.settings import Settings
 if TYPE_CHECKING:
     from analyzer.service.analysis import AnalysisOutcome
     from analyzer.service.engine import Judging
-    from analyzer.service.soak_judge import SoakWatch
+    from analyzer.service.night_plan import NightOutlook
     from analyzer.service.prune_path import PrunePath
+    from analyzer.service.soak_judge import SoakWatch
 
 log = logging.getLogger("canary_analyzer.service")
 
@@ -65,12 +66,15 @@ class ServiceStores:
 class JudgingSetup:
     """How the service judges: ``judging_for(rules, record)`` builds the engine's judging
     (``rules()`` gives the current rule set, ``record(outcome)`` receives each analysis);
-    ``rules`` is the hot-reloaded rule set; ``evidence_check(rules, namespaces, now)``
-    warns, as a new upgrade starts, of planned namespaces too quiet to be judged."""
+    ``rules`` is the hot-reloaded rule set; ``outlook(rules, namespaces, now)`` tells, as
+    a new upgrade starts, what Prometheus says of the planned namespaces (thin evidence,
+    the forecast: ``service.forecast.night_outlook``), from which the night is planned and
+    forecast exactly as ``upgrade`` does (``service.night_plan.plan_night``); None: planned
+    as listed, with no forecast."""
 
     judging_for: Callable[[Callable[[], RuleSet], Callable[[AnalysisOutcome], None]], Judging]
     rules: RulesWatcher
-    evidence_check: Callable[[RuleSet, Sequence[str], datetime], Sequence[str]] | None = None
+    outlook: Callable[[RuleSet, Sequence[str], datetime], NightOutlook] | None = None
 
 
 @dataclass(frozen=True)

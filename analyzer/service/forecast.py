@@ -2,8 +2,9 @@
 nights, fetched from Prometheus, turned into what its rules will see (``core.forecast``).
 
 Why it exists: the plan's order (busiest first, ``core.plan_order.order_by_evidence``) and the
-forecast shown by ``upgrade --dry-run`` and at the start of an upgrade both need the
-traffic the namespaces will serve while they are judged. Tonight's traffic is not known
+forecast shown by ``upgrade --dry-run``, at the start of an upgrade (``upgrade`` and ``serve``
+alike: ``night_outlook`` feeds ``service.night_plan.plan_night``), on the status page and in
+the report all need the traffic the namespaces will serve while they are judged. Tonight's traffic is not known
 yet; the same hours of the previous night (else the same time a week ago) are the best
 guide. One range query per rule per night looked at, every namespace at once.
 """
@@ -14,11 +15,14 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from analyzer.core.evidence import needed_requests
 from analyzer.core.forecast import NamespaceForecast, namespace_forecast
 from analyzer.core.multiplicity import night_alpha
 from analyzer.core.observations import Observation, extract_observations, rule_query
 from analyzer.core.ports import MetricsError, MetricsSource
 from analyzer.core.rules import RuleSet, RuleType
+from analyzer.service.analysis import planned_evidence_warnings
+from analyzer.service.night_plan import NightOutlook
 from analyzer.settings import Settings
 
 log = logging.getLogger("canary_analyzer.forecast")
@@ -85,6 +89,19 @@ def plan_forecast(
     return found, ()
 
 
-def forecast_requests(forecasts: Sequence[NamespaceForecast]) -> dict[str, float]:
-    """Requests per window by namespace, for the plan's order."""
-    return {f.namespace: f.requests for f in forecasts}
+def night_outlook(
+    source: MetricsSource,
+    rules: RuleSet,
+    settings: Settings,
+    namespaces: Sequence[str],
+    now: datetime,
+) -> NightOutlook:
+    """Everything Prometheus tells of the planned namespaces before the night, for
+    ``service.night_plan.plan_night``: the thin-evidence warnings of the last window-length
+    (``analysis.planned_evidence_warnings``) and the forecast (``plan_forecast``). Advisory:
+    when Prometheus cannot answer, warnings and no forecast."""
+    thin = planned_evidence_warnings(source, rules, settings, namespaces, now)
+    forecast, unforecast = plan_forecast(source, rules, settings, namespaces, now)
+    return NightOutlook(
+        thin=tuple(thin), forecast=forecast, unforecast=unforecast, needed=needed_requests(rules)
+    )

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
 from typing import Any
 
 from analyzer.core.ports import ClusterError
-from analyzer.core.upgrade import Note, Stage, UpgradeState, UpgradeStyle, held
+from analyzer.core.upgrade import Stage, UpgradeState, UpgradeStyle, held
 from analyzer.service.context import ServiceContext
 from analyzer.service.memory import Phase
+from analyzer.service.night_plan import NightOutlook, plan_night
 from analyzer.service.preflight import (
     PreflightError,
     UpgradeRequest,
-    build_plan,
     parse_gateway,
     preflight,
 )
@@ -216,13 +215,16 @@ class ServiceLoop:
             log.info("\n".join(checked.reach.lines()))
         for warning in checked.warnings:
             log.warning(warning)
-        quiet: Sequence[str] = ()
         setup = context.judging
-        if setup.evidence_check is not None:
-            quiet = setup.evidence_check(setup.rules.rules, checked.namespaces, clock.now())
-        for warning in quiet:
+        outlook = NightOutlook()
+        if setup.outlook is not None:  # as ``upgrade`` does: thin evidence and the forecast
+            outlook = setup.outlook(setup.rules.rules, checked.namespaces, clock.now())
+        for warning in outlook.warnings:
             log.warning(warning)
-        plan = build_plan(request, checked, context.settings, clock.now())
+        night = plan_night(request, checked, context.settings, clock.now(), outlook)
+        plan = night.plan
+        for each in plan.forecast:
+            log.info("forecast: %s", each.describe())
         with context.lock:
             memory.request = None  # from here on the engine's state carries it
             memory.refused = None
@@ -231,8 +233,6 @@ class ServiceLoop:
         if self.verbs.queued_upgrade_note is not None:  # it came through a standby: say so
             context.timeline.record_note(self.verbs.queued_upgrade_note, clock.now())
             self.verbs.queued_upgrade_note = None
-        for warning in quiet:  # on-call reads in the report why the night may hold there
-            context.timeline.record_note(
-                Note(message=warning, reason="ThinEvidence", warning=True), clock.now()
-            )
+        for note in night.notes():  # on-call reads in the report what judges a quiet one
+            context.timeline.record_note(note, clock.now())
         self.worker.start(plan, f"starting upgrade {plan.upgrade_id}")

@@ -49,5 +49,9 @@ def test_a_night_with_two_quiet_namespaces_is_promoted_and_names_the_evidence(cl
     forecast = {each["namespace"]: each for each in document["forecast"]}
     assert all(forecast[name]["quiet"] and forecast[name]["policy"] == "pool" for name in QUIET)
     assert not forecast[order[0]]["quiet"]
+    assert [each["namespace"] for each in document["forecast"]] == order  # in plan order
     html = report.read_text()
     assert "evidence: inherited" in html or "evidence: pool" in html
+    # the report shows the forecast, and its timeline opens with a note per quiet namespace
+    assert 'id="forecast"' in html and "quiet policy: pool" in html
+    assert html.count("<td>Forecast</td>") >= len(QUIET)

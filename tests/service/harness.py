@@ -34,10 +34,13 @@ def make_service(
     settings: Settings | None = None,
     report_writer=write_upgrade_report,
     soak_watch=None,
+    outlook=None,
+    start: datetime = START,
 ):
-    """``report_writer=None``: a service the command gave no report writer."""
+    """``report_writer=None``: a service the command gave no report writer; ``outlook``:
+    what ``serve`` wires to Prometheus to plan and forecast the night (None: none)."""
     mesh = mesh or FakeMesh.standard(NAMES)
-    clock = VirtualClock(START)
+    clock = VirtualClock(start)
     sent = []
     pager = AlertDispatcher([LogNotifier(sent=sent)], clock)
     judging = ScriptedJudging(script)
@@ -46,7 +49,9 @@ def make_service(
         settings=settings,
         cluster=mesh,
         stores=ServiceStores(engine=MemoryStateStore(), service=MemoryStateStore()),
-        judging=JudgingSetup(lambda _rules, _record: judging, RulesWatcher(Path("rules"))),
+        judging=JudgingSetup(
+            lambda _rules, _record: judging, RulesWatcher(Path("rules")), outlook
+        ),
         pager=pager,
         metrics=SelfMetrics(),
         hours=MaintenanceHours(cron, duration, "UTC"),

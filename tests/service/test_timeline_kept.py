@@ -26,6 +26,7 @@ from analyzer.core.upgrade import Outcome
 from analyzer.core.verdicts import Verdict
 from analyzer.service.control import UpgradeRequestBody
 from analyzer.service.leadership import LeaderElector, Leadership
+from analyzer.service.night_plan import NightOutlook
 from analyzer.sim.scenario import ApiErrorFault
 from tests.fixtures.polling import wait_until
 from tests.fixtures.service_replicas import (
@@ -43,7 +44,7 @@ class Replica:
 
     def __init__(self, mesh, work: Path, name: str, *, script=lambda _n, _i: Verdict.PASS,
                  lease: bool = False, timeline_configmap: str = CONFIGMAP,
-                 timeline_attempts: int = 6, evidence_check=None):  # fmt: skip
+                 timeline_attempts: int = 6, outlook=None):  # fmt: skip
         self.clients = [api_client_for(mesh), api_client_for(mesh)]
         self.cluster = KubernetesCluster(self.clients[0], request_timeout=10)
         # the timeline's own connection: in the failure test its retries are short
@@ -57,7 +58,7 @@ class Replica:
         self.service = upgrade_service(
             self.cluster, work, name, script=script, leadership=leadership,
             timeline_store=state_store(timeline_cluster, "timeline", timeline_configmap),
-            evidence_check=evidence_check,
+            outlook=outlook,
         )  # fmt: skip
 
     def run_tick(self) -> None:
@@ -156,9 +157,9 @@ def test_a_quiet_namespace_is_named_in_the_new_upgrades_timeline_and_report(repl
 
     def too_quiet(rules, namespaces, now):  # what serve wires to Prometheus (one query)
         asked.append((rules.names(), tuple(namespaces)))
-        return (f"namespace {namespaces[-1]} served ~4 requests in the last 1s",)
+        return NightOutlook(thin=(f"namespace {namespaces[-1]} served ~4 requests in the last 1s",))
 
-    pod = replicas("pod-1", evidence_check=too_quiet)
+    pod = replicas("pod-1", outlook=too_quiet)
     pod.service.request_upgrade(UpgradeRequestBody(to_revision="1-15-4"))
     pod.run_tick()
     state = pod.service.view.state

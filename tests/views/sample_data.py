@@ -10,7 +10,14 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
-from analyzer.core.upgrade import NamespaceRecord, Outcome, UpgradeStyle, UpgradeSummary
+from analyzer.core.upgrade import (
+    NamespaceOutlook,
+    NamespaceRecord,
+    Outcome,
+    RuleOutlook,
+    UpgradeStyle,
+    UpgradeSummary,
+)
 from analyzer.core.verdicts import RuleResult, Verdict
 
 RESTART = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
@@ -130,3 +137,21 @@ def rolled_back_timeline() -> list[dict]:
         {"at": RESTART + timedelta(minutes=14), "reason": "UpgradeRolledBack",
          "message": "tag default back on 1-14-6; payments and the gateway restarted on 1-14-6"},
     ]  # fmt: skip
+
+
+def planned_forecast() -> tuple[NamespaceOutlook, ...]:
+    """The forecast an upgrade of payments, checkout and a quiet search was planned with."""
+    return (
+        NamespaceOutlook(
+            namespace="payments", requests_per_window=48_000.0, requests_per_second=80.0,
+            quiet=False, policy="own",
+            rules=(RuleOutlook(rule="error-rate", detectable=0.0061, text="detects +0.61 pp"),
+                   RuleOutlook(rule="latency-p99", detectable=0.12, text="detects +12%")),
+        ),
+        NamespaceOutlook(
+            namespace="search", requests_per_window=72.0, requests_per_second=0.12,
+            quiet=True, policy="pool",
+            rules=(RuleOutlook(rule="error-rate", text="cannot judge it alone: ~72 requests "
+                                                     "per window, needs 500"),),
+        ),
+    )  # fmt: skip

@@ -22,7 +22,7 @@ from analyzer.views.http_api import HttpServer
 from analyzer.views.reports import render_upgrade_report, timeline_item, write_report
 from analyzer.views.status_page import list_reports, register_status_routes
 from tests.views.conftest import severe_console_messages
-from tests.views.sample_data import rolled_back_summary, rolled_back_timeline
+from tests.views.sample_data import planned_forecast, rolled_back_summary, rolled_back_timeline
 
 RUNNING = {
     "phase": "upgrading",
@@ -300,4 +300,40 @@ def test_status_page_shows_the_soak_the_revisions_and_the_prune_offer(browser, s
     ready["prune"].update(state="ready", detail="", blockers=None)
     board.set(ready)
     wait.until(lambda d: "approve with canary-analyzer approve-prune" in _prune_state(d))
+    assert severe_console_messages(browser) == []
+
+
+def _forecast_rows(driver) -> dict[str, list[str]]:
+    return driver.execute_script(
+        "return Object.fromEntries(Array.from(document.querySelectorAll('#forecast tbody tr'))"
+        ".map(tr => [tr.dataset.namespace, Array.from(tr.cells).map(td => td.textContent)]));"
+    )
+
+
+def test_status_page_shows_the_nights_forecast(browser, service):
+    url, board, _reports = service
+    browser.get(url + "/")
+    wait = WebDriverWait(browser, 20, poll_frequency=0.1)
+    wait.until(lambda d: d.find_element(By.ID, "phase").text == "UPGRADING")
+    assert not browser.find_element(By.ID, "forecast-section").is_displayed()  # none planned
+    browser.execute_script("window.__sameDocument = true")
+
+    planned = copy.deepcopy(RUNNING)
+    planned["upgrade"]["forecast"] = [each.model_dump(mode="json") for each in planned_forecast()]
+    board.set(planned)
+    wait.until(lambda d: d.find_element(By.ID, "forecast-section").is_displayed())
+    rows = _forecast_rows(browser)
+    assert list(rows) == ["payments", "search"]  # in plan order
+    assert rows["payments"][:3] == [
+        "payments", "~48000 requests per window (80 rps)", "its own traffic"
+    ]  # fmt: skip
+    assert rows["payments"][3] == "error-rate: detects +0.61 pp; latency-p99: detects +12%"
+    assert rows["search"][1:3] == ["~72 requests per window (0.12 rps)", "quiet policy: pool"]
+    assert rows["search"][3].startswith("error-rate: cannot judge it alone")
+    row = browser.find_element(By.CSS_SELECTOR, '#forecast tr[data-namespace="search"]')
+    assert row.get_attribute("class") == "quiet"
+
+    board.set(RUNNING)  # the next upgrade was planned without one: the section goes
+    wait.until(lambda d: not d.find_element(By.ID, "forecast-section").is_displayed())
+    assert browser.execute_script("return window.__sameDocument === true"), "page was reloaded"
     assert severe_console_messages(browser) == []

@@ -11,7 +11,12 @@ from analyzer.core.upgrade import NamespaceRecord, UpgradeStyle, UpgradeSummary
 from analyzer.core.verdicts import NamespaceVerdict, RuleResult, Verdict
 from analyzer.views.reports import render_analysis_report, render_upgrade_report, write_report
 from tests.views.conftest import severe_console_messages, svg_sizes
-from tests.views.sample_data import canary_rules, rolled_back_summary, rolled_back_timeline
+from tests.views.sample_data import (
+    canary_rules,
+    planned_forecast,
+    rolled_back_summary,
+    rolled_back_timeline,
+)
 
 
 def test_report_is_self_contained():
@@ -105,3 +110,27 @@ def test_soak_and_prune_have_their_own_section():
     assert 'class="warning"' in section and "refused: nothing to prune: soaking" in section
     assert "TagMoved" not in section
     assert "after-the-upgrade" not in render_upgrade_report(rolled_back_summary(), timeline[:1])
+
+
+def _forecast_rows(html: str) -> dict[str, str]:
+    """Each forecast row's text by namespace (tags dropped)."""
+    table = html.split('<table class="forecast">', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r'<tr class="[^"]*" data-namespace="([^"]+)">(.*?)</tr>', table, re.S)
+    return {name: re.sub(r"<[^>]+>", " | ", body) for name, body in rows}
+
+
+def test_the_report_shows_the_forecast_the_night_was_planned_with():
+    summary = rolled_back_summary().model_copy(update={"forecast": planned_forecast()})
+    html = render_upgrade_report(summary, rolled_back_timeline())
+    assert 'id="forecast"' in html
+    rows = _forecast_rows(html)
+    assert list(rows) == ["payments", "search"]  # in plan order
+    assert "~48000 requests per window (80 rps)" in rows["payments"]
+    assert "its own traffic" in rows["payments"]
+    assert "error-rate: detects +0.61 pp" in rows["payments"]
+    assert "latency-p99: detects +12%" in rows["payments"]
+    assert "~72 requests per window (0.12 rps)" in rows["search"]
+    assert "quiet policy: pool" in rows["search"]
+    assert "error-rate: cannot judge it alone" in rows["search"]
+    # a night planned with no forecast (Prometheus could not answer) shows no section
+    assert 'id="forecast"' not in render_upgrade_report(rolled_back_summary())

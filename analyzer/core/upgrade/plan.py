@@ -85,6 +85,44 @@ class Target(_Frozen):
         return f"{self.kind} {self.namespace}/{self.name}"
 
 
+class RuleOutlook(_Frozen):
+    """One rule's forecast on a planned namespace: the smallest regression it detects in
+    the window (percentage points for a ratio rule, a share otherwise; None: it cannot
+    judge the namespace alone) and that in words."""
+
+    rule: str
+    detectable: float | None = None
+    text: str = ""
+
+
+class NamespaceOutlook(_Frozen):
+    """A planned namespace's forecast as the plan keeps it, made before the night from its
+    traffic in the same hours of previous nights (``core.forecast.NamespaceForecast``,
+    whose JSON form this is, with the rate added): what its rules can see and the policy
+    that will judge it (``own``, or the rules' quiet policies)."""
+
+    namespace: str
+    requests_per_window: float
+    #: the same traffic per second (None: the window was not known)
+    requests_per_second: float | None = None
+    quiet: bool = False
+    policy: str = "own"
+    rules: tuple[RuleOutlook, ...] = ()
+
+    def describe(self) -> str:
+        """One line: the timeline's note on a quiet namespace, the page's and report's row."""
+        judged = (
+            "judged on its own traffic"
+            if not self.quiet
+            else f"too quiet alone: judged by quiet policy {self.policy}"
+        )
+        details = "; ".join(f"{r.rule} {r.text}" for r in self.rules)
+        return (
+            f"{self.namespace}: ~{self.requests_per_window:.0f} requests per window in the "
+            f"same hours before, {judged} ({details})"
+        )
+
+
 class UpgradePlan(_Frozen):
     """Everything fixed when an upgrade starts; stored inside the state."""
 
@@ -108,6 +146,9 @@ class UpgradePlan(_Frozen):
     #: namespaces the tag reaches only through pod labels restart only these workloads
     #: (every other planned namespace restarts whole)
     workloads: tuple[Target, ...] = ()
+    #: per planned namespace, in plan order: the forecast made before the night (empty:
+    #: none could be made, or a state of an earlier release)
+    forecast: tuple[NamespaceOutlook, ...] = ()
 
     @property
     def namespaces(self) -> tuple[str, ...]:

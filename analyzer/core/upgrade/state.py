@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from analyzer.core.upgrade.plan import (
+    NamespaceOutlook,
     Outcome,
     Stage,
     Step,
@@ -129,6 +130,8 @@ class UpgradeSummary(_Frozen):
     upgrade_id: str
     reason: str | None
     namespaces: tuple[NamespaceRecord, ...] = ()
+    #: the forecast made before the night, per planned namespace (``UpgradePlan.forecast``)
+    forecast: tuple[NamespaceOutlook, ...] = ()
 
     @classmethod
     def of(cls, state: UpgradeState) -> UpgradeSummary:
@@ -142,11 +145,13 @@ class UpgradeSummary(_Frozen):
             upgrade_id=plan.upgrade_id,
             reason=state.rollback_reason,
             namespaces=state.namespaces,
+            forecast=plan.forecast,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON summary promised by the command-line contract."""
-        return {
+        """The JSON summary promised by the command-line contract (``forecast`` only when
+        the plan holds one)."""
+        document = {
             "outcome": self.outcome.value if self.outcome else None,
             "from_revision": self.from_revision,
             "to_revision": self.to_revision,
@@ -161,6 +166,9 @@ class UpgradeSummary(_Frozen):
                 for r in self.namespaces
             ],
         }  # fmt: skip
+        if self.forecast:
+            document["forecast"] = [each.model_dump(mode="json") for each in self.forecast]
+        return document
 
 
 def summary(state: UpgradeState) -> dict[str, Any]:
