@@ -303,6 +303,25 @@ class ServiceSettings(_Group):
         description="Declared pending upgrade: the expected current revision. Default: "
         "whatever the tag points at.",
     )
+    mode: Literal["act", "shadow"] = Field(
+        "act",
+        description="act: run upgrades (move the tag, restart, promote or roll back, page). "
+        "shadow: judge-only for the first weeks: watch restarts that happen anyway, judge "
+        "them with the same rules and windows, record the verdicts (timeline, status, "
+        "restart history), act on nothing, page nobody and write nothing to the cluster "
+        "(no state ConfigMap, no Lease: one replica). Default act.",
+    )
+    shadow_namespaces: list[str] = Field(
+        default_factory=list,
+        description="Shadow mode: the namespaces to watch. Default: those labelled "
+        "istio.io/rev=<upgrade.tag>, which an upgrade would restart.",
+    )
+    history_file: Path | None = Field(
+        None,
+        description="Append-only restart history (JSON lines): each namespace restart an "
+        "upgrade makes or shadow mode sees, and its verdict; analyze --last N reads it. "
+        "Default: restarts.jsonl beside reports_dir.",
+    )
     detect_upgrades: bool = Field(
         False,
         description="Start an upgrade on its own when a newer istiod revision is ready and the "

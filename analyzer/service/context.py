@@ -38,6 +38,8 @@ from analyzer.settings import Settings
 if TYPE_CHECKING:
     from analyzer.service.analysis import AnalysisOutcome
     from analyzer.service.engine import Judging
+    from analyzer.service.history import RestartHistory
+    from analyzer.service.shadow import ShadowWatch
 
 log = logging.getLogger("canary_analyzer.service")
 
@@ -111,6 +113,10 @@ class ServiceContext:
     metrics: SelfMetrics
     #: after a promotion: the soak, then the prune offered for approval (``upgrade.prune``)
     prune_gate: PruneGate | None = None
+    #: the append-only restart history (``service.history``); None: not kept
+    history: RestartHistory | None = None
+    #: shadow mode (``service.shadow``): set, the loop judges restarts and runs no upgrade
+    shadow: ShadowWatch | None = None
     view: ServiceView = field(default_factory=ServiceView)
     lock: threading.RLock = field(default_factory=threading.RLock)
     memory: ServiceMemory = field(init=False)
