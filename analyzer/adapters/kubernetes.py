@@ -50,8 +50,8 @@ from analyzer.core.reach import (
     Webhook,
     WorkloadInfo,
 )
-from analyzer.core.upgrade import REVISION_LABEL, ProxyStatus, RolloutStatus, Target
 from analyzer.core.shadow import WorkloadTemplate
+from analyzer.core.upgrade import REVISION_LABEL, ProxyStatus, RolloutStatus, Target
 from analyzer.settings import KubernetesSettings
 
 log = logging.getLogger("canary_analyzer.kubernetes")

@@ -61,6 +61,7 @@ from analyzer.service.engine import (
     UpgradeEngine,
 )
 from analyzer.service.forecast import forecast_requests, plan_forecast
+from analyzer.service.history import RestartHistory, history_path
 from analyzer.service.judging import PrometheusJudging
 from analyzer.service.leadership import LeaderElector, holding_lease, lease_namespace
 from analyzer.service.preflight import UpgradeRequest, build_plan, parse_gateway, preflight
@@ -156,10 +157,13 @@ def upgrade_command(args: argparse.Namespace) -> int:
 def _run(args, settings, request, rules, source, cluster) -> int:
     progress = Progress(quiet=False)
     recorder = TimelineRecorder()
+    service = settings.service  # the restart history analyze --last reads, as serve writes it
+    history = RestartHistory(history_path(service.history_file, service.reports_dir))
 
     def observe(state: UpgradeState, notes: Sequence[Note], pending: Action | None) -> None:
         progress(state, notes, pending)
         recorder(state, notes, pending)
+        history.observe(state)
 
     upgrade = settings.upgrade
     store = ConfigMapStateStore(cluster, upgrade.state_configmap, upgrade.state_namespace)
