@@ -284,6 +284,15 @@ class ServiceSettings(_Group):
         description="File holding the bearer token control endpoints require. Default none: "
         "control endpoints refuse every request.",
     )
+    user_header: str | None = Field(
+        None,
+        description="Header an authenticating proxy in front of the service sets to the "
+        "caller's user name, e.g. X-Remote-User (kube-rbac-proxy with "
+        "--auth-header-fields-enabled) or X-Auth-Request-User (oauth2-proxy). A control "
+        "verb carrying it is recorded as that user (authenticated_by); without it, the name "
+        "the caller claims (--as). Set it only when every request comes through the proxy "
+        "(listen on 127.0.0.1 behind a sidecar). Default none: names are claims.",
+    )
     window_cron: str | None = Field(
         None,
         description='Cron expression when maintenance windows start, e.g. "0 1 * * *", '

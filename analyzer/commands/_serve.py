@@ -214,6 +214,7 @@ def serve_command(args: argparse.Namespace) -> int:
         tokens,
         extra_routes=lambda app: register_status_routes(app, status_with_target, reports_dir),
         status_extra=target,
+        user_header=service_settings_.user_header,
     )
     http = HttpServer(app, host, port)
     http.start()

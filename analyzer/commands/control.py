@@ -160,10 +160,19 @@ def _token(path: Path | None) -> str:
     return token
 
 
-def actor(explicit: str | None = None) -> str:
-    """Who sends a verb: ``--as``, else the OS user (in ``kubectl exec``, the container's)."""
+def actor(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """Who sends a verb: ``--as``, else the OS user. Inside the service's Pod (``kubectl
+    exec``: ``POD_NAME`` is set, ``USER`` is not) the OS user is the container's and names
+    nobody, and kubectl passes no caller identity into the container; the verb then says
+    it came through ``kubectl exec`` into that Pod, so the API server's audit log (who
+    created ``pods/exec`` on it then) tells who. ``--as "$(kubectl auth whoami -o
+    jsonpath='{.status.userInfo.username}')"`` names the Kubernetes user up front."""
     if explicit:
         return explicit
+    environ = os.environ if environ is None else environ
+    pod = environ.get("POD_NAME")
+    if pod and not environ.get("USER"):
+        return f"kubectl exec into {pod} (no --as)"
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry for the UID (containers)
