@@ -69,6 +69,8 @@ NEXT_ACTION = {
     "done": "nothing; read the report",
     "standby": "nothing; this replica does not hold the Lease: the leader acts, and verbs "
     "sent here are queued for it",
+    "shadow": "nothing; shadow mode judges restarts and acts on nothing (verbs are refused); "
+    "compare its verdicts with what you saw",
     "failed": "read the reasons above and the report; check the cluster yourself "
     "(docs/oncall.md#checking-the-cluster-yourself)",
 }
@@ -375,6 +377,19 @@ def format_status(status: dict) -> str:
             reason = f" — {namespace['reason']}" if namespace.get("reason") else ""
             lines.append(f"  {namespace.get('name')}: {namespace.get('state')}{verdict}{reason}")
             lines += _rule_lines(namespace.get("rules"), "      ")
+    shadow = status.get("shadow")
+    if status.get("mode") == "shadow" and isinstance(shadow, dict):
+        lines.append("SHADOW MODE: judges restarts others make; moves no tag, restarts "
+                     "nothing, pages nobody")  # fmt: skip
+        for item in (shadow.get("pending") or [])[:10]:
+            if isinstance(item, dict):
+                lines.append(f"  waiting: {item.get('namespace')} restarted "
+                             f"{item.get('restarted_at')}, judged after {item.get('due')}")  # fmt: skip
+        for item in (shadow.get("verdicts") or [])[:10]:
+            if isinstance(item, dict):
+                would = f" (an upgrade {item['would']})" if item.get("would") else ""
+                lines.append(f"  {item.get('namespace')} restarted {item.get('restarted_at')}: "
+                             f"{str(item.get('verdict')).upper()} — {item.get('reason')}{would}")  # fmt: skip
     if status.get("pending_request"):
         lines.append(f"pending request: {_request_text(status['pending_request'])}")
     if status.get("refused_request"):

@@ -57,7 +57,7 @@ def test_the_proxys_user_is_the_sender_and_a_different_claim_is_kept_apart(serve
 
 
 def test_without_the_proxys_header_the_claim_stands_unauthenticated(serve):
-    service, url = serve("X-Remote-User")
+    _service, url = serve("X-Remote-User")
     answer = httpx.post(f"{url}/api/pause", headers={"Authorization": f"Bearer {TOKEN}",
                                                      "X-Canary-Actor": "bob"})  # fmt: skip
     body = answer.json()

@@ -139,3 +139,20 @@ def test_a_pass_verdict_says_an_upgrade_would_have_gone_on(shadow):
     (verdict,) = service.status()["shadow"]["verdicts"]
     assert (verdict["namespace"], verdict["verdict"]) == ("foo", "pass")
     assert "promote" in verdict["would"]
+
+
+def test_status_in_words_says_shadow_mode_and_lists_the_verdicts(shadow):
+    from analyzer.commands.control import format_status
+
+    service, clock, _judging, _sent, _history, apps = shadow
+    windows = service.context.settings.windows
+    service.tick()
+    kubectl_rollout_restart(apps, "bar", "api", clock.now())
+    service.tick()
+    assert "waiting: bar restarted" in format_status(service.status())
+    clock.advance(windows.settle + windows.after)
+    service.tick()
+    text = format_status(service.status())
+    assert "phase: shadow" in text and "SHADOW MODE" in text
+    assert "bar restarted" in text and "FAIL" in text and "roll back" in text
+    assert "next: nothing; shadow mode" in text
