@@ -33,6 +33,7 @@ def make_service(
     mesh: FakeMesh | None = None,
     settings: Settings | None = None,
     report_writer=write_upgrade_report,
+    history=None,
 ):
     """``report_writer=None``: a service the command gave no report writer."""
     mesh = mesh or FakeMesh.standard(NAMES)
@@ -52,6 +53,7 @@ def make_service(
         clock=clock,
         interrupt=threading.Event(),
         reports=ReportShelf(tmp_path / "reports", report_writer, list_reports),
+        history=history,
     )
     return service, mesh, clock, sent, judging
 
