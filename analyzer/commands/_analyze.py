@@ -159,8 +159,8 @@ def restart_times(
     moments.extend(moment.astimezone(UTC) for moment in recorded)
     if not moments:
         raise BadInputError(
-            "give the restart time: --restarted-at TIME (repeatable), --restarts-file FILE or "
-            "--last N (the restart history)"
+            "give the restart time: --restarted-at TIME (repeatable) or --restarts-file FILE, "
+            "or --last N (the restart history)"
         )
     return moments
 
