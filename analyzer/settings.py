@@ -310,6 +310,15 @@ class ServiceSettings(_Group):
         description="File holding the bearer token control endpoints require. Default none: "
         "control endpoints refuse every request.",
     )
+    user_header: str | None = Field(
+        None,
+        description="Header an authenticating proxy in front of the service sets to the "
+        "caller's user name, e.g. X-Remote-User (kube-rbac-proxy with "
+        "--auth-header-fields-enabled) or X-Auth-Request-User (oauth2-proxy). A control "
+        "verb carrying it is recorded as that user (authenticated_by); without it, the name "
+        "the caller claims (--as). Set it only when every request comes through the proxy "
+        "(listen on 127.0.0.1 behind a sidecar). Default none: names are claims.",
+    )
     window_cron: str | None = Field(
         None,
         description='Cron expression when maintenance windows start, e.g. "0 1 * * *", '
@@ -328,6 +337,25 @@ class ServiceSettings(_Group):
         None,
         description="Declared pending upgrade: the expected current revision. Default: "
         "whatever the tag points at.",
+    )
+    mode: Literal["act", "shadow"] = Field(
+        "act",
+        description="act: run upgrades (move the tag, restart, promote or roll back, page). "
+        "shadow: judge-only for the first weeks: watch restarts that happen anyway, judge "
+        "them with the same rules and windows, record the verdicts (timeline, status, "
+        "restart history), act on nothing, page nobody and write nothing to the cluster "
+        "(no state ConfigMap, no Lease: one replica). Default act.",
+    )
+    shadow_namespaces: list[str] = Field(
+        default_factory=list,
+        description="Shadow mode: the namespaces to watch. Default: those labelled "
+        "istio.io/rev=<upgrade.tag>, which an upgrade would restart.",
+    )
+    history_file: Path | None = Field(
+        None,
+        description="Append-only restart history (JSON lines): each namespace restart an "
+        "upgrade makes or shadow mode sees, and its verdict; analyze --last N reads it. "
+        "Default: restarts.jsonl beside reports_dir.",
     )
     detect_upgrades: bool = Field(
         False,

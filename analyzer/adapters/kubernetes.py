@@ -50,6 +50,7 @@ from analyzer.core.reach import (
     Webhook,
     WorkloadInfo,
 )
+from analyzer.core.shadow import WorkloadTemplate
 from analyzer.core.upgrade import REVISION_LABEL, ProxyStatus, RolloutStatus, Target
 from analyzer.settings import KubernetesSettings
 
@@ -886,6 +887,29 @@ class KubernetesCluster:
                 )
                 times.append(_parse_time(stamp) or at)
         return min(times) if times else at
+
+    def workload_templates(self, namespaces: Sequence[str]) -> list[WorkloadTemplate]:
+        """Every Deployment, StatefulSet and DaemonSet of the namespaces, as shadow mode
+        reads them (list only): ``metadata.generation`` and the pod template's
+        ``restartedAt`` stamp (kubectl ``pkg/polymorphichelpers/objectrestarter.go``)."""
+        found = []
+        for namespace in namespaces:
+            for kind in KINDS:
+                listing, _, _ = self._workload_api(kind)
+                for obj in self._items(f"list {kind} in {namespace}", listing, namespace):
+                    meta = _meta(obj)
+                    template = ((obj.get("spec") or {}).get("template") or {}).get("metadata")
+                    stamp = ((template or {}).get("annotations") or {}).get(RESTARTED_AT, "")
+                    found.append(
+                        WorkloadTemplate(
+                            namespace=namespace,
+                            kind=kind,
+                            name=str(meta.get("name")),
+                            generation=int(meta.get("generation") or 0),
+                            restarted_at=_parse_time(stamp) if stamp else None,
+                        )
+                    )
+        return found
 
     def rollout_status(self, targets: Sequence[Target]) -> RolloutStatus:
         waiting: list[str] = []

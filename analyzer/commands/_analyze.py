@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -30,6 +31,7 @@ from analyzer.commands.common import (
 )
 from analyzer.core.multiplicity import NightBudget
 from analyzer.core.ports import MetricsUnreachableError
+from analyzer.core.restart_history import last_restarts
 from analyzer.core.restart_times import RestartTimeError, parse_restart_time
 from analyzer.core.templates import TemplateError, validate_namespace
 from analyzer.core.verdicts import Verdict
@@ -42,6 +44,7 @@ from analyzer.service.analysis import (
     discover_namespaces,
     parse_namespace_list,
 )
+from analyzer.service.history import HistoryReadError, history_path, read_history
 from analyzer.views.terminal import is_terminal, print_verdict_table, query_progress
 from analyzer.views.verdict_text import namespace_text
 
@@ -62,7 +65,11 @@ def analyze_command(args: argparse.Namespace) -> int:
         )
     except TemplateError as error:
         raise BadInputError(str(error)) from None
-    restarts = restart_times(args.restarted_at or [], args.restarts_file, datetime.now(UTC))
+    now = datetime.now(UTC)
+    recorded = recorded_restarts(
+        getattr(args, "last", None), getattr(args, "history", None), settings, namespace, now
+    )
+    restarts = restart_times(args.restarted_at or [], args.restarts_file, now, recorded)
     if args.report and len(restarts) > 1:
         raise BadInputError("--report: an HTML report covers one restart; give one --restarted-at")
     windows_settings = settings.windows
@@ -121,9 +128,15 @@ def analyze_command(args: argparse.Namespace) -> int:
     return VERDICT_EXIT[verdict.verdict]
 
 
-def restart_times(given: list[str], restarts_file: str | None, now: datetime) -> list[datetime]:
-    """Restart times from ``--restarted-at`` (repeatable) and ``--restarts-file``, in UTC, in
-    the order given; ``BadInputError`` naming the flag (and the file's line) otherwise."""
+def restart_times(
+    given: list[str],
+    restarts_file: str | None,
+    now: datetime,
+    recorded: Sequence[datetime] = (),
+) -> list[datetime]:
+    """Restart times from ``--restarted-at`` (repeatable), ``--restarts-file`` and the
+    history (``recorded``, from ``--last``), in UTC, in that order; ``BadInputError``
+    naming the flag (and the file's line) otherwise."""
     moments: list[datetime] = []
     for text in given:
         try:
@@ -143,11 +156,39 @@ def restart_times(given: list[str], restarts_file: str | None, now: datetime) ->
                 moments.append(parse_restart_time(text, now).astimezone(UTC))
             except RestartTimeError as error:
                 raise BadInputError(f"--restarts-file {restarts_file}:{number}: {error}") from None
+    moments.extend(moment.astimezone(UTC) for moment in recorded)
     if not moments:
         raise BadInputError(
-            "give the restart time: --restarted-at TIME (repeatable) or --restarts-file FILE"
+            "give the restart time: --restarted-at TIME (repeatable) or --restarts-file FILE, "
+            "or --last N (the restart history)"
         )
     return moments
+
+
+def recorded_restarts(
+    last: int | None, history_file: str | None, settings, namespace: str, now: datetime
+) -> list[datetime]:
+    """``--last N``: the namespace's last N restarts in the restart history (``--history``,
+    else the ``service.history_file`` setting, else restarts.jsonl beside the reports)."""
+    if last is None:
+        return []
+    if last < 1:
+        raise BadInputError(f"--last must be a positive number of restarts, not {last}")
+    service = settings.service
+    path = Path(history_file) if history_file else history_path(
+        service.history_file, service.reports_dir
+    )
+    try:
+        records = read_history(path)
+    except HistoryReadError as error:
+        raise BadInputError(f"--last: {error}") from None
+    found = last_restarts(records, namespace, last, now)
+    if not found:
+        raise BadInputError(
+            f"--last {last}: the restart history {path} records no restart of {namespace} "
+            "(serve and upgrade append to it; --history FILE reads another)"
+        )
+    return found
 
 
 def _judge(source, rules, settings, namespace, controls, auto, windows) -> JudgedRestart:

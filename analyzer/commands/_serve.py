@@ -32,13 +32,15 @@ from analyzer.commands.common import (
     settings_from_args,
 )
 from analyzer.core.durations import parse_duration
-from analyzer.core.ports import ClusterNotFoundError
+from analyzer.core.ports import ClusterNotFoundError, StateStore
 from analyzer.core.rules import RuleFileError
 from analyzer.errors import BadInputError, ExitCode
 from analyzer.service.alert_enrichment import notification_sinks
 from analyzer.service.alerting import AlertDispatcher
 from analyzer.service.clock import RealClock
 from analyzer.service.context import JudgingSetup, ReportShelf, ServiceStores
+from analyzer.service.engine import MemoryStateStore
+from analyzer.service.history import RestartHistory, history_path
 from analyzer.service.judging import PrometheusJudging
 from analyzer.service.leadership import LeaderElector, Leadership, lease_namespace
 from analyzer.service.maintenance import MaintenanceHours
@@ -54,6 +56,10 @@ from analyzer.views.status_page import list_reports, register_status_routes
 
 log = logging.getLogger("canary_analyzer.serve")
 
+SHADOW_MODE = (
+    "shadow mode (service.mode: shadow): restarts are judged and recorded; no tag moves, no "
+    "restart, no rollback, no alert is sent, nothing is written to the cluster"
+)
 NOBODY_PAGED = (
     "no alert receiver configured: nobody will be paged on a rollback or a hold; set "
     "--alertmanager-url or --webhook-url (CANARY_NOTIFICATIONS__ALERTMANAGER_URL, "
@@ -75,6 +81,7 @@ def service_settings(args: argparse.Namespace) -> Settings:
             ("to_revision", args.to_revision),
             ("from_revision", args.from_revision),
             ("detect_upgrades", args.detect_upgrades),
+            ("mode", "shadow" if getattr(args, "shadow", False) else None),
         )
         if value is not None
     }
@@ -123,8 +130,12 @@ def serve_command(args: argparse.Namespace) -> int:
     interrupt = threading.Event()
     clock = RealClock(stop=interrupt, slice_seconds=0.5)
     metrics = SelfMetrics()
+    shadow = service_settings_.mode == "shadow"
     sinks = notification_sinks(settings.notifications, cluster.target)
-    if not sinks:
+    if shadow:  # judge-only: no alert is sent, not even the heartbeat
+        sinks = []
+        log.warning(SHADOW_MODE)
+    elif not sinks:
         log.warning(NOBODY_PAGED)
     pager = AlertDispatcher(
         sinks,
@@ -138,7 +149,7 @@ def serve_command(args: argparse.Namespace) -> int:
     )
     upgrade = settings.upgrade
     leadership = Leadership()
-    if service_settings_.leader_election:
+    if service_settings_.leader_election and not shadow:  # shadow writes no Lease
         lease = KubernetesLease(
             cluster.api_client,
             lease_namespace(settings),
@@ -147,7 +158,9 @@ def serve_command(args: argparse.Namespace) -> int:
         )
         leadership = Leadership(LeaderElector(lease, identity, service_settings_.lease_duration))
 
-    def state_key(key: str) -> ConfigMapStateStore:  # one key of the state ConfigMap
+    def state_key(key: str) -> StateStore:  # one key of the state ConfigMap
+        if shadow:  # shadow mode writes nothing to the cluster: it keeps its state in memory
+            return MemoryStateStore()
         return ConfigMapStateStore(cluster, upgrade.state_configmap, upgrade.state_namespace, key)
 
     def judging_for(rules, record):
@@ -197,6 +210,10 @@ def serve_command(args: argparse.Namespace) -> int:
         metrics=metrics,
         leadership=leadership,
         reports=ReportShelf(service_settings_.reports_dir, write_report, list_reports),
+        history=RestartHistory(
+            history_path(service_settings_.history_file, service_settings_.reports_dir)
+        ),
+        workload_templates=cluster if shadow else None,
     )
     reports_dir = service.reports_dir
     target = {"kubernetes": cluster.target.as_dict()} if cluster.target else {}
@@ -210,6 +227,7 @@ def serve_command(args: argparse.Namespace) -> int:
         tokens,
         extra_routes=lambda app: register_status_routes(app, status_with_target, reports_dir),
         status_extra=target,
+        user_header=service_settings_.user_header,
     )
     http = HttpServer(app, host, port)
     http.start()

@@ -59,6 +59,7 @@ from analyzer.service.engine import (
     UpgradeEngine,
 )
 from analyzer.service.forecast import night_outlook
+from analyzer.service.history import RestartHistory, history_path
 from analyzer.service.judging import PrometheusJudging
 from analyzer.service.leadership import LeaderElector, holding_lease, lease_namespace
 from analyzer.service.night_plan import plan_night
@@ -155,10 +156,13 @@ def upgrade_command(args: argparse.Namespace) -> int:
 def _run(args, settings, request, rules, source, cluster) -> int:
     progress = Progress(quiet=False)
     recorder = TimelineRecorder()
+    service = settings.service  # the restart history analyze --last reads, as serve writes it
+    history = RestartHistory(history_path(service.history_file, service.reports_dir))
 
     def observe(state: UpgradeState, notes: Sequence[Note], pending: Action | None) -> None:
         progress(state, notes, pending)
         recorder(state, notes, pending)
+        history.observe(state)
 
     upgrade = settings.upgrade
     store = ConfigMapStateStore(cluster, upgrade.state_configmap, upgrade.state_namespace)

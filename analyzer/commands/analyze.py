@@ -16,7 +16,7 @@ def register(subparsers) -> None:
         help="judge past restarts of a namespace (retrospective, backtest)",
         description="Judge a namespace's metrics before vs after a restart against the rules. "
         "Windows: before [t-before, t), after [t+settle, t+settle+after). Several restarts "
-        "(--restarted-at repeated, --restarts-file) are a backtest: one table, rule × restart, "
+        "(--restarted-at repeated, --restarts-file, --last N recorded) are a backtest: one table, rule × restart, "
         "with effect sizes (--csv FILE exports it). Exit 0 pass, 1 fail, 2 bad input, "
         "3 inconclusive (for a backtest: the worst restart), 4 Prometheus unreachable.",
     )
@@ -32,6 +32,19 @@ def register(subparsers) -> None:
         "--restarts-file",
         metavar="FILE",
         help="restart times to backtest, one per line (as --restarted-at; '#' starts a comment)",
+    )
+    parser.add_argument(
+        "--last",
+        type=int,
+        metavar="N",
+        help="backtest the namespace's last N recorded restarts (upgrades and shadow mode "
+        "append them to the restart history, service.history_file)",
+    )
+    parser.add_argument(
+        "--history",
+        metavar="FILE",
+        help="the restart history --last reads (default: the service.history_file setting, "
+        "else restarts.jsonl beside service.reports_dir)",
     )
     parser.add_argument(
         "--csv",

@@ -74,6 +74,8 @@ NEXT_ACTION = {
     "done": "nothing; read the report",
     "standby": "nothing; this replica does not hold the Lease: the leader acts, and verbs "
     "sent here are queued for it",
+    "shadow": "nothing; shadow mode judges restarts and acts on nothing (verbs are refused); "
+    "compare its verdicts with what you saw",
     "failed": "read the reasons above and the report; check the cluster yourself "
     "(docs/oncall.md#checking-the-cluster-yourself)",
 }
@@ -165,10 +167,19 @@ def _token(path: Path | None) -> str:
     return token
 
 
-def actor(explicit: str | None = None) -> str:
-    """Who sends a verb: ``--as``, else the OS user (in ``kubectl exec``, the container's)."""
+def actor(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """Who sends a verb: ``--as``, else the OS user. Inside the service's Pod (``kubectl
+    exec``: ``POD_NAME`` is set, ``USER`` is not) the OS user is the container's and names
+    nobody, and kubectl passes no caller identity into the container; the verb then says
+    it came through ``kubectl exec`` into that Pod, so the API server's audit log (who
+    created ``pods/exec`` on it then) tells who. ``--as "$(kubectl auth whoami -o
+    jsonpath='{.status.userInfo.username}')"`` names the Kubernetes user up front."""
     if explicit:
         return explicit
+    environ = os.environ if environ is None else environ
+    pod = environ.get("POD_NAME")
+    if pod and not environ.get("USER"):
+        return f"kubectl exec into {pod} (no --as)"
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry for the UID (containers)
@@ -380,6 +391,19 @@ def format_status(status: dict) -> str:
         if soak.get("regression"):
             lines.append(f"  regression: {soak.get('detail')}")
             lines.append("  offered: `canary-analyzer rollback --reason ...`")
+    shadow = status.get("shadow")
+    if status.get("mode") == "shadow" and isinstance(shadow, dict):
+        lines.append("SHADOW MODE: judges restarts others make; moves no tag, restarts "
+                     "nothing, pages nobody")  # fmt: skip
+        for item in (shadow.get("pending") or [])[:10]:
+            if isinstance(item, dict):
+                lines.append(f"  waiting: {item.get('namespace')} restarted "
+                             f"{item.get('restarted_at')}, judged after {item.get('due')}")  # fmt: skip
+        for item in (shadow.get("verdicts") or [])[:10]:
+            if isinstance(item, dict):
+                would = f" (an upgrade {item['would']})" if item.get("would") else ""
+                lines.append(f"  {item.get('namespace')} restarted {item.get('restarted_at')}: "
+                             f"{str(item.get('verdict')).upper()} — {item.get('reason')}{would}")  # fmt: skip
     if status.get("pending_request"):
         lines.append(f"pending request: {_request_text(status['pending_request'])}")
     if status.get("refused_request"):

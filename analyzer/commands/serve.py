@@ -45,6 +45,13 @@ def register(subparsers) -> None:
         default=None,
         help="start on its own when a newer istiod revision is ready (opt-in)",
     )
+    parser.add_argument(
+        "--shadow",
+        action="store_true",
+        default=None,
+        help="judge-only (service.mode: shadow): watch restarts that happen anyway, judge and "
+        "record them; move no tag, restart nothing, page nobody, write nothing to the cluster",
+    )
     add_notification_flags(parser)
     add_common_flags(parser)
     parser.set_defaults(handler=lazy_handler("analyzer.commands._serve", "serve_command"))

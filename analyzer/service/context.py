@@ -38,8 +38,10 @@ from analyzer.settings import Settings
 if TYPE_CHECKING:
     from analyzer.service.analysis import AnalysisOutcome
     from analyzer.service.engine import Judging
+    from analyzer.service.history import RestartHistory
     from analyzer.service.night_plan import NightOutlook
     from analyzer.service.prune_path import PrunePath
+    from analyzer.service.shadow import ShadowWatch
     from analyzer.service.soak_judge import SoakWatch
 
 log = logging.getLogger("canary_analyzer.service")
@@ -121,6 +123,10 @@ class ServiceContext:
     soak_watch: SoakWatch | None = None
     #: the gate as the loop and verbs use it, telling timeline and report (``prune_path``)
     prune_path: PrunePath | None = field(default=None, init=False)
+    #: the append-only restart history (``service.history``); None: not kept
+    history: RestartHistory | None = None
+    #: shadow mode (``service.shadow``): set, the loop judges restarts and runs no upgrade
+    shadow: ShadowWatch | None = None
     view: ServiceView = field(default_factory=ServiceView)
     lock: threading.RLock = field(default_factory=threading.RLock)
     memory: ServiceMemory = field(init=False)

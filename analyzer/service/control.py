@@ -30,10 +30,15 @@ class UpgradeRequestBody(BaseModel):
 @dataclass(frozen=True)
 class Requester:
     """Who sent an operator verb and why (``X-Canary-Actor``, ``X-Canary-Reason``; the CLI's
-    ``--as`` and ``--reason``). Both optional: a verb without them is "an operator"'s."""
+    ``--as`` and ``--reason``). Both optional: a verb without them is "an operator"'s.
+
+    ``authenticated_by``: the header an authenticating proxy set the actor from (the
+    ``service.user_header`` setting, e.g. ``X-Remote-User``); None: the name is the caller's
+    own claim."""
 
     actor: str | None = None
     reason: str | None = None
+    authenticated_by: str | None = None
 
     @property
     def who(self) -> str:
@@ -44,8 +49,13 @@ class Requester:
         return f"{self.who}: {self.reason}" if self.reason else self.who
 
     def to_json(self) -> dict[str, str]:
-        """``{"requested_by", "reason"}`` with only what is known (the HTTP answer's keys)."""
-        found = {"requested_by": self.actor, "reason": self.reason}
+        """``{"requested_by", "reason", "authenticated_by"}`` with only what is known (the
+        HTTP answer's keys)."""
+        found = {
+            "requested_by": self.actor,
+            "reason": self.reason,
+            "authenticated_by": self.authenticated_by,
+        }
         return {key: value for key, value in found.items() if value}
 
     @classmethod
@@ -55,6 +65,9 @@ class Requester:
         return cls(
             actor=str(data["requested_by"]) if data.get("requested_by") else None,
             reason=str(data["reason"]) if data.get("reason") else None,
+            authenticated_by=str(data["authenticated_by"])
+            if data.get("authenticated_by") and data.get("requested_by")
+            else None,
         )
 
 

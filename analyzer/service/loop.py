@@ -62,6 +62,9 @@ class ServiceLoop:
         context.metrics.leader.set(1 if leading else 0)
         context.metrics.paused.set(1 if context.memory.paused else 0)
         view.hours = context.hours.state(now)
+        if context.shadow is not None:  # judge-only: no verbs, no engine (service.shadow)
+            context.shadow.tick(now, leading)
+            return
         if worker.running():
             if leading:
                 self.verbs.apply_queued()  # pause and abort act on the running engine

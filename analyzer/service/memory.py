@@ -31,6 +31,7 @@ class Phase(StrEnum):
     DONE = "done"
     FAILED = "failed"
     STANDBY = "standby"  # another replica holds the Lease
+    SHADOW = "shadow"  # judge-only (service.mode: shadow): watches restarts, acts on nothing
 
     @property
     def metric(self) -> Phase:

@@ -28,16 +28,25 @@ from analyzer.core.alerts import AlertName
 from analyzer.core.alerts.builders import rules_invalid
 from analyzer.core.ports import MeshCluster, StateStore
 from analyzer.core.rules import RuleProblem, RuleSet
+from analyzer.core.shadow import WorkloadTemplates
 from analyzer.service.alerting import AlertDispatcher
 from analyzer.service.clock import Clock
 from analyzer.service.context import JudgingSetup, ReportShelf, ServiceContext, ServiceStores
-from analyzer.service.control import NOBODY, ControlAnswer, Requester, UpgradeRequestBody
+from analyzer.service.control import (
+    NOBODY,
+    ControlAnswer,
+    ControlRefusedError,
+    Requester,
+    UpgradeRequestBody,
+)
+from analyzer.service.history import RestartHistory
 from analyzer.service.leadership import Leadership
 from analyzer.service.loop import ServiceLoop
 from analyzer.service.maintenance import MaintenanceHours
 from analyzer.service.memory import Phase, ServiceMemory, ServiceView
 from analyzer.service.prune_path import PrunePath, SeenRevisions
 from analyzer.service.self_metrics import SelfMetrics
+from analyzer.service.shadow import ShadowWatch
 from analyzer.service.soak import PruneGate
 from analyzer.service.soak_judge import SoakWatch
 from analyzer.service.status import readiness, status_document
@@ -79,6 +88,8 @@ class UpgradeService:
         prune_gate: PruneGate | None = None,
         soak_watch: SoakWatch | None = None,
         revisions: SeenRevisions | None = None,
+        history: RestartHistory | None = None,
+        workload_templates: WorkloadTemplates | None = None,
     ):
         """``reports`` without a writer (or none: the settings' directory) writes no
         report; ``leadership`` without an elector (or none) always leads."""
@@ -96,8 +107,15 @@ class UpgradeService:
             metrics=metrics,
             prune_gate=prune_gate,
             soak_watch=soak_watch,
+            history=history,
         )
         self.worker = EngineWorker(self.context)
+        if settings.service.mode == "shadow":  # judge-only: the loop never starts the engine
+            if workload_templates is None:
+                raise ValueError("shadow mode needs a source of workload templates")
+            self.context.shadow = ShadowWatch(
+                self.context, self.worker.judging, workload_templates, history
+            )
         self.verbs = OperatorVerbs(self.context, self.worker)
         self.loop = ServiceLoop(self.context, self.worker, self.verbs)
         if soak_watch is not None:
@@ -179,27 +197,42 @@ class UpgradeService:
     # -- operator verbs (HTTP threads) -------------------------------------------------------
 
     def pause(self, requester: Requester = NOBODY) -> ControlAnswer:
+        self._acting("pause")
         return self.verbs.pause(requester)
 
     def resume(self, requester: Requester = NOBODY) -> ControlAnswer:
+        self._acting("resume")
         return self.verbs.resume(requester)
 
     def approve(self, requester: Requester = NOBODY) -> ControlAnswer:
+        self._acting("approve")
         return self.verbs.approve(requester)
 
     def abort(self, requester: Requester = NOBODY) -> ControlAnswer:
+        self._acting("abort")
         return self.verbs.abort(requester)
 
     def approve_prune(self, requester: Requester = NOBODY) -> ControlAnswer:
+        self._acting("approve-prune")
         return self.verbs.approve_prune(requester)
 
     def rollback(self, requester: Requester = NOBODY) -> ControlAnswer:
+        self._acting("rollback")
         return self.verbs.rollback(requester)
 
     def request_upgrade(
         self, body: UpgradeRequestBody, requester: Requester = NOBODY
     ) -> ControlAnswer:
+        self._acting("upgrade")
         return self.verbs.request_upgrade(body, requester)
+
+    def _acting(self, verb: str) -> None:
+        """Shadow mode acts on nothing: every verb is refused (HTTP 409), in words."""
+        if self.context.shadow is not None:
+            raise ControlRefusedError(
+                f"{verb} refused: the service runs in shadow mode (service.mode: shadow); it "
+                "judges restarts and acts on nothing. Run it with service.mode: act to upgrade"
+            )
 
     # -- status ------------------------------------------------------------------------------
 

@@ -62,6 +62,9 @@ def status_document(context: ServiceContext) -> dict[str, Any]:
         ],
         "rules": {"names": rules.rules.names(), "invalid": rules.invalid},
         "reports": context.reports.listed(),
+        # additive: "act" runs upgrades; "shadow" judges restarts and acts on nothing
+        "mode": context.settings.service.mode,
+        "shadow": context.shadow.status() if context.shadow is not None else None,
         "prune": context.prune_path.offer_json() if context.prune_path is not None else None,
         "revisions": context.prune_path.revisions_json()
         if context.prune_path is not None

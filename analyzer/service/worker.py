@@ -196,6 +196,8 @@ class EngineWorker:
         context = self.context
         context.view.state = state
         context.timeline.record(state, notes, pending)  # and writes it to the state ConfigMap
+        if context.history is not None:  # each restart and verdict, once, for backtests
+            context.history.observe(state)
         if any(note.reason == "RollingBack" for note in notes):
             context.metrics.rollbacks.inc()
         plan = state.plan

@@ -82,13 +82,31 @@ class TokenCheck:
         return bool(token) and hmac.compare_digest(presented.strip().encode(), token.encode())
 
 
-def _who_and_why(request: Request) -> dict[str, str]:
-    """The sender and reason a control request names (headers; bounded, one line each)."""
+def _header(request: Request, name: str) -> str:
+    """A header's value on one line, bounded."""
+    return " ".join((request.headers.get(name) or "").split())[:200]
+
+
+def _who_and_why(request: Request, user_header: str | None = None) -> dict[str, str]:
+    """The sender and reason a control request names (headers; bounded, one line each).
+
+    With ``user_header`` (``service.user_header``), the user an authenticating proxy in
+    front of the service put there (kube-rbac-proxy's ``--auth-header-fields-enabled``
+    sets ``x-remote-user``) is the sender, ``authenticated_by`` names the header, and a
+    different name the caller claimed (``X-Canary-Actor``) is kept as ``claimed_by``.
+    Without the header the claim stands, as without the setting."""
     found = {}
     for header, key in (("x-canary-actor", "requested_by"), ("x-canary-reason", "reason")):
-        value = " ".join((request.headers.get(header) or "").split())[:200]
+        value = _header(request, header)
         if value:
             found[key] = value
+    verified = _header(request, user_header) if user_header else ""
+    if verified:
+        claimed = found.get("requested_by")
+        found["requested_by"] = verified
+        found["authenticated_by"] = user_header or ""
+        if claimed and claimed != verified:
+            found["claimed_by"] = claimed
     return found
 
 
@@ -98,9 +116,11 @@ def create_app(
     tokens: TokenCheck,
     extra_routes=None,
     status_extra: dict[str, Any] | None = None,
+    user_header: str | None = None,
 ) -> FastAPI:
     """The FastAPI application; ``extra_routes(app)`` may add pages (reports, status page);
-    ``status_extra`` is merged into ``/api/status`` (e.g. the cluster the service acts on)."""
+    ``status_extra`` is merged into ``/api/status`` (e.g. the cluster the service acts on);
+    ``user_header``: the header an authenticating proxy names the caller in."""
     app = FastAPI(title="canary-analyzer", version="1", docs_url=None, redoc_url=None)
 
     def require_token(request: Request) -> None:
@@ -148,7 +168,7 @@ def create_app(
     def answer(
         verb: str, request: Request, act: Callable[[Requester], ControlAnswer]
     ) -> JSONResponse:
-        who = _who_and_why(request)
+        who = _who_and_why(request, user_header)
         log.warning(
             "control verb",
             extra={"fields": {"verb": verb, **who,

@@ -128,3 +128,36 @@ def test_the_json_of_a_backtest_lists_each_restart_and_the_table(prometheus):
     assert [r["verdict"] for r in document["restarts"]] == ["pass", "fail"]
     assert len(document["table"]) == 12
     assert {row["rule"] for row in document["table"]} == set(RULES)
+
+
+def test_last_ten_recorded_restarts_are_read_from_the_restart_history(prometheus, tmp_path):
+    """``--last 10``: the ten restarts of ``catalog`` the history records (as ``upgrade``
+    and ``serve`` append them), not ``billing``'s, each once although a verdict line
+    repeats it; the same table and CSV as the restarts given by hand."""
+    from analyzer.core.restart_history import RestartRecord
+    from analyzer.service.history import RestartHistory
+
+    history = RestartHistory(tmp_path / "restarts.jsonl")
+    for index, moment in enumerate(RESTARTS):
+        common = {"source": "upgrade", "restarted_at": moment, "upgrade_id": f"u{index}"}
+        history.append([
+            RestartRecord(event="restarted", namespace="catalog", **common),
+            RestartRecord(event="judged", namespace="catalog", verdict="pass", **common),
+            RestartRecord(event="restarted", namespace="billing",
+                          **{**common, "restarted_at": moment + timedelta(minutes=5)}),
+        ])  # fmt: skip
+    table = tmp_path / "last.csv"
+    done = subprocess.run(
+        [sys.executable, "-m", "analyzer", "analyze", "--namespace", "catalog", "--last", "10",
+         "--history", str(history.path), "--controls", "billing",
+         "--prometheus-url", prometheus.url, "--rules", "rules", "--csv", str(table)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.startswith("catalog: 10 restart(s) × 6 rule(s)")
+    with table.open(newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["rule"] == "error-rate"]
+    assert [datetime.fromisoformat(row["restarted_at"]) for row in rows] == RESTARTS
+    assert {datetime.fromisoformat(r["restarted_at"]) for r in rows if r["verdict"] == "fail"} == (
+        REGRESSED
+    )

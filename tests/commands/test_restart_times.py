@@ -72,3 +72,27 @@ def test_a_report_covers_one_restart(tmp_path, capsys):
     assert _analyze("--restarted-at", "2h ago", "--restarted-at", "3h ago",
                     "--report", str(tmp_path / "r.html")) == 2  # fmt: skip
     assert "--report: an HTML report covers one restart" in capsys.readouterr().err
+
+
+def test_last_n_reads_the_restart_history_and_names_it_when_it_has_nothing(tmp_path, capsys):
+    history = tmp_path / "restarts.jsonl"
+    assert _analyze("--last", "3", "--history", str(history)) == 2
+    err = capsys.readouterr().err
+    assert f"--last 3: the restart history {history} records no restart of catalog" in err
+    history.write_text(
+        '{"event": "restarted", "source": "upgrade", "namespace": "catalog",'
+        ' "restarted_at": "2026-11-20T01:30:00Z"}\n{"event": "restarted"}\n'
+    )
+    assert _analyze("--last", "3", "--history", str(history)) == 2
+    assert f"--last: {history}: line 2: source" in capsys.readouterr().err
+    assert _analyze("--last", "0", "--history", str(history)) == 2
+    assert "--last must be a positive number" in capsys.readouterr().err
+
+
+def test_last_n_with_a_recorded_restart_goes_on_to_prometheus(tmp_path, capsys):
+    history = tmp_path / "restarts.jsonl"
+    history.write_text(
+        '{"event": "restarted", "source": "shadow", "namespace": "catalog",'
+        ' "restarted_at": "2026-11-20T01:30:00Z"}\n'
+    )
+    assert _analyze("--last", "5", "--history", str(history)) == 4  # read, then unreachable

@@ -55,3 +55,42 @@ def test_with_a_receiver_serve_does_not_warn(make_mesh, tmp_path):  # noqa: F811
     with canned_server(200, EMPTY_PROMQL_ANSWER, "application/json") as prometheus:
         _, log = serve(mesh, prometheus, tmp_path, "--webhook-url", "http://127.0.0.1:9/hook")
     assert "nobody will be paged" not in log
+
+
+def test_serve_shadow_says_so_writes_nothing_and_sends_no_alert(make_mesh, tmp_path):  # noqa: F811
+    """``serve --shadow`` on the simulated mesh: ``/api/status`` says ``mode: shadow`` and
+    ``phase: shadow``, the log says nothing will be acted on (not "nobody will be paged":
+    that is the point), and the cluster receives no write at all — no state ConfigMap,
+    no Lease, no Event — although a receiver is configured."""
+    from tests.fixtures.polling import wait_until
+
+    mesh = make_mesh()
+    log_path = tmp_path / "serve.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CANARY_")}
+    env.update(PYTHONPATH=str(REPO), CANARY_SERVICE__REPORTS_DIR=str(tmp_path / "reports"),
+               CANARY_SERVICE__TICK_INTERVAL="200ms")  # fmt: skip
+    with canned_server(200, EMPTY_PROMQL_ANSWER, "application/json") as prometheus:
+        command = [
+            sys.executable, "-m", "analyzer", "serve", "--shadow", "--listen", "127.0.0.1:0",
+            "--kubeconfig", str(mesh.kubeconfig_path), "--prometheus-url", prometheus,
+            "--rules", str(REPO / "rules"), "--webhook-url", "http://127.0.0.1:9/hook",
+        ]  # fmt: skip
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, env=env)
+        try:
+            line = process.stdout.readline().decode().strip() if process.stdout else ""
+            assert line.startswith("serving http://"), log_path.read_text()[-2000:]
+            url = line.removeprefix("serving ")
+            status = wait_until(
+                lambda: (s := httpx.get(f"{url}/api/status", timeout=10).json())["phase"]
+                == "shadow" and s,
+                timeout=60, message="the shadow phase in /api/status",
+            )  # fmt: skip
+            assert status["mode"] == "shadow" and status["shadow"]["acts"] is False
+            assert {"foo", "bar", "baz"} <= set(status["shadow"]["watched"])
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+    log = log_path.read_text()
+    assert "shadow mode (service.mode: shadow)" in log and "nobody will be paged" not in log
+    assert mesh.writes() == []

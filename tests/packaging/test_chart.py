@@ -354,3 +354,34 @@ def test_helm_lint_is_clean():
 def test_resource_names_carry_the_release(full):
     for obj in full:
         assert obj["metadata"]["name"].startswith(FULLNAME), obj["metadata"]["name"]
+
+
+WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection", "bind", "escalate",
+               "impersonate", "approve"}  # fmt: skip
+
+
+def test_shadow_mode_grants_no_write_verb_and_runs_one_replica():
+    """``config.service.mode: shadow``: the service judges restarts made by others and acts on
+    nothing, so its ServiceAccount can write nothing — no tag webhook, workload, namespace,
+    ConfigMap, Lease or Event — even with prune enabled; it still reads what it watches."""
+    import helm_python
+
+    objects = render({"config": {"service": {"mode": "shadow"}, "upgrade": {"style": "namespace-label"}},
+                      "prune": {"enabled": True}})  # fmt: skip
+    rules = _rules(objects)
+    assert rules, "shadow mode still reads"
+    for rule in rules:
+        assert not set(rule["verbs"]) & WRITE_VERBS, rule
+    account = one(objects, "ServiceAccount")["metadata"]["name"]
+    assert len(bound_rules(objects, account, NAMESPACE)) == len(rules)
+    assert _grants(objects, "apps", "deployments", "list")
+    assert _grants(objects, "", "namespaces", "list")
+    env = container_env(one(objects, "Deployment"))
+    assert env["CANARY_SERVICE__MODE"] == "shadow"
+    # the act mode keeps its writes (the same values otherwise)
+    acting = render({"config": {"upgrade": {"style": "namespace-label"}}})
+    assert any(set(r["verbs"]) & WRITE_VERBS for r in _rules(acting))
+    with pytest.raises(helm_python.HelmError, match="shadow runs one replica"):
+        render({"replicaCount": 2, "config": {"service": {"mode": "shadow"}}})
+    with pytest.raises(helm_python.HelmError):
+        render({"config": {"service": {"mode": "dry"}}})

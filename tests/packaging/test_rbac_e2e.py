@@ -232,3 +232,67 @@ def test_the_prune_block_grants_exactly_what_prune_calls(make_mesh):  # noqa: F8
     calls = promoted + pruned + rolled_back + _leader_round(mesh)
     report = check(calls, _chart_rules("tag", {"enabled": True, "revisions": ["1-14-6"]}))
     assert report.exact, _explain(report)
+
+
+def test_shadow_mode_calls_match_the_charts_read_only_rbac_exactly(make_mesh, tmp_path):  # noqa: F811
+    """A shadow-mode service (``config.service.mode: shadow``) sees a ``kubectl rollout
+    restart`` made by someone else (kubectl ``pkg/polymorphichelpers/objectrestarter.go``
+    stamps the pod template's ``restartedAt``), judges it with the health of the restarted
+    namespace's pods, and makes only the reads the chart's shadow rules grant: no write."""
+    import threading
+    from pathlib import Path
+
+    from analyzer.service.alerting import AlertDispatcher
+    from analyzer.service.clock import VirtualClock
+    from analyzer.service.context import JudgingSetup, ReportShelf, ServiceStores
+    from analyzer.service.engine import MemoryStateStore
+    from analyzer.service.judging import quiet_context
+    from analyzer.service.maintenance import MaintenanceHours
+    from analyzer.service.rules_reload import RulesWatcher
+    from analyzer.service.self_metrics import SelfMetrics
+    from analyzer.service.service import UpgradeService
+
+    mesh = make_mesh(fast_scenario(regressions=[]))
+    settings = Settings.model_validate({**SETTINGS, "service": {"mode": "shadow"}})
+    clock = VirtualClock(datetime.now(UTC))
+    with RecordingProxy(mesh.api_url) as proxy:
+        cluster = KubernetesCluster(kube.ApiClient(kube.Configuration(host=proxy.url)),
+                                    request_timeout=10)  # fmt: skip
+        scripted = ScriptedJudging(script=fail_in(set()))
+
+        class WithHealth:  # the service's judging asks the restarted pods' health
+            def judge(self, action):
+                quiet_context(action, lambda a: cluster.pod_health(a.judged, a.restarted_at))
+                return scripted.judge(action)
+
+        try:
+            service = UpgradeService(
+                settings=settings, cluster=cluster,
+                stores=ServiceStores(engine=MemoryStateStore(), service=MemoryStateStore()),
+                judging=JudgingSetup(lambda _r, _o: WithHealth(), RulesWatcher(Path("rules"))),
+                pager=AlertDispatcher([], clock), metrics=SelfMetrics(),
+                hours=MaintenanceHours(None, timedelta(hours=4), "UTC"), clock=clock,
+                interrupt=threading.Event(), reports=ReportShelf(tmp_path),
+                workload_templates=cluster,
+            )  # fmt: skip
+            service.tick()
+            direct = api_client_for(mesh)  # someone else restarts, not through the proxy
+            try:
+                stamp = clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+                kube.AppsV1Api(direct).patch_namespaced_deployment("web", "foo", {"spec": {
+                    "template": {"metadata": {"annotations": {
+                        "kubectl.kubernetes.io/restartedAt": stamp}}}}})  # fmt: skip
+            finally:
+                direct.close()
+            service.tick()
+            clock.advance(timedelta(seconds=5))
+            service.tick()
+        finally:
+            cluster.close()
+    assert [a.judged for a in scripted.actions] == [("foo",)]
+    calls = [c for c in (call_from_request(*r) for r in proxy.requests) if c is not None]
+    assert {c.verb for c in calls} == {"list"}
+    objects = render({"config": {"service": {"mode": "shadow"}}})
+    report = check(calls, bound_rules(objects, one(objects, "ServiceAccount")["metadata"]["name"],
+                                      NAMESPACE))  # fmt: skip
+    assert report.exact, _explain(report)

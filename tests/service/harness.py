@@ -36,6 +36,7 @@ def make_service(
     soak_watch=None,
     outlook=None,
     start: datetime = START,
+    history=None,
 ):
     """``report_writer=None``: a service the command gave no report writer; ``outlook``:
     what ``serve`` wires to Prometheus to plan and forecast the night (None: none)."""
@@ -59,6 +60,7 @@ def make_service(
         interrupt=threading.Event(),
         reports=ReportShelf(tmp_path / "reports", report_writer, list_reports),
         soak_watch=soak_watch,
+        history=history,
     )
     return service, mesh, clock, sent, judging
 

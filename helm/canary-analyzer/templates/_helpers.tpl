@@ -105,6 +105,12 @@ address): setting them in .Values.config would contradict the mounts and the RBA
 {{- if not (has .Values.config.upgrade.style (list "tag" "namespace-label")) }}
 {{- fail (printf "config.upgrade.style must be tag or namespace-label, not %v" .Values.config.upgrade.style) }}
 {{- end }}
+{{- if not (has (.Values.config.service.mode | default "act") (list "act" "shadow")) }}
+{{- fail (printf "config.service.mode must be act or shadow, not %v" .Values.config.service.mode) }}
+{{- end }}
+{{- if and (gt (int .Values.replicaCount) 1) (eq (.Values.config.service.mode | default "act") "shadow") }}
+{{- fail "config.service.mode: shadow runs one replica (replicaCount: 1): it takes no Lease, it writes nothing" }}
+{{- end }}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.config.service.leader_election) }}
 {{- fail "replicaCount > 1 needs config.service.leader_election: true (else several replicas would act)" }}
 {{- end }}
