@@ -15,9 +15,12 @@ from datetime import datetime, timedelta
 from analyzer.core.alerts import AlertName
 from analyzer.core.observations import ROLE_LABEL
 from analyzer.core.ports import MetricsUnreachableError, Series
+from analyzer.core.revisions import RevisionInputs
 from analyzer.core.rules import LoadedRule, RuleSet
 from analyzer.core.upgrade import Outcome
 from analyzer.service.control import Requester, UpgradeRequestBody
+from analyzer.service.prune_path import PrunePath
+from analyzer.service.soak import PruneGate
 from analyzer.service.soak_judge import SoakSettings, SoakWatch
 from analyzer.service.timeline import KeptTimeline
 from tests.fixtures.rules import make_rule
@@ -209,3 +212,31 @@ def test_rollback_is_refused_once_the_old_revision_is_gone(tmp_path):
         service.rollback(Requester(actor="alice"))
     assert service.view.state.outcome is Outcome.PROMOTED
     assert mesh.tag_revision["default"] == "1-15-4"
+
+
+class _EmptyCluster:
+    """The prune's own port (``soak.RevisionsPort``) over a cluster where nothing of the
+    old revision is read: enough for an offer that is still soaking."""
+
+    def inputs(self) -> RevisionInputs:
+        return RevisionInputs()
+
+    def revision_objects(self, revision: str) -> list:
+        return []
+
+    def delete(self, obj) -> bool:
+        raise AssertionError("nothing is deleted while soaking")
+
+
+def test_a_soak_regression_withholds_the_prune_offer_in_the_status(tmp_path):
+    service, _mesh, clock, _sent, source, _watch = _promoted(tmp_path)
+    gate = PruneGate(_EmptyCluster, 24 * H, lambda _alert: None, lambda _alert: None)
+    service.context.prune_path = PrunePath(gate, service.context.timeline, lambda: None)
+    run_tick(service)
+    assert service.status()["prune"]["state"] == "soaking"
+    source.regressed = {"c"}
+    clock.advance(H + timedelta(seconds=30))
+    run_tick(service)
+    prune = service.status()["prune"]
+    assert prune["state"] == "withheld"
+    assert "canary-analyzer rollback" in prune["detail"]
