@@ -44,6 +44,9 @@ from analyzer.views.http_api import HttpServer
 DEMO_WINDOWS = {"before": "30s", "settle": "5s", "after": "30s", "step": "5s"}
 DEMO_ENV = {
     "CANARY_UPGRADE__WAVES": "[1, 2]",
+    # the operator pins the canary (the scenarios' story starts in accounts); the other
+    # namespaces follow busiest first, as the plan orders them by evidence
+    "CANARY_UPGRADE__CANARY": "accounts",
     "CANARY_UPGRADE__EVALUATION_DELAY": "5s",
     "CANARY_UPGRADE__POLL_INTERVAL": "1s",
     "CANARY_UPGRADE__ROLLOUT_TIMEOUT": "90s",

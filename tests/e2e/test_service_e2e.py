@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 TOKEN = "e2e-control-token"
 ENV = {
     "CANARY_UPGRADE__WAVES": "[1, 5]",
+    "CANARY_UPGRADE__CANARY": "accounts",  # the scenario's bad canary goes first, pinned
     "CANARY_UPGRADE__EVALUATION_DELAY": "3s",
     "CANARY_UPGRADE__POLL_INTERVAL": "500ms",
     "CANARY_UPGRADE__ROLLOUT_TIMEOUT": "60s",
