@@ -110,8 +110,11 @@ def quantile_ceiling(
     The sample quantile's log has variance ``q(1 − q) / (n · f²)`` with ``f`` the density
     of log latency at the quantile (``φ(z_q) / σ`` for a log-normal); the allowance is the
     rule's (+20 % and +5 ms, the larger)."""
-    rule = next(r for r in judges.default_rules() if r.spec.type.value == "histogram"
-                and (r.spec.judge.quantile or 0.99) == quantile)
+    rule = next(
+        r
+        for r in judges.default_rules()
+        if r.spec.type.value == "histogram" and (r.spec.judge.quantile or 0.99) == quantile
+    )
     judging = rule.spec.judge
     before, after = windows["canary"]
     z = float(stats.norm.ppf(quantile))
