@@ -224,10 +224,14 @@ def run_time_to_decision(
     seed: int,
     progress: Callable[[int], None] | None = None,
     fail_when: str | None = None,
+    only: tuple[str, ...] | None = None,
 ) -> dict:
-    """``per_case`` seeded restarts per case, judged both ways on the same data."""
+    """``per_case`` seeded restarts per case, judged both ways on the same data; ``only``:
+    these cases alone (each keeps its own seed, so the figures match a run of all)."""
     cases = {}
     for offset, (name, regression, rps, wanted) in enumerate(DECISION_CASES):
+        if only is not None and name not in only:
+            continue
         rng = np.random.default_rng(seed * 7919 + offset)
         fixed, sequential = [], []
         ceilings: dict[int, list[float]] = {STEPS_PER_WINDOW: [], AFTER_STEPS: []}
