@@ -47,7 +47,7 @@ demo: debs venv
 	$(BIN)/canary-analyzer demo
 
 bench: debs venv
-	$(BIN)/canary-analyzer bench judge --scenarios 1000 --seed 1 --limit-scenarios 200 --calibration-scenarios 20 --decision-scenarios 6
+	$(BIN)/canary-analyzer bench judge --scenarios 1000 --seed 1 --limit-scenarios 200 --calibration-scenarios 20 --decision-scenarios 6 --allowance-scenarios 20
 	$(BIN)/canary-analyzer bench night --namespaces 12 --nights 60 --night-budget 0.05
 	$(BIN)/canary-analyzer bench night --namespaces 25 --nights 5 --anytime
 	$(BIN)/canary-analyzer bench scale --namespaces 500

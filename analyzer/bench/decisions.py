@@ -31,6 +31,7 @@ from analyzer.bench.scenarios import (
     ADDITIVE_SHIFT_MAX,
     CONTROLS_PER_SCENARIO,
     DRIFT_MODELS,
+    REGRESSIONS,
     STEPS_PER_WINDOW,
     WindowData,
     _load_effects,
@@ -50,16 +51,24 @@ DECISION_CASES: tuple[tuple[str, str | None, float, Verdict], ...] = (
     ("p99+50% at 10 rps", "p99+50%", 10.0, Verdict.FAIL),
     # just beyond the allowance (+0.5 pp): what waiting longer buys
     ("errors+1pp at 10 rps", "errors+1pp", 10.0, Verdict.FAIL),
+    # just beyond the p99 rule's +20 % allowance: what the ceiling below allows
+    ("p99+25% at 10 rps", "p99+25%", 10.0, Verdict.FAIL),
+    ("p99+25% at 20 rps", "p99+25%", 20.0, Verdict.FAIL),
+    # exactly at the allowance: how often a change the rule allows is called a regression
+    ("p99+20% at 10 rps", "p99+20%", 10.0, Verdict.FAIL),
     ("healthy at 50 rps", None, 50.0, Verdict.PASS),
     ("healthy at 10 rps", None, 10.0, Verdict.PASS),
 )
+#: The main scenarios' regressions and one at the p99 rule's allowance (+20 %).
+DECISION_REGRESSIONS: dict[str, tuple[str, float]] = {**REGRESSIONS, "p99+20%": ("p99", 0.20)}
 SETTLE_MINUTES = 2
 EXTENSIONS = 2
 AFTER_STEPS = STEPS_PER_WINDOW * (1 + EXTENSIONS)
 
 
 def _restart(rng: np.random.Generator, regression: str | None, rps: float):
-    """Canary and controls: before windows and 30-step after windows."""
+    """Canary and controls: before windows and 30-step after windows, and the canary's
+    truth (its latency spread before and after)."""
     drift = float(rng.uniform(0.5, 1.5))
     model = DRIFT_MODELS[int(rng.integers(len(DRIFT_MODELS)))]
     shared = float(rng.uniform(0.0, ADDITIVE_SHIFT_MAX))
@@ -78,14 +87,52 @@ def _restart(rng: np.random.Generator, regression: str | None, rps: float):
         sigma_after = truth.latency_sigma
         if name == "canary" and regression is not None:
             error_after, sigma_after, after_rates = with_regression(
-                regression, error_after, sigma_after, after_rates
+                regression, error_after, sigma_after, after_rates, DECISION_REGRESSIONS
             )
         median = truth.latency_median_ms
+        if name == "canary":
+            canary = (median, truth.latency_sigma, sigma_after)
         windows[name] = (
             _window(rng, before_rates, truth.error_rate, median, truth.latency_sigma),
             _window(rng, after_rates, error_after, median * latency_factor, sigma_after),
         )
-    return windows
+    return windows, canary
+
+
+def quantile_ceiling(
+    windows, canary: tuple[float, float, float], steps: int, quantile: float = 0.99
+) -> float:
+    """The most any judge honouring the p99 rule's allowance can detect of this restart's
+    change at one look of ``steps`` after-minutes: the chance that the change of the
+    canary's sample p99 — of the raw latencies, not their buckets, with the night's shared
+    drift known exactly (no controls needed) — lands beyond the allowance. A judge that
+    calls FAIL below that point fails changes at the allowance more than half the time.
+    The sample quantile's log has variance ``q(1 − q) / (n · f²)`` with ``f`` the density
+    of log latency at the quantile (``φ(z_q) / σ`` for a log-normal); the allowance is the
+    rule's (+20 % and +5 ms, the larger)."""
+    rule = next(
+        r
+        for r in judges.default_rules()
+        if r.spec.type.value == "histogram" and (r.spec.judge.quantile or 0.99) == quantile
+    )
+    judging = rule.spec.judge
+    before, after = windows["canary"]
+    z = float(stats.norm.ppf(quantile))
+    density = float(stats.norm.pdf(z))
+    median, *spreads = canary
+    requests = (before.requests.sum(), after.requests[:steps].sum())
+    variance = sum(
+        quantile * (1 - quantile) / (n * (density / sigma) ** 2)
+        for n, sigma in zip(requests, spreads, strict=True)
+        if n > 0
+    )
+    change = z * (spreads[1] - spreads[0])  # log p99 after ÷ before, drift aside
+    p99_before = median * math.exp(z * spreads[0])
+    allowance = max(
+        math.log1p(judging.allowed_change.relative or 0.0),
+        math.log1p((judging.allowed_change.absolute or 0.0) / p99_before),
+    )
+    return float(stats.norm.cdf((change - allowance) / math.sqrt(variance)))
 
 
 def _first(window: WindowData, steps: int) -> WindowData:
@@ -177,16 +224,24 @@ def run_time_to_decision(
     seed: int,
     progress: Callable[[int], None] | None = None,
     fail_when: str | None = None,
+    only: tuple[str, ...] | None = None,
 ) -> dict:
-    """``per_case`` seeded restarts per case, judged both ways on the same data."""
+    """``per_case`` seeded restarts per case, judged both ways on the same data; ``only``:
+    these cases alone (each keeps its own seed, so the figures match a run of all)."""
     cases = {}
     for offset, (name, regression, rps, wanted) in enumerate(DECISION_CASES):
+        if only is not None and name not in only:
+            continue
         rng = np.random.default_rng(seed * 7919 + offset)
         fixed, sequential = [], []
+        ceilings: dict[int, list[float]] = {STEPS_PER_WINDOW: [], AFTER_STEPS: []}
         for _ in range(per_case):
-            windows = _restart(rng, regression, rps)
+            windows, canary = _restart(rng, regression, rps)
             fixed.append(fixed_windows(windows, fail_when))
             sequential.append(anytime(windows, fail_when))
+            if regression is not None and regression.startswith("p99"):
+                for steps, values in ceilings.items():
+                    values.append(quantile_ceiling(windows, canary, steps))
             if progress:
                 progress(1)
         cases[name] = {
@@ -195,6 +250,11 @@ def run_time_to_decision(
             "fixed_windows": _summary(fixed, wanted),
             "anytime_valid": _summary(sequential, wanted),
         }
+        if ceilings[STEPS_PER_WINDOW]:
+            # the most a judge honouring the allowance detects at one look (quantile_ceiling)
+            cases[name]["allowance_ceiling"] = {
+                f"{steps}min": float(np.mean(values)) for steps, values in ceilings.items()
+            }
     return {
         "restarts_per_case": per_case,
         "seed": seed,

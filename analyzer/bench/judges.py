@@ -68,10 +68,21 @@ def default_rules(fail_when: str | None = None) -> RuleSet:
     calls, which the benchmark does not generate, so they are left out here."""
     rules = load_rules([PACKAGED_RULES])
     server_side = tuple(
-        loaded for loaded in rules.rules
-        if 'reporter="source"' not in " ".join(
-            filter(None, (loaded.rule.spec.numerator, loaded.rule.spec.denominator,
-                          loaded.rule.spec.buckets, loaded.rule.spec.query))))
+        loaded
+        for loaded in rules.rules
+        if 'reporter="source"'
+        not in " ".join(
+            filter(
+                None,
+                (
+                    loaded.rule.spec.numerator,
+                    loaded.rule.spec.denominator,
+                    loaded.rule.spec.buckets,
+                    loaded.rule.spec.query,
+                ),
+            )
+        )
+    )
     if fail_when is None:
         return RuleSet(server_side)
     return RuleSet(
@@ -120,10 +131,12 @@ def observation(rule: Rule, window: WindowData) -> Observation | None:
 # --- ours -----------------------------------------------------------------------------------
 
 
-def ours(alpha: float | None = None, fail_when: str | None = None) -> Judge:
+def ours(
+    alpha: float | None = None, fail_when: str | None = None, rules: RuleSet | None = None
+) -> Judge:
     """Our judge with per-test ``alpha`` (None: each rule's own confidence) and every rule's
-    ``failWhen`` (None: as shipped)."""
-    rules = default_rules(fail_when)
+    ``failWhen`` (None: as shipped); ``rules``: other rules than the default ones."""
+    rules = rules if rules is not None else default_rules(fail_when)
 
     def judge(scenario: Scenario) -> JudgeOutcome:
         results = tuple(judge_scenario_rule(rule, scenario, alpha) for rule in rules)

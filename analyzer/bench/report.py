@@ -303,9 +303,12 @@ def decision_table(result: BenchResult) -> Table:
         caption="minutes from the restart (2 min settle + after-window judged) to the case's "
         "verdict (FAIL for a regression, PASS for a healthy namespace); fixed = judge at 10 "
         "min, extend to 20 and 30 when inconclusive; anytime = a look after every minute "
-        "(confidence sequence), stop at the first PASS or FAIL; shares within 30 minutes.",
+        "(confidence sequence), stop at the first PASS or FAIL; shares within 30 minutes. "
+        "ceiling (p99 cases): the most a judge honouring the +20 % allowance detects at one "
+        "look of 10 / 30 minutes — the chance that the raw (unbucketed) sample p99's change, "
+        "drift known, lands beyond the allowance.",
     )
-    for column in ("case", "judging", "FAIL", "PASS", "median min", "p90 min"):
+    for column in ("case", "judging", "FAIL", "PASS", "median min", "p90 min", "ceiling"):
         table.add_column(column, justify="left" if column in ("case", "judging") else "right")
     for name, case in data.get("cases", {}).items():
         for index, (label, key) in enumerate(
@@ -319,6 +322,41 @@ def decision_table(result: BenchResult) -> Table:
                 f"{_pct(row['pass_rate'])} ({_interval(row['pass_95ci'])})",
                 "—" if row["minutes_median"] is None else f"{row['minutes_median']:g}",
                 "—" if row["minutes_p90"] is None else f"{row['minutes_p90']:g}",
+                _ceiling(case.get("allowance_ceiling"), index),
                 end_section=index == 1,
             )
+    return table
+
+
+def _ceiling(ceiling: dict | None, index: int) -> str:
+    """The one-look ceiling of a p99 case: 10 minutes on the fixed row, 30 on the other."""
+    if not ceiling:
+        return ""
+    key = "10min" if index == 0 else "30min"
+    return f"{_pct(ceiling[key])} ({key[:-3]} min)"
+
+
+def allowance_table(result: BenchResult) -> Table:
+    """Errors +0.5 pp under the shipped rule and a rule allowing less, beside Kayenta-style."""
+    data = result.allowance_study or {}
+    scenarios = data.get("scenarios", {})
+    table = Table(
+        title=(
+            f"Errors +0.5 pp against a rule allowing +{data.get('allowance', 0) * 100:g} pp: "
+            f"{scenarios.get('regression', 0)} regressions and {scenarios.get('healthy', 0)} "
+            f"healthy at {', '.join(f'{level:g}' for level in data.get('levels_rps', []))} rps, "
+            f"seed {data.get('seed')}, same scenarios for every judge"
+        ),
+        caption="the shipped error-rate rule allows +0.5 pp, so +0.5 pp is at its allowance; "
+        "the Kayenta-style judge reads only the relative +50 % and judges alike under both "
+        "rules. False FAIL: healthy namespaces failed on any rule. 95 % Wilson intervals.",
+    )
+    for column in ("judge", "detection", "false FAIL"):
+        table.add_column(column, justify="left" if column == "judge" else "right")
+    for name, row in data.get("judges", {}).items():
+        table.add_row(
+            name,
+            f"{_pct(row['detection']['rate'])} ({_interval(row['detection']['95ci'])})",
+            f"{_pct(row['false_fail']['rate'])} ({_interval(row['false_fail']['95ci'])})",
+        )
     return table

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from scipy import stats
 
 from analyzer.bench import judges
+from analyzer.bench.allowance import run_allowance_study
 from analyzer.bench.calibration import calibration_cells, run_calibration
 from analyzer.bench.decisions import DECISION_CASES, run_time_to_decision
 from analyzer.bench.scenarios import (
@@ -73,6 +74,8 @@ class BenchConfig:
     decision_scenarios: int = 0
     #: ours: every rule's ``judge.failWhen`` (None: the rules as shipped)
     fail_when: str | None = None
+    #: errors +0.5 pp (and as many healthy) against a +0.25 pp allowance (0: none)
+    allowance_scenarios: int = 0
 
     @property
     def alpha(self) -> float | None:
@@ -129,6 +132,7 @@ class BenchResult:
     limit_study: dict[float, LevelStudy] = field(default_factory=dict)
     calibration: dict | None = None
     time_to_decision: dict | None = None
+    allowance_study: dict | None = None
 
     def to_dict(self) -> dict:
         judges_out = {}
@@ -183,6 +187,7 @@ class BenchResult:
                 "limit_scenarios_per_level": self.config.limit_scenarios,
                 "calibration_scenarios_per_cell": self.config.calibration_scenarios,
                 "decision_scenarios_per_case": self.config.decision_scenarios,
+                "allowance_scenarios_per_kind": self.config.allowance_scenarios,
                 "fail_when": self.config.fail_when or "as shipped (estimate-beyond)",
                 "fail_rule": FAIL_RULES[self.config.fail_when or "estimate-beyond"],
             },
@@ -191,6 +196,11 @@ class BenchResult:
             **(
                 {"time_to_decision": self.time_to_decision}
                 if self.time_to_decision is not None
+                else {}
+            ),
+            **(
+                {"allowance_study": self.allowance_study}
+                if self.allowance_study is not None
                 else {}
             ),
         }
@@ -262,6 +272,13 @@ def run(config: BenchConfig, progress: Callable[[int], None] | None = None) -> B
         if config.decision_scenarios
         else None
     )
+    allowance = (
+        run_allowance_study(
+            config.allowance_scenarios, config.seed, progress=progress, fail_when=config.fail_when
+        )
+        if config.allowance_scenarios
+        else None
+    )
     return BenchResult(
         config=config,
         alpha=alpha,
@@ -273,6 +290,7 @@ def run(config: BenchConfig, progress: Callable[[int], None] | None = None) -> B
         limit_study=study,
         calibration=calibration,
         time_to_decision=decisions,
+        allowance_study=allowance,
     )
 
 
@@ -282,6 +300,7 @@ def total_scenarios(config: BenchConfig) -> int:
         + config.limit_scenarios * len(TRAFFIC_LEVELS)
         + config.calibration_scenarios * calibration_cells()
         + config.decision_scenarios * len(DECISION_CASES)
+        + 2 * config.allowance_scenarios
     )
 
 

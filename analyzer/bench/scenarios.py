@@ -213,12 +213,16 @@ def drifted_error_rate(rate: float, model: str, error_factor: float, shared: flo
 
 
 def with_regression(
-    kind: str, error_rate: float, latency_sigma: float, rates: np.ndarray
+    kind: str,
+    error_rate: float,
+    latency_sigma: float,
+    rates: np.ndarray,
+    regressions: dict[str, tuple[str, float]] = REGRESSIONS,
 ) -> tuple[float, float, np.ndarray]:
     """An after-window's error rate, latency spread and per-step rates with the regression
-    ``kind`` (a key of REGRESSIONS) injected: errors add points, p99 grows by its share
+    ``kind`` (a key of ``regressions``) injected: errors add points, p99 grows by its share
     with the median unchanged, traffic scales."""
-    what, size = REGRESSIONS[kind]
+    what, size = regressions[kind]
     if what == "errors":
         return error_rate + size, latency_sigma, rates
     if what == "p99":

@@ -5,7 +5,9 @@
   the JSON contract ``{"judges": {"ours"|"flagger"|"kayenta"|"naive": {...}}}``); then our
   judge's calibration on real-shaped histograms (``--calibration-scenarios``, JSON
   ``calibration``) and minutes to a verdict, fixed windows against anytime-valid looks
-  (``--decision-scenarios``, JSON ``time_to_decision``).
+  (``--decision-scenarios``, JSON ``time_to_decision``), and errors +0.5 pp against a rule
+  allowing less, beside the Kayenta-style judge (``--allowance-scenarios``, JSON
+  ``allowance_study``).
 - ``bench night --namespaces N --nights M [--night-budget B] [--output text|json]``: seeded
   whole nights (waves, controls, extensions, the budget's Holm step-down) and how they
   end — promoted, rolled back or held — at each rule's own alpha and with the budget;
@@ -122,6 +124,13 @@ def register(subparsers) -> None:
         default=20,
         help="restarts per case of the time-to-decision study, fixed windows against "
         "anytime-valid looks (default 20; 0: none)",
+    )
+    judge.add_argument(
+        "--allowance-scenarios",
+        type=_count,
+        default=0,
+        help="errors +0.5 pp at >= 10 rps (and as many healthy): ours under the shipped "
+        "rule and under a +0.25 pp allowance beside the Kayenta-style judge (default 0: none)",
     )
     judge.add_argument(
         "--night-budget",
@@ -273,6 +282,7 @@ def _progress(console: Console) -> Progress:
 
 def judge_command(args: argparse.Namespace) -> int:
     from analyzer.bench.report import (
+        allowance_table,
         calibration_table,
         decision_table,
         judge_table,
@@ -291,6 +301,7 @@ def judge_command(args: argparse.Namespace) -> int:
         night_namespaces=args.night_namespaces,
         calibration_scenarios=args.calibration_scenarios,
         decision_scenarios=args.decision_scenarios,
+        allowance_scenarios=args.allowance_scenarios,
         fail_when=args.fail_when,
     )
     errors = Console(stderr=True)
@@ -308,6 +319,8 @@ def judge_command(args: argparse.Namespace) -> int:
             print_table(calibration_table(result), console)
         if result.time_to_decision is not None:
             print_table(decision_table(result), console)
+        if result.allowance_study is not None:
+            print_table(allowance_table(result), console)
     return int(ExitCode.OK)
 
 

@@ -121,12 +121,20 @@ def test_bench_judge_json_has_every_judge_and_key(capsys):
         "errors+2pp at 10 rps",
         "p99+50% at 10 rps",
         "errors+1pp at 10 rps",
+        "p99+25% at 10 rps",
+        "p99+25% at 20 rps",
+        "p99+20% at 10 rps",
         "healthy at 50 rps",
         "healthy at 10 rps",
     }
-    for case in cases.values():
+    for name, case in cases.items():
         assert set(case) >= {"fixed_windows", "anytime_valid"}
         assert case["anytime_valid"]["restarts"] == 1
+        # the p99 cases carry the one-look ceiling of a judge honouring the allowance
+        ceiling = case.get("allowance_ceiling")
+        assert (ceiling is not None) == name.startswith("p99")
+        if ceiling:
+            assert all(0.0 <= value <= 1.0 for value in ceiling.values())
     assert set(data["judges"]) == set(JUDGES)
     for judge in data["judges"].values():
         assert 0.0 <= judge["false_rollback_rate"] <= 1.0
@@ -186,3 +194,49 @@ def test_ours_never_passes_a_regression_it_cannot_resolve_at_low_traffic():
     verdicts = [judge(s).verdict for s in scenarios]
     assert Verdict.PASS not in verdicts
     assert Verdict.INCONCLUSIVE in verdicts
+
+
+def test_allowance_study_puts_ours_under_both_rules_beside_kayenta(capsys):
+    arguments = ["bench", "judge", "--scenarios", "8", "--seed", "3", "--output", "json"]
+    assert (
+        main(
+            [
+                *arguments,
+                "--calibration-scenarios",
+                "0",
+                "--decision-scenarios",
+                "0",
+                "--allowance-scenarios",
+                "6",
+            ]
+        )
+        == 0
+    )
+    study = json.loads(capsys.readouterr().out)["allowance_study"]
+    assert study["scenarios"] == {"regression": 6, "healthy": 6}
+    assert study["allowance"] < 0.005  # below the change it is asked to find
+    assert set(study["judges"]) == {
+        "ours, shipped rule (+0.5 pp)",
+        "ours, allowance +0.25 pp",
+        "kayenta-style",
+    }
+    for row in study["judges"].values():
+        for share in (row["detection"], row["false_fail"]):
+            assert share["of"] == 6
+            low, high = share["95ci"]
+            assert low <= share["rate"] <= high
+
+
+def test_lowered_rules_change_only_the_error_rules_absolute_allowance():
+    from analyzer.bench.allowance import lowered_rules
+    from analyzer.bench.judges import default_rules
+
+    shipped = {rule.name: rule for rule in default_rules()}
+    for rule in lowered_rules(0.0025):
+        if rule.name == "error-rate":
+            assert rule.spec.judge.allowed_change.absolute == 0.0025
+            assert rule.spec.judge.allowed_change.relative == (
+                shipped[rule.name].spec.judge.allowed_change.relative
+            )
+        else:
+            assert rule == shipped[rule.name]
