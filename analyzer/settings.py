@@ -248,12 +248,12 @@ class UpgradeSettings(_Group):
         "traffic. Default none (the busiest).",
     )
     looks: Literal["fixed", "every-step"] = Field(
-        "fixed",
+        "every-step",
         description="When a wave is judged: fixed (once at the end of the after-window and "
         "of each extension) or every-step (at every step, with anytime-valid bounds: a "
         "regression beyond the allowance fails as soon as it is certain, a healthy wave "
         "passes as soon as its worst plausible change is inside the allowance; looking more "
-        "spends no more of the night budget). Default fixed.",
+        "spends no more of the night budget). Default every-step.",
     )
     on_inconclusive: Literal["hold", "rollback"] = Field(
         "hold",

@@ -15,13 +15,20 @@ from analyzer.service.maintenance import MaintenanceHours
 from analyzer.service.rules_reload import RulesWatcher
 from analyzer.service.self_metrics import SelfMetrics
 from analyzer.service.service import JudgingSetup, ReportShelf, ServiceStores, UpgradeService
-from analyzer.settings import Settings
+from analyzer.settings import Settings, UpgradeSettings
 from analyzer.views.reports import write_upgrade_report
 from analyzer.views.status_page import list_reports
 from tests.fixtures.fakes import FakeMesh, ScriptedJudging
 
 NAMES = ("a", "b", "c", "d", "e", "f")
 START = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+
+
+def fixed_looks() -> Settings:
+    """Settings judging each wave once per window (``upgrade.looks: fixed``): for tests
+    whose scripted verdicts count the judgements of a wave (the default, ``every-step``,
+    judges it at every step)."""
+    return Settings(upgrade=UpgradeSettings(looks="fixed"))
 
 
 def make_service(

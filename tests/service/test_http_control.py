@@ -18,7 +18,7 @@ from analyzer.core.verdicts import Verdict
 from analyzer.service.control import Requester, UpgradeRequestBody
 from analyzer.views.http_api import HttpServer, TokenCheck, create_app
 from analyzer.views.status_page import register_status_routes
-from tests.service.harness import make_service, run_tick
+from tests.service.harness import fixed_looks, make_service, run_tick
 
 TOKEN = "s3cret-token-value"
 
@@ -127,7 +127,8 @@ def test_who_and_why_of_a_verb_are_in_the_timeline_and_the_answer(tmp_path, caps
 
 def test_an_approve_names_its_sender_in_the_timeline_and_the_held_alert_resolution(tmp_path):
     script = lambda _n, i: Verdict.INCONCLUSIVE if i <= 3 else Verdict.PASS  # noqa: E731
-    service, _, _, sent, _ = make_service(tmp_path, script=script)
+    # the script counts judgements: one look per window and extension
+    service, _, _, sent, _ = make_service(tmp_path, script=script, settings=fixed_looks())
     service.request_upgrade(UpgradeRequestBody(to_revision="1-15-4"))
     run_tick(service)
     assert service.status()["phase"] == "held"

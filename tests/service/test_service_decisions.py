@@ -10,7 +10,7 @@ from analyzer.core.alerts import AlertName
 from analyzer.core.upgrade import Outcome
 from analyzer.core.verdicts import Verdict
 from analyzer.service.control import ControlRefusedError, UpgradeRequestBody
-from tests.service.harness import make_service, run_tick
+from tests.service.harness import fixed_looks, make_service, run_tick
 
 
 def request(service, to="1-15-4"):
@@ -47,8 +47,9 @@ def test_the_report_is_written_by_the_writer_the_command_wires_in(tmp_path):
 
 def test_window_closing_mid_plan_holds_and_the_next_window_finishes(tmp_path):
     # a 20-minute window at 01:00: room for the tag move, gateway and canary, not for wave 2
+    # fixed looks: every-step looks finish the canary in time for wave 2
     service, mesh, clock, _, _ = make_service(
-        tmp_path, cron="0 1 * * *", duration=timedelta(minutes=20)
+        tmp_path, cron="0 1 * * *", duration=timedelta(minutes=20), settings=fixed_looks()
     )
     request(service)
     run_tick(service)
@@ -108,7 +109,8 @@ def test_pause_survives_a_restart_of_the_service(tmp_path):
 
 def test_held_upgrade_is_approved_and_finishes(tmp_path):
     script = lambda _n, i: Verdict.INCONCLUSIVE if i <= 3 else Verdict.PASS  # noqa: E731
-    service, mesh, _, sent, _ = make_service(tmp_path, script=script)
+    # the script counts judgements: one look per window and extension
+    service, mesh, _, sent, _ = make_service(tmp_path, script=script, settings=fixed_looks())
     request(service)
     run_tick(service)
     assert service.status()["phase"] == "held"
