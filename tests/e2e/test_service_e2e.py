@@ -102,11 +102,11 @@ class Replica:
                 self.process.wait(timeout=10)
 
 
-@pytest.fixture
-def world(tmp_path):
-    """Sim (bad canary) + Prometheus scraping it + Alertmanager → receiver; stopped after."""
-    stack = []
-    mesh = SimulatedMesh(load_scenario("bad-canary"), kubeconfig_path=tmp_path / "kubeconfig")
+
+def observed(mesh: SimulatedMesh, tmp_path: Path, stack: list) -> tuple:
+    """Start ``mesh``, a webhook receiver, Alertmanager routing to it, Prometheus scraping
+    the mesh every second, and a copy of the shipped rules; each stop goes on ``stack``
+    (the caller stops them in reverse). ``(receiver, alertmanager, prometheus, rules_dir)``."""
     mesh.start()
     stack.append(mesh.stop)
     receiver = WebhookReceiver()
@@ -116,10 +116,19 @@ def world(tmp_path):
     target = mesh.metrics_url.removeprefix("http://").removesuffix("/metrics")
     prometheus = start_prometheus(tmp_path / "prometheus", [target], "1s")
     stack.append(prometheus.stop)
-    replicas: list[Replica] = []
-    stack.append(lambda: [r.stop() for r in replicas])
     rules_dir = tmp_path / "rules"
     shutil.copytree(REPO / "rules", rules_dir)
+    return receiver, alertmanager, prometheus, rules_dir
+
+
+@pytest.fixture
+def world(tmp_path):
+    """Sim (bad canary) + Prometheus scraping it + Alertmanager → receiver; stopped after."""
+    stack = []
+    mesh = SimulatedMesh(load_scenario("bad-canary"), kubeconfig_path=tmp_path / "kubeconfig")
+    receiver, alertmanager, prometheus, rules_dir = observed(mesh, tmp_path, stack)
+    replicas: list[Replica] = []
+    stack.append(lambda: [r.stop() for r in replicas])
 
     def replica(name: str) -> Replica:
         r = Replica(name, tmp_path, mesh, prometheus.url, alertmanager.url, rules_dir)

@@ -10,7 +10,6 @@ on conditions (status, received alerts, pods), never on the clock.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 
@@ -18,11 +17,9 @@ import pytest
 
 from analyzer.sim.mesh import SimulatedMesh
 from analyzer.sim.scenario import RegressionSpec, load_scenario
-from tests.e2e.test_service_e2e import REPO, Replica
+from tests.e2e.test_service_e2e import REPO, Replica, observed
 from tests.e2e.test_upgrade_flows import APPS, TRAFFIC_FACTOR, _with_rates
-from tests.fixtures.alertmanager_server import start_alertmanager
 from tests.fixtures.polling import wait_until
-from tests.fixtures.prometheus_server import start_prometheus
 from tests.fixtures.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -48,17 +45,7 @@ def soak_world(tmp_path, monkeypatch):
     scenario = load_scenario(REPO / "scenarios" / "healthy.yaml")
     mesh = SimulatedMesh(_with_rates(scenario, lambda _ns, rate: rate * TRAFFIC_FACTOR),
                          kubeconfig_path=tmp_path / "kubeconfig")
-    mesh.start()
-    stack.append(mesh.stop)
-    receiver = WebhookReceiver()
-    stack.append(receiver.stop)
-    alertmanager = start_alertmanager(tmp_path / "alertmanager", f"{receiver.url}/alertmanager")
-    stack.append(alertmanager.stop)
-    target = mesh.metrics_url.removeprefix("http://").removesuffix("/metrics")
-    prometheus = start_prometheus(tmp_path / "prometheus", [target], "1s")
-    stack.append(prometheus.stop)
-    rules_dir = tmp_path / "rules"
-    shutil.copytree(REPO / "rules", rules_dir)
+    receiver, alertmanager, prometheus, rules_dir = observed(mesh, tmp_path, stack)
     replicas: list[Replica] = []
     stack.append(lambda: [r.stop() for r in replicas])
     try:

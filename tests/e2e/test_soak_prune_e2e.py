@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -26,10 +25,8 @@ from kubernetes import client as kube
 
 from analyzer.sim.mesh import SimulatedMesh
 from analyzer.sim.scenario import parse_scenario
-from tests.e2e.test_service_e2e import REPO, Replica
-from tests.fixtures.alertmanager_server import start_alertmanager
+from tests.e2e.test_service_e2e import REPO, Replica, observed
 from tests.fixtures.polling import wait_until
-from tests.fixtures.prometheus_server import start_prometheus
 from tests.fixtures.sim_fixtures import api_client_for
 from tests.fixtures.webhook_receiver import WebhookReceiver
 
@@ -73,19 +70,9 @@ def world(tmp_path):
     stack = []
     scenario = parse_scenario(SCENARIO, "soak-and-prune")
     mesh = SimulatedMesh(scenario, kubeconfig_path=tmp_path / "kubeconfig")
-    mesh.start()
-    stack.append(mesh.stop)
-    receiver = WebhookReceiver()
-    stack.append(receiver.stop)
-    alertmanager = start_alertmanager(tmp_path / "alertmanager", f"{receiver.url}/alertmanager")
-    stack.append(alertmanager.stop)
-    target = mesh.metrics_url.removeprefix("http://").removesuffix("/metrics")
-    prometheus = start_prometheus(tmp_path / "prometheus", [target], "1s")
-    stack.append(prometheus.stop)
+    receiver, alertmanager, prometheus, rules_dir = observed(mesh, tmp_path, stack)
     replicas: list[Replica] = []
     stack.append(lambda: [r.stop() for r in replicas])
-    rules_dir = tmp_path / "rules"
-    shutil.copytree(REPO / "rules", rules_dir)
 
     def replica(name: str) -> Replica:
         r = Replica(name, tmp_path, mesh, prometheus.url, alertmanager.url, rules_dir,
