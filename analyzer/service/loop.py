@@ -30,6 +30,10 @@ from analyzer.service.worker import EngineWorker
 
 log = logging.getLogger("canary_analyzer.service")
 
+#: why a promoted upgrade's prune is withheld (``prune.detail`` in ``/api/status``)
+WITHHELD = ("a soak look found a regression: no prune for this upgrade; "
+            "`canary-analyzer rollback` is offered instead")
+
 
 def revision_key(revision: str) -> tuple:
     """``1-15-4`` → (1, 15, 4): revision names compare as versions."""
@@ -101,9 +105,9 @@ class ServiceLoop:
             if worker.running():  # a regression started the automatic rollback
                 return
         soak = context.soak_watch
-        if request is None and context.prune_path is not None and not (
-            soak is not None and soak.blocks_prune(state)  # a soak regression: never offered
-        ):
+        if request is None and context.prune_path is not None:
+            if soak is not None and soak.blocks_prune(state):  # a soak regression: never offered
+                context.prune_path.gate.withhold(state, WITHHELD)
             context.prune_path.tick(state, context.clock.now())  # soaked: offer the prune
         if request is None:
             context.set_phase(

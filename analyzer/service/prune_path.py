@@ -172,7 +172,7 @@ class PrunePath:
             f"soak started: revision {revision} stays installed until at least {ends} "
             f"(upgrade.soak), then the prune is offered if nothing uses it",
             state.updated_at)
-        if offer.state == "soaking":
+        if offer.state in ("soaking", "withheld"):  # withheld: the soak's own notes tell it
             return recorded
         recorded |= self._record("SoakEnded", f"soak of upgrade {offer.upgrade_id} ended at "
                                  f"{ends}", offer.soak_ends)

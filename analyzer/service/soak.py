@@ -110,7 +110,7 @@ class PruneOffer:
     upgrade_id: str
     revision: str
     soak_ends: datetime
-    state: str = "soaking"  # soaking | in-use | helm | ready | pruned | refused
+    state: str = "soaking"  # soaking | in-use | helm | ready | pruned | refused | withheld
     detail: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -132,17 +132,35 @@ class PruneGate:
         self.offer: PruneOffer | None = None
         self._alert: Alert | None = None
 
+    def _offer_for(self, state: UpgradeState | None) -> PruneOffer | None:
+        """The offer of a finished, promoted upgrade (made on first sight); else None."""
+        if state is None or not state.finished or state.outcome is not Outcome.PROMOTED:
+            return None
+        plan = state.plan
+        if self.offer is None or self.offer.upgrade_id != plan.upgrade_id:
+            self.offer = PruneOffer(plan.upgrade_id, plan.from_revision,
+                                    state.updated_at + self._soak)
+        return self.offer
+
+    def withhold(self, state: UpgradeState | None, detail: str) -> None:
+        """A soak look found a regression: this upgrade's prune is never offered (an offer
+        already made is taken back, its alert resolved); ``approve`` refuses it."""
+        with self._lock:
+            offer = self._offer_for(state)
+            if offer is None or offer.state in ("pruned", "refused", "withheld"):
+                return
+            if offer.state == "ready" and self._alert is not None:
+                self._resolve(self._alert)
+                self._alert = None
+            offer.state, offer.detail = "withheld", detail
+
     def tick(self, state: UpgradeState | None, now: datetime) -> None:
         """Call on every pass of the service loop while no upgrade runs."""
         with self._lock:
-            if state is None or not state.finished or state.outcome is not Outcome.PROMOTED:
-                return
-            plan = state.plan
-            if self.offer is None or self.offer.upgrade_id != plan.upgrade_id:
-                self.offer = PruneOffer(plan.upgrade_id, plan.from_revision,
-                                        state.updated_at + self._soak)
-            offer = self.offer
-            if offer.state in ("pruned", "ready") or now < offer.soak_ends:
+            offer = self._offer_for(state)
+            if offer is None or offer.state in ("pruned", "ready", "withheld") or (
+                now < offer.soak_ends
+            ):
                 return
             prune = plan_for(self._revisions(), offer.revision)
             if prune.blockers:
@@ -153,7 +171,7 @@ class PruneGate:
                 offer.state, offer.detail = "pruned", "nothing of it is installed any more"
             else:
                 offer.state, offer.detail = "ready", "approve: POST /api/approve-prune"
-                self._alert = prune_ready_alert(prune, plan.upgrade_id, now)
+                self._alert = prune_ready_alert(prune, offer.upgrade_id, now)
                 self._fire(self._alert)
                 log.warning("prune of %s ready for approval", offer.revision)
 

@@ -65,25 +65,10 @@ def status_document(context: ServiceContext) -> dict[str, Any]:
         # additive: "act" runs upgrades; "shadow" judges restarts and acts on nothing
         "mode": context.settings.service.mode,
         "shadow": context.shadow.status() if context.shadow is not None else None,
-        "prune": _prune_offer(context),
+        "prune": context.prune_path.offer_json() if context.prune_path is not None else None,
         "revisions": context.prune_path.revisions_json()
         if context.prune_path is not None
         else None,
         "soak": context.soak_watch.status(state) if context.soak_watch is not None else None,
     }
 
-
-def _prune_offer(context: ServiceContext) -> dict[str, Any] | None:
-    """The prune offer; ``withheld`` (a state added beside the gate's own) once a soak look
-    found a regression in this upgrade: the prune is then never offered for it."""
-    if context.prune_path is None:
-        return None
-    offer = context.prune_path.offer_json()
-    soak = context.soak_watch
-    if offer is not None and offer["state"] in ("soaking", "in-use", "ready") and (
-        soak is not None and soak.blocks_prune(context.view.state)
-    ):
-        offer = {**offer, "state": "withheld",
-                 "detail": "a soak look found a regression: no prune for this upgrade; "
-                 "`canary-analyzer rollback` is offered instead"}
-    return offer

@@ -240,3 +240,13 @@ def test_a_soak_regression_withholds_the_prune_offer_in_the_status(tmp_path):
     prune = service.status()["prune"]
     assert prune["state"] == "withheld"
     assert "canary-analyzer rollback" in prune["detail"]
+    import pytest
+
+    from analyzer.service.control import ControlRefusedError
+
+    with pytest.raises(ControlRefusedError, match="nothing to prune: withheld"):
+        service.approve_prune()
+    clock.advance(24 * H)  # the soak ends: still never offered
+    run_tick(service)
+    assert service.status()["prune"]["state"] == "withheld"
+    assert "SoakEnded" not in [item["reason"] for item in service.status()["timeline"]]
