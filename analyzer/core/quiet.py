@@ -27,7 +27,10 @@ for its rules that is still INCONCLUSIVE with its own estimate within the allowa
 
 Whatever the policy, a namespace whose own data shows a regression is never passed: its
 own FAIL stays a FAIL, and a pooled or inherited pass is refused when its own estimate is
-beyond the rule's allowance with ``p < SCREEN_ALPHA`` (``own_data_leans_bad``) or the
+beyond the rule's allowance with ``p < SCREEN_ALPHA`` (``own_data_leans_bad``), when its
+estimate is beyond the allowance and its after-window, judged against the wave's pooled
+before-rate net of the controls, is a regression beyond the allowance at ``SCREEN_ALPHA``
+(``wave_screen``: for error counts, whose quiet before-windows are nearly empty), or the
 after-window's 5xx pass the cap. Every verdict this module gives names the evidence that
 judged it (``Evidence``).
 """
@@ -48,13 +51,15 @@ from analyzer.core.health_gates import (
 from analyzer.core.judge import RuleInput, judge_rule
 from analyzer.core.observations import BucketCounts, Observation, RatioCounts, VolumeCount
 from analyzer.core.quiet_policy import DEFAULT_QUIET_POLICY, QuietPolicy
+from analyzer.core.quiet_screens import (
+    leans_bad_against_wave,
+    own_data_leans_bad,
+    wave_screen,
+    within_allowance,
+)
 from analyzer.core.rules import Rule, RuleType
 from analyzer.core.verdicts import NamespaceVerdict, RuleResult, Verdict, combine_rule_results
 
-#: A pooled or inherited pass is refused when the namespace's own data shows a change
-#: beyond the rule's allowance at this significance (against "no change"): looser than any
-#: rule's own alpha on purpose — it only ever holds, never rolls back.
-SCREEN_ALPHA = 0.01
 #: ``inherit`` needs at least this many namespaces the revision passed on their own
 #: traffic earlier in the night (the canary at least).
 INHERIT_MIN_PASSED = 1
@@ -184,31 +189,21 @@ def pool_input(rule: Rule, members: Sequence[RuleInput], alpha: float | None = N
     )
 
 
-def own_data_leans_bad(result: RuleResult) -> bool:
-    """The screen: the namespace's own estimate is beyond the allowance (the bad way) and
-    significant against "no change" at ``SCREEN_ALPHA``."""
-    statistic = result.statistic
-    p_value = statistic.get("p_value_no_change")
-    estimate, allowance = statistic.get("estimate"), statistic.get("estimate_allowance")
-    if p_value is None or estimate is None or allowance is None:
-        return False
-    direction = str(result.threshold.get("direction", "increase"))
-    worse = {"increase": estimate, "decrease": -estimate}.get(direction, abs(estimate))
-    return worse > allowance and p_value < SCREEN_ALPHA
-
-
-def within_allowance(result: RuleResult) -> bool:
-    """Whether a result's own estimate lies within the rule's allowance (not the bad way
-    beyond it): an INCONCLUSIVE namespace with enough requests whose estimate does is
-    undecided, not suspect — at the wave's last look its rule's policy judges it, without
-    a pool (it would outweigh the quiet ones in it)."""
-    estimate = result.statistic.get("estimate")
-    allowance = result.statistic.get("estimate_allowance")
-    if estimate is None or allowance is None:
-        return False
-    direction = str(result.threshold.get("direction", "increase"))
-    worse = {"increase": estimate, "decrease": -estimate}.get(direction, abs(estimate))
-    return worse <= allowance
+def wave_reference(
+    rule: Rule, names: Iterable[str], inputs: Mapping[tuple[str, str], RuleInput]
+) -> Observation | None:
+    """The wave's pooled before-window for a ratio rule: every judged namespace's before
+    counts summed — the error rate a quiet namespace's nearly empty before-window cannot
+    pin down on its own (None: not a ratio rule, or no before-window anywhere)."""
+    if rule.spec.type is not RuleType.RATIO:
+        return None
+    befores = [
+        data.before
+        for name in names
+        if (data := inputs.get((name, rule.name))) is not None
+        and isinstance(data.before, RatioCounts)
+    ]
+    return pooled(befores) if befores else None
 
 
 # -- the wave --------------------------------------------------------------------------------
@@ -277,6 +272,7 @@ def judge_wave(
         else set()
     )
     pools = _pools(per_rule, inputs, rules, thin_results, policies, context)
+    references = {rule.name: wave_reference(rule, per_rule, inputs) for rule in rules}
     verdicts: dict[str, QuietVerdict] = {}
     for name, results in per_rule.items():
         signals = (context.health or {}).get(name)
@@ -291,7 +287,10 @@ def judge_wave(
                 continue
             policy = policies.get(result.rule, DEFAULT_QUIET_POLICY)
             pool = pools.get(result.rule) if key in thin_results else None
-            again, evidence = _by_policy(result, policy, pool, context, holds)
+            screen = (
+                wave_screen(inputs[key], references.get(result.rule)) if key in inputs else None
+            )
+            again, evidence = _by_policy(result, policy, pool, context, holds, screen)
             if again.verdict is Verdict.PASS and not context.final_look:
                 again, evidence = result, Evidence.HELD  # not yet: its own data may grow
             judged.append(again)
@@ -386,8 +385,9 @@ def _by_policy(
     pool: _Pool | None,
     context: WaveContext,
     holds: tuple[str, ...],
+    screen: RuleResult | None = None,
 ) -> tuple[RuleResult, Evidence]:
-    """One thin rule result judged by its policy."""
+    """One thin rule result judged by its policy (``screen``: its ``wave_screen``)."""
     if policy is QuietPolicy.HOLD:
         return _marked(result, result.verdict, "quiet: hold — ", Evidence.HELD), Evidence.HELD
     if policy is QuietPolicy.POOL and pool is not None:
@@ -401,7 +401,7 @@ def _by_policy(
             ), Evidence.POOL
         if pool.result.verdict is Verdict.PASS:
             passed, evidence = _guarded(
-                result, f"pooled with {others}: {pool.result.reason}", Evidence.POOL, holds
+                result, f"pooled with {others}: {pool.result.reason}", Evidence.POOL, holds, screen
             )
             return replace(
                 passed, statistic={**passed.statistic, "pool_alpha": pool_alpha}
@@ -415,17 +415,31 @@ def _by_policy(
             f"inherited: the revision passed on {shown} on their own traffic this night",
             Evidence.INHERITED,
             holds,
+            screen,
         )
     why = "quiet: no pool to judge with and no busier namespace passed before it — "
     return _marked(result, result.verdict, why, Evidence.HELD), Evidence.HELD
 
 
 def _guarded(
-    result: RuleResult, why: str, evidence: Evidence, holds: tuple[str, ...]
+    result: RuleResult,
+    why: str,
+    evidence: Evidence,
+    holds: tuple[str, ...],
+    screen: RuleResult | None = None,
 ) -> tuple[RuleResult, Evidence]:
     """A pooled or inherited PASS, unless the namespace's own data refuses it."""
+    refusal = None
     if own_data_leans_bad(result):
-        refused = f"{why}; not passed: its own data leans to a regression — {result.reason}"
+        refusal = f"its own data leans to a regression — {result.reason}"
+    elif leans_bad_against_wave(result, screen):
+        assert screen is not None
+        refusal = (
+            "its own after-window leans to a regression against the wave's before-rate — "
+            f"{screen.reason} (own: {result.reason})"
+        )
+    if refusal is not None:
+        refused = f"{why}; not passed: {refusal}"
         return _marked(
             result, Verdict.INCONCLUSIVE, refused, Evidence.HELD, replace_reason=True
         ), Evidence.HELD

@@ -145,6 +145,35 @@ def test_a_regression_confined_to_one_quiet_namespace_is_never_passed_whatever_t
                 assert "not passed: its own data leans to a regression" in reason
 
 
+def test_a_quiet_regression_its_own_empty_before_window_cannot_show_is_held_on_the_waves_rate():
+    # errors +5 pp at 0.2 rps as the night benchmark drew it on the nights it slipped
+    # through: no errors in 110 requests before, 9 in 300 after (3 %) — its own test
+    # against "no change" gives p ≈ 0.02, under the cap (more than 10) — while the wave's
+    # other namespaces served ~0.3 % errors before the restart
+    sick = quiet_input("sick", (0, 110), (9, 300), NIGHT_ALPHA)
+    inputs = {**HEALTHY, "sick": sick}
+    own = judge_rule(sick)
+    assert own.verdict is Verdict.INCONCLUSIVE
+    assert own.statistic["p_value_no_change"] > 0.01  # the first screen alone lets it pass
+    for policy in (QuietPolicy.POOL, QuietPolicy.INHERIT):
+        verdict = judged(inputs, WaveContext(passed_before=("busy-a",)), policy)["sick"]
+        assert (verdict.verdict.verdict, verdict.evidence) == (Verdict.INCONCLUSIVE, Evidence.HELD)
+        assert "against the wave's before-rate" in verdict.verdict.rules[0].reason
+    # the healthy ones around it still pass on the pool
+    healthy = judged(inputs, WaveContext(passed_before=("busy-a",)))
+    assert all(healthy[n].verdict.verdict is Verdict.PASS for n in HEALTHY)
+
+
+def test_a_quiet_namespace_whose_errors_are_always_higher_than_the_waves_is_not_held_for_it():
+    # 2 % errors before and after — ten times the wave's rate, but no change of its own
+    steady = quiet_input("steady", (3, 150), (9, 450), NIGHT_ALPHA)
+    verdict = judged({**HEALTHY, "steady": steady}, WaveContext(passed_before=("busy-a",)))
+    assert (verdict["steady"].verdict.verdict, verdict["steady"].evidence) == (
+        Verdict.PASS,
+        Evidence.POOL,
+    ), verdict["steady"].verdict.rules[0].reason
+
+
 def test_the_5xx_cap_keeps_a_quiet_namespace_from_passing():
     # 12 of 360 (3.3 %) with a before-window that happened to hold as many: the screen sees
     # no change, the cap still refuses the pass

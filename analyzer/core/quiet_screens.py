@@ -1,0 +1,77 @@
+"""The screens that keep a quiet namespace from being passed on someone else's evidence
+when its own data leans to a regression. Their own module so ``core.quiet`` (which applies
+them) stays about policies and pools, and so each screen's statistics sit in one place.
+
+A pooled or inherited pass leans on other namespaces; these decide when the namespace's own
+data refuses it. They only ever hold (a person decides), never roll back, so they screen at
+``SCREEN_ALPHA``, looser than any rule's own alpha.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from analyzer.core.judge import RuleInput, judge_rule
+from analyzer.core.observations import Observation, RatioCounts
+from analyzer.core.verdicts import RuleResult, Verdict
+
+#: A pooled or inherited pass is refused when the namespace's own data shows a change
+#: beyond the rule's allowance at this significance (against "no change"): looser than any
+#: rule's own alpha on purpose — it only ever holds, never rolls back.
+SCREEN_ALPHA = 0.01
+
+
+def own_data_leans_bad(result: RuleResult) -> bool:
+    """The screen: the namespace's own estimate is beyond the allowance (the bad way) and
+    significant against "no change" at ``SCREEN_ALPHA``."""
+    statistic = result.statistic
+    p_value = statistic.get("p_value_no_change")
+    estimate, allowance = statistic.get("estimate"), statistic.get("estimate_allowance")
+    if p_value is None or estimate is None or allowance is None:
+        return False
+    direction = str(result.threshold.get("direction", "increase"))
+    worse = {"increase": estimate, "decrease": -estimate}.get(direction, abs(estimate))
+    return worse > allowance and p_value < SCREEN_ALPHA
+
+
+def within_allowance(result: RuleResult) -> bool:
+    """Whether a result's own estimate lies within the rule's allowance (not the bad way
+    beyond it): an INCONCLUSIVE namespace with enough requests whose estimate does is
+    undecided, not suspect — at the wave's last look its rule's policy judges it, without
+    a pool (it would outweigh the quiet ones in it)."""
+    estimate = result.statistic.get("estimate")
+    allowance = result.statistic.get("estimate_allowance")
+    if estimate is None or allowance is None:
+        return False
+    direction = str(result.threshold.get("direction", "increase"))
+    worse = {"increase": estimate, "decrease": -estimate}.get(direction, abs(estimate))
+    return worse <= allowance
+
+
+def wave_screen(data: RuleInput, reference: Observation | None) -> RuleResult | None:
+    """The second screen, for counts: the namespace's own after-window judged against the
+    wave's pooled before-rate (``wave_reference``), net of the same controls, at
+    ``SCREEN_ALPHA``. A quiet namespace's own before-window holds too few requests to show a
+    regression significantly (no errors in ~100 requests fits a healthy 0.1 % and a broken
+    5 % alike); the wave's before-rate is known well. None: no reference, or no after-window."""
+    if reference is None or not isinstance(data.after, RatioCounts) or data.after.total <= 0:
+        return None
+    return judge_rule(replace(data, before=reference, alpha=SCREEN_ALPHA))
+
+
+def leans_bad_against_wave(result: RuleResult, screen: RuleResult | None) -> bool:
+    """A pooled or inherited pass refused by the wave screen: the namespace's own estimate
+    is beyond the allowance (the bad way) and its after-window is a regression beyond the
+    allowance against the wave's before-rate (``wave_screen`` FAILs). Both are needed, so a
+    namespace whose own errors are normally higher than the wave's is not held for that
+    alone: its own before-window shows its level."""
+    return screen is not None and screen.verdict is Verdict.FAIL and not within_allowance(result)
+
+
+__all__ = [
+    "SCREEN_ALPHA",
+    "leans_bad_against_wave",
+    "own_data_leans_bad",
+    "wave_screen",
+    "within_allowance",
+]
