@@ -17,7 +17,7 @@ import pytest
 from tests.fixtures.istio_history import (
     NamespaceHistory,
     Traffic,
-    start_history_prometheus,
+    history_prometheus,
 )
 from tests.fixtures.prometheus_server import free_port
 
@@ -39,13 +39,10 @@ HISTORIES = [
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory):
-    server = start_history_prometheus(
+    with history_prometheus(
         tmp_path_factory.mktemp("prometheus-history"), HISTORIES, RESTART
-    )
-    try:
+    ) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -141,7 +138,9 @@ def test_namespace_without_series_is_not_pass(prometheus):
     assert deciding and all("no data" in r["reason"] for r in deciding)
     # the client-side rules (whenAbsent: skip) stand aside for a namespace with no series
     assert {r["rule"] for r in document["rules"] if not r["applies"]} == {
-        "client-error-rate", "client-latency-p99"}
+        "client-error-rate",
+        "client-latency-p99",
+    }
 
 
 def test_controls_cancel_nothing_when_unchanged(prometheus):

@@ -13,7 +13,7 @@ from analyzer.adapters.prometheus import PrometheusSource
 from analyzer.adapters.rule_files import load_rules
 from analyzer.service.analysis import forecast_thin_evidence, planned_evidence_warnings
 from analyzer.settings import PrometheusSettings, Settings
-from tests.fixtures.istio_history import NamespaceHistory, Traffic, start_history_prometheus
+from tests.fixtures.istio_history import NamespaceHistory, Traffic, history_source
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)  # the end of the recorded history's before part
@@ -24,13 +24,8 @@ HISTORIES = [NamespaceHistory("busy", BUSY, BUSY), NamespaceHistory("quiet", QUI
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
-    server = start_history_prometheus(tmp_path_factory.mktemp("evidence"), HISTORIES, NOW)
-    source = PrometheusSource(PrometheusSettings(url=server.url))
-    try:
+    with history_source(tmp_path_factory.mktemp("evidence"), HISTORIES, NOW) as source:
         yield source
-    finally:
-        source.close()
-        server.stop()
 
 
 def test_one_query_finds_the_quiet_and_the_silent_namespaces(source):

@@ -21,14 +21,9 @@ from analyzer.core.quiet import (
     thin,
 )
 from analyzer.core.verdicts import Verdict
-from tests.fixtures.rules import make_rule
+from tests.fixtures.rules import SHIPPED_ERROR_RATE
 
-ERRORS = make_rule(
-    "ratio",
-    name="error-rate",
-    judge={"allowedChange": {"absolute": 0.005, "relative": 0.5},
-           "minEvidence": {"requests": 500}, "confidence": 0.99},
-)  # fmt: skip
+ERRORS = SHIPPED_ERROR_RATE
 #: controls: busy, healthy, the same over both windows
 CONTROLS_BEFORE = {"busy-a": RatioCounts(bad=300, total=100_000), "busy-b": RatioCounts(bad=200, total=60_000)}  # fmt: skip
 CONTROLS_AFTER = {"busy-a": RatioCounts(bad=310, total=101_000), "busy-b": RatioCounts(bad=190, total=59_000)}  # fmt: skip

@@ -25,14 +25,9 @@ from analyzer.service.analysis import (
     pool_slots,
     spend_night_budget,
 )
-from tests.fixtures.rules import make_rule
+from tests.fixtures.rules import SHIPPED_ERROR_RATE
 
-ERRORS = make_rule(
-    "ratio",
-    name="error-rate",
-    judge={"allowedChange": {"absolute": 0.005, "relative": 0.5},
-           "minEvidence": {"requests": 500}, "confidence": 0.99},
-)  # fmt: skip
+ERRORS = SHIPPED_ERROR_RATE
 RULES = RuleSet(rules=(LoadedRule(rule=ERRORS, source="test", line=1),))
 CONTROLS_BEFORE = {"busy-a": RatioCounts(bad=300, total=100_000)}
 CONTROLS_AFTER = {"busy-a": RatioCounts(bad=310, total=101_000)}

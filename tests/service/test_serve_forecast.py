@@ -13,13 +13,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from analyzer.adapters.prometheus import PrometheusSource
 from analyzer.core.upgrade import Outcome
 from analyzer.service.control import UpgradeRequestBody
 from analyzer.service.forecast import night_outlook
-from analyzer.settings import PrometheusSettings, Settings
+from analyzer.settings import Settings
 from tests.fixtures.fakes import FakeMesh
-from tests.fixtures.istio_history import NamespaceHistory, Traffic, start_history_prometheus
+from tests.fixtures.istio_history import NamespaceHistory, Traffic, history_source
 from tests.service.harness import make_service, run_tick
 
 NOW = datetime(2026, 11, 30, 1, 30, tzinfo=UTC)
@@ -32,13 +31,8 @@ def source(tmp_path_factory):
     histories = [
         NamespaceHistory(name, Traffic(rps=rate), Traffic(rps=rate)) for name, rate in RATES.items()
     ]
-    server = start_history_prometheus(tmp_path_factory.mktemp("forecast"), histories, NOW)
-    source = PrometheusSource(PrometheusSettings(url=server.url))
-    try:
+    with history_source(tmp_path_factory.mktemp("forecast"), histories, NOW) as source:
         yield source
-    finally:
-        source.close()
-        server.stop()
 
 
 def test_serve_orders_the_night_by_evidence_and_records_the_forecast(tmp_path, source):

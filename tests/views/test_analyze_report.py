@@ -19,7 +19,7 @@ from selenium.webdriver.common.by import By
 from tests.fixtures.istio_history import (
     NamespaceHistory,
     Traffic,
-    start_history_prometheus,
+    history_prometheus,
 )
 from tests.views.conftest import severe_console_messages, svg_sizes
 
@@ -30,19 +30,22 @@ HISTORIES = [
     NamespaceHistory("other", NORMAL, NORMAL),
     NamespaceHistory("errors", NORMAL, Traffic(rps=20, error_share=0.05, latency_median_ms=20)),
 ]
-RULES = {"error-rate", "latency-p50", "latency-p99", "request-volume", "client-error-rate",
-         "client-latency-p99"}
+RULES = {
+    "error-rate",
+    "latency-p50",
+    "latency-p99",
+    "request-volume",
+    "client-error-rate",
+    "client-latency-p99",
+}
 
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory):
-    server = start_history_prometheus(
+    with history_prometheus(
         tmp_path_factory.mktemp("prometheus-history"), HISTORIES, RESTART
-    )
-    try:
+    ) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def analyze(prometheus, *extra: str) -> subprocess.CompletedProcess:
