@@ -238,7 +238,8 @@ class ServiceLoop:
             context.save_memory()
         context.timeline.reset(plan.upgrade_id)  # a new upgrade, a new timeline
         if self.verbs.queued_upgrade_note is not None:  # it came through a standby: say so
-            context.timeline.record_note(self.verbs.queued_upgrade_note, clock.now())
+            context.timeline.record_note(self.verbs.queued_upgrade_note, clock.now(),
+                                         self.verbs.queued_upgrade_requester)
             self.verbs.queued_upgrade_note = None
         for note in night.notes():  # on-call reads in the report what judges a quiet one
             context.timeline.record_note(note, clock.now())

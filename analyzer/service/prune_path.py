@@ -208,11 +208,12 @@ class PrunePath:
         offer = self.gate.offer
         revision = offer.revision if offer is not None else "?"
         approved = f"prune of {revision} approved by {requester.text()}"
+        who = requester.to_json()
         deleted: list[str] = []
 
         def say(line: str) -> None:
             if not deleted:
-                self._record_anyway("PruneApproved", approved, now)
+                self._record_anyway("PruneApproved", approved, now, requester=who)
             deleted.append(line)
             self._record_anyway("PruneDeleted", line, now)
 
@@ -222,24 +223,25 @@ class PrunePath:
             self._record_anyway(
                 "PruneFailed", f"{approved} failed after {len(deleted)} deletions: "
                 f"{type(error).__name__}: {error}; the offer stands, approve again", now,
-                warning=True)
+                warning=True, requester=who)
             self.write_report()
             raise
         if done:
             if not deleted:  # nothing was left to delete
-                self._record_anyway("PruneApproved", approved, now)
+                self._record_anyway("PruneApproved", approved, now, requester=who)
             self._record_anyway("Pruned", message, now)
             if self.seen is not None:
                 self.seen.refresh(now, force=True)  # the status shows the revision gone
         else:
             self._record_anyway("PruneRefused", f"prune approval by {requester.text()} "
-                                f"refused: {message}", now, warning=True)
+                                f"refused: {message}", now, warning=True, requester=who)
         self.write_report()
         return done, message
 
-    def _record_anyway(self, reason: str, message: str, at: datetime,
-                       warning: bool = False) -> None:
-        self.timeline.record_note(Note(message=message, reason=reason, warning=warning), at)
+    def _record_anyway(self, reason: str, message: str, at: datetime, warning: bool = False,
+                       requester: dict[str, str] | None = None) -> None:
+        self.timeline.record_note(Note(message=message, reason=reason, warning=warning), at,
+                                  requester)
 
     # -- status -----------------------------------------------------------------------------
 
