@@ -190,8 +190,8 @@ class PrunePath:
         offer = self.gate.offer
         if offer is None or state is None or offer.upgrade_id != state.plan.upgrade_id:
             return
-        if offer.state == "soaking" and self.seen is not None:
-            self.seen.refresh(now)
+        if self.seen is not None and (offer.state == "soaking" or self.seen.read_at is None):
+            self.seen.refresh(now)  # while soaking; and once on a new leader, for the status
         if self._record_offer(offer, state, now):
             self.write_report()
 

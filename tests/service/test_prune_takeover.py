@@ -144,6 +144,7 @@ def test_a_new_leader_takes_the_offer_over_without_paging_or_telling_it_again(pa
     standby.run_tick()
     standby.service.tick_alerts()  # a delivery round: nothing is due to any sink yet
     assert standby.status()["prune"]["state"] == "ready"
+    assert OLD in {r["revision"] for r in standby.status()["revisions"]["revisions"]}
     assert standby.alertmanager.prune_ready() == standby.chat.prune_ready() == []
     assert {reason: standby.notes(reason) for reason in told} == told
 
