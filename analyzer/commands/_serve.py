@@ -194,7 +194,7 @@ def serve_command(args: argparse.Namespace) -> int:
         judging=JudgingSetup(judging_for, watcher, outlook),
         hours=hours,
         prune_gate=PruneGate(
-            revisions, upgrade.soak, pager.fire, pager.resolve,
+            revisions, upgrade.soak, pager.fire, pager.resolve, pager.adopt,
         ) if revisions is not None else None,
         revisions=revisions,
         soak_watch=SoakWatch(

@@ -168,6 +168,28 @@ class AlertDispatcher:
         )
         return self._round({name: [alert] for name in targets}, now)
 
+    def adopt(self, alert: Alert) -> None:
+        """Take over an alert fired by another replica (or by this service before it
+        restarted) and not yet resolved: keep it firing, resolve it later, send nothing now.
+
+        Every sink counts as having it since now: sinks that deduplicate (``repeats``,
+        Alertmanager) get it again at the next re-send, which keeps it alive there without a
+        new notification; chat sinks, which had it once from the first sender, never again.
+        An alert already firing here is left as it is."""
+        now = self._now()
+        identity = alert.identity()
+        with self._state_lock:
+            if identity in self._firing:
+                return
+            self._firing[identity] = alert
+            self._resolving.pop(identity, None)
+            for name in self.names:
+                self._seen[(name, identity)] = _Seen(firing=True, at=now)
+        log.info(
+            "alert taken over",
+            extra={"fields": {"alert": alert.name.value, "labels": dict(alert.labels)}},
+        )
+
     def resolve(self, alert_or_identity: Alert | Identity) -> DeliveryReport:
         """Send the end of a firing alert (same labels, ``ends_at`` = now) to every sink."""
         now = self._now()

@@ -152,5 +152,16 @@ class ServiceContext:
             log.warning("cannot read the service memory", extra={"fields": {"error": str(error)}})
             return None
 
+    def reload_memory(self) -> None:
+        """Take the memory as stored (a standby shows, and a new leader goes on with, what
+        the leader remembered); an unreadable store keeps memory as it is."""
+        try:
+            document = self.stores.service.load()
+        except ClusterError as error:
+            log.warning("cannot read the service memory", extra={"fields": {"error": str(error)}})
+            return
+        with self.lock:
+            self.memory = ServiceMemory.from_document(document)
+
     def save_memory(self) -> None:
         self.stores.service.save(self.memory.to_document())

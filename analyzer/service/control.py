@@ -8,6 +8,7 @@ for the leader into HTTP 202. The service therefore needs nothing from the web l
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,11 +35,13 @@ class Requester:
 
     ``authenticated_by``: the header an authenticating proxy set the actor from (the
     ``service.user_header`` setting, e.g. ``X-Remote-User``); None: the name is the caller's
-    own claim."""
+    own claim. ``claimed_by``: with ``authenticated_by``, a different name the caller
+    claimed (``X-Canary-Actor``), kept apart and never taken for the sender."""
 
     actor: str | None = None
     reason: str | None = None
     authenticated_by: str | None = None
+    claimed_by: str | None = None
 
     @property
     def who(self) -> str:
@@ -49,24 +52,27 @@ class Requester:
         return f"{self.who}: {self.reason}" if self.reason else self.who
 
     def to_json(self) -> dict[str, str]:
-        """``{"requested_by", "reason", "authenticated_by"}`` with only what is known (the
-        HTTP answer's keys)."""
+        """``{"requested_by", "reason", "authenticated_by", "claimed_by"}`` with only what is
+        known (the HTTP answer's keys)."""
         found = {
             "requested_by": self.actor,
             "reason": self.reason,
             "authenticated_by": self.authenticated_by,
+            "claimed_by": self.claimed_by,
         }
         return {key: value for key, value in found.items() if value}
 
     @classmethod
     def from_json(cls, data: Any) -> Requester:
-        if not isinstance(data, dict):
+        if not isinstance(data, Mapping):
             return cls()
+        authenticated = bool(data.get("authenticated_by") and data.get("requested_by"))
         return cls(
             actor=str(data["requested_by"]) if data.get("requested_by") else None,
             reason=str(data["reason"]) if data.get("reason") else None,
-            authenticated_by=str(data["authenticated_by"])
-            if data.get("authenticated_by") and data.get("requested_by")
+            authenticated_by=str(data["authenticated_by"]) if authenticated else None,
+            claimed_by=str(data["claimed_by"])
+            if authenticated and data.get("claimed_by")
             else None,
         )
 

@@ -9,8 +9,10 @@ the HTTP API calls, and removes exactly the entries it applied.
 
 The inbox is one JSON list under its own key of the state ConfigMap (``inbox``; any
 ``VersionedStore``), each entry ``{"id", "verb", "body" (upgrade only), "at", "via"}`` and,
-when the sender named them, ``"requested_by"`` and ``"reason"`` (the leader applies the
-verb in their name).
+when the sender named them, ``"requested_by"`` and ``"reason"``; a verb that came through
+an authenticating proxy (``service.user_header``) also keeps ``"authenticated_by"`` (the
+header) and ``"claimed_by"`` (a different name the caller claimed). The leader applies the
+verb in their name and records it exactly as a verb sent to it directly.
 Several replicas change it, so every change is read → edit → conditional write carrying
 the version read (the ConfigMap's resourceVersion), and on a conflict it starts again from
 a fresh read, a bounded number of times: no entry is ever lost to a concurrent write, and
@@ -65,11 +67,15 @@ class QueuedRequest:
     body: dict[str, Any] | None = None  # for ``upgrade``
     requested_by: str | None = None  # who sent the verb to the standby
     reason: str | None = None  # and why
+    authenticated_by: str | None = None  # the proxy's header that named the sender
+    claimed_by: str | None = None  # a different name the sender claimed
 
     @property
     def requester(self) -> dict[str, str]:
-        """``{"requested_by", "reason"}``, only what is known."""
-        found = {"requested_by": self.requested_by, "reason": self.reason}
+        """``{"requested_by", "reason", "authenticated_by", "claimed_by"}``, only what is
+        known (``Requester.to_json``'s keys)."""
+        found = {"requested_by": self.requested_by, "reason": self.reason,
+                 "authenticated_by": self.authenticated_by, "claimed_by": self.claimed_by}
         return {key: value for key, value in found.items() if value}
 
     def to_json(self) -> dict[str, Any]:
@@ -81,14 +87,20 @@ class QueuedRequest:
     @classmethod
     def from_json(cls, entry: Mapping[str, Any]) -> QueuedRequest:
         body = entry.get("body")
+
+        def text(key: str) -> str | None:
+            return str(entry[key]) if entry.get(key) else None
+
         return cls(
             id=str(entry["id"]),
             verb=str(entry.get("verb", "")),
             at=str(entry.get("at", "")),
             via=str(entry.get("via", "")),
             body=dict(body) if isinstance(body, Mapping) else None,
-            requested_by=str(entry["requested_by"]) if entry.get("requested_by") else None,
-            reason=str(entry["reason"]) if entry.get("reason") else None,
+            requested_by=text("requested_by"),
+            reason=text("reason"),
+            authenticated_by=text("authenticated_by"),
+            claimed_by=text("claimed_by"),
         )
 
     def describe(self) -> str:
@@ -139,7 +151,8 @@ class ControlInbox:
         requester: Mapping[str, str] | None = None,
     ) -> QueuedRequest:
         """Append a verb for the leader; returns it once stored. ``requester``: the
-        sender's ``{"requested_by", "reason"}``, kept with the verb."""
+        sender's ``{"requested_by", "reason", "authenticated_by", "claimed_by"}``
+        (``Requester.to_json``), kept with the verb."""
         if verb not in QUEUEABLE_VERBS:
             raise ValueError(f"{verb!r} cannot be queued (one of {', '.join(QUEUEABLE_VERBS)})")
         requester = requester or {}
@@ -147,6 +160,8 @@ class ControlInbox:
             id=uuid.uuid4().hex, verb=verb, at=at.isoformat(), via=via, body=body,
             requested_by=requester.get("requested_by") or None,
             reason=requester.get("reason") or None,
+            authenticated_by=requester.get("authenticated_by") or None,
+            claimed_by=requester.get("claimed_by") or None,
         )  # fmt: skip
 
         def append(entries: list[dict[str, Any]]) -> list[dict[str, Any]] | None:

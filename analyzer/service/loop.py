@@ -79,8 +79,11 @@ class ServiceLoop:
         upgrade_id = state.plan.upgrade_id if state is not None else None
         if not leading or became_leader:
             context.timeline.load(upgrade_id)  # the leader's; a new leader goes on with it
+            context.reload_memory()  # paused, requests, soak and prune as the leader left them
             if context.soak_watch is not None:
                 context.soak_watch.reload()  # the soak as the leader left it
+            if context.prune_path is not None:  # a new leader takes over the ready alert
+                context.prune_path.recall(context.memory.prune, take_over=leading)
         else:
             context.timeline.save()  # writes nothing unless a write failed earlier
         if not leading:
@@ -107,7 +110,7 @@ class ServiceLoop:
         soak = context.soak_watch
         if request is None and context.prune_path is not None:
             if soak is not None and soak.blocks_prune(state):  # a soak regression: never offered
-                context.prune_path.gate.withhold(state, WITHHELD)
+                context.prune_path.withhold(state, WITHHELD)
             context.prune_path.tick(state, context.clock.now())  # soaked: offer the prune
         if request is None:
             context.set_phase(
@@ -238,7 +241,8 @@ class ServiceLoop:
             context.save_memory()
         context.timeline.reset(plan.upgrade_id)  # a new upgrade, a new timeline
         if self.verbs.queued_upgrade_note is not None:  # it came through a standby: say so
-            context.timeline.record_note(self.verbs.queued_upgrade_note, clock.now())
+            context.timeline.record_note(self.verbs.queued_upgrade_note, clock.now(),
+                                         self.verbs.queued_upgrade_requester)
             self.verbs.queued_upgrade_note = None
         for note in night.notes():  # on-call reads in the report what judges a quiet one
             context.timeline.record_note(note, clock.now())

@@ -48,6 +48,7 @@ class ServiceMemory:
     request: dict[str, Any] | None = None
     refused: dict[str, Any] | None = None  # the last request preflight refused, and why
     soak: dict[str, Any] | None = None  # the soak of the last promotion (``soak_judge``)
+    prune: dict[str, Any] | None = None  # its prune offer and ready alert (``PruneGate``)
 
     @classmethod
     def from_document(cls, document: dict[str, Any] | None) -> ServiceMemory:
@@ -58,6 +59,7 @@ class ServiceMemory:
             request=document.get("request"),
             refused=document.get("refused"),
             soak=document.get("soak"),
+            prune=document.get("prune"),
         )
 
     def to_document(self) -> dict[str, Any]:
@@ -67,6 +69,7 @@ class ServiceMemory:
             "request": self.request,
             "refused": self.refused,
             "soak": self.soak,
+            "prune": self.prune,
         }
 
 

@@ -15,9 +15,13 @@ through it (the same one ``canary-analyzer revisions`` prints): the gate's own r
 the soak, and a read at most every ``refresh`` while soaking. ``/api/status`` shows it
 under ``revisions`` without a cluster-wide list per request.
 
-A note is recorded only if the timeline does not hold the same one already, so a restarted
-service or a new leader, which rebuilds the offer from the promoted state, does not tell
-the same step twice.
+A note is recorded only if the timeline does not hold the same one already (``Pruned``:
+any), so a restarted service or a new leader does not tell the same step twice.
+
+What the gate knows is kept: every change of the offer (``PruneGate.document``) goes to
+``remember`` (the service memory in the state ConfigMap, beside the soak's findings), and
+``recall`` takes it back — on a standby's every pass (its ``/api/status`` shows the
+leader's ``prune``) and on becoming leader (the ready alert is taken over, not fired again).
 """
 
 from __future__ import annotations
@@ -144,24 +148,50 @@ class PrunePath:
 
     def __init__(self, gate: PruneGate, timeline: KeptTimeline,
                  write_report: Callable[[], None] = lambda: None,
-                 seen: SeenRevisions | None = None) -> None:
-        """``write_report`` is called on a thread of its own (``ReportRefresh``)."""
+                 seen: SeenRevisions | None = None,
+                 remember: Callable[[dict[str, Any] | None], bool] = lambda _doc: True) -> None:
+        """``write_report`` is called on a thread of its own (``ReportRefresh``);
+        ``remember(document)`` keeps the gate's ``document()``, True once kept."""
         self.gate = gate
         self.timeline = timeline
         self.write_report = ReportRefresh(write_report)
         self.seen = seen
+        self._remember = remember
+        self._kept: dict[str, Any] | None = gate.document()
+
+    # -- what is kept -----------------------------------------------------------------------
+
+    def recall(self, document: dict[str, Any] | None, take_over: bool = False) -> None:
+        """Take the offer as kept in the service memory (``PruneGate.recall``)."""
+        self.gate.recall(document, take_over)
+        if document:
+            self._kept = self.gate.document()
+
+    def _keep(self) -> None:
+        """Remember the gate's document if it changed since last kept (or a write failed)."""
+        document = self.gate.document()
+        if document != self._kept and self._remember(document):
+            self._kept = document
+
+    def withhold(self, state: UpgradeState | None, detail: str) -> None:
+        """A soak regression: the prune is never offered for this upgrade (kept)."""
+        self.gate.withhold(state, detail)
+        self._keep()
 
     # -- the loop ---------------------------------------------------------------------------
 
     def tick(self, state: UpgradeState | None, now: datetime) -> None:
         """A pass of the loop with no upgrade running: the gate decides, the steps it took
         are recorded."""
-        self.gate.tick(state, now)
+        try:
+            self.gate.tick(state, now)
+        finally:
+            self._keep()
         offer = self.gate.offer
         if offer is None or state is None or offer.upgrade_id != state.plan.upgrade_id:
             return
-        if offer.state == "soaking" and self.seen is not None:
-            self.seen.refresh(now)
+        if self.seen is not None and (offer.state == "soaking" or self.seen.read_at is None):
+            self.seen.refresh(now)  # while soaking; and once on a new leader, for the status
         if self._record_offer(offer, state, now):
             self.write_report()
 
@@ -187,13 +217,16 @@ class PrunePath:
                 "PruneOffered", f"nothing uses revision {revision}: prune offered "
                 "(CanaryAnalyzerPruneReady); approve with POST /api/approve-prune or "
                 "`canary-analyzer approve-prune`", now)
-        elif offer.state == "pruned":
-            recorded |= self._record("Pruned", f"revision {revision}: {offer.detail}", now)
+        elif offer.state == "pruned":  # found gone: told once, unless the approval told it
+            recorded |= self._record("Pruned", f"revision {revision}: {offer.detail}", now,
+                                     any_message=True)
         return recorded
 
-    def _record(self, reason: str, message: str, at: datetime, warning: bool = False) -> bool:
-        """Append the note unless the timeline holds it already; True when appended."""
-        if any(item.get("reason") == reason and item.get("message") == message
+    def _record(self, reason: str, message: str, at: datetime, warning: bool = False,
+                any_message: bool = False) -> bool:
+        """Append the note unless the timeline holds it already (``any_message``: a note of
+        that reason, whatever it says); True when appended."""
+        if any(item.get("reason") == reason and (any_message or item.get("message") == message)
                for item in self.timeline.items):
             return False
         self.timeline.record_note(Note(message=message, reason=reason, warning=warning), at)
@@ -208,38 +241,42 @@ class PrunePath:
         offer = self.gate.offer
         revision = offer.revision if offer is not None else "?"
         approved = f"prune of {revision} approved by {requester.text()}"
+        who = requester.to_json()
         deleted: list[str] = []
 
         def say(line: str) -> None:
             if not deleted:
-                self._record_anyway("PruneApproved", approved, now)
+                self._record_anyway("PruneApproved", approved, now, requester=who)
             deleted.append(line)
             self._record_anyway("PruneDeleted", line, now)
 
         try:
             done, message = self.gate.approve(say=say)
         except Exception as error:  # the cluster failed midway: the offer stands
+            self._keep()
             self._record_anyway(
                 "PruneFailed", f"{approved} failed after {len(deleted)} deletions: "
                 f"{type(error).__name__}: {error}; the offer stands, approve again", now,
-                warning=True)
+                warning=True, requester=who)
             self.write_report()
             raise
+        self._keep()
         if done:
             if not deleted:  # nothing was left to delete
-                self._record_anyway("PruneApproved", approved, now)
+                self._record_anyway("PruneApproved", approved, now, requester=who)
             self._record_anyway("Pruned", message, now)
             if self.seen is not None:
                 self.seen.refresh(now, force=True)  # the status shows the revision gone
         else:
             self._record_anyway("PruneRefused", f"prune approval by {requester.text()} "
-                                f"refused: {message}", now, warning=True)
+                                f"refused: {message}", now, warning=True, requester=who)
         self.write_report()
         return done, message
 
-    def _record_anyway(self, reason: str, message: str, at: datetime,
-                       warning: bool = False) -> None:
-        self.timeline.record_note(Note(message=message, reason=reason, warning=warning), at)
+    def _record_anyway(self, reason: str, message: str, at: datetime, warning: bool = False,
+                       requester: dict[str, str] | None = None) -> None:
+        self.timeline.record_note(Note(message=message, reason=reason, warning=warning), at,
+                                  requester)
 
     # -- status -----------------------------------------------------------------------------
 

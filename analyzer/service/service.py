@@ -122,8 +122,10 @@ class UpgradeService:
             soak_watch.attach(self.context, self.verbs.rollback_automatic)
         if prune_gate is not None:  # ``revisions``: the gate's source, for ``/api/status``
             self.context.prune_path = PrunePath(
-                prune_gate, self.context.timeline, self.worker.write_report, revisions
+                prune_gate, self.context.timeline, self.worker.write_report, revisions,
+                self._remember_prune,
             )
+            self.context.prune_path.recall(self.memory.prune)  # as kept before a restart
         if self.memory.paused:
             self.worker.resume.clear()
         judging.rules.on_invalid = self._rules_invalid
@@ -150,6 +152,20 @@ class UpgradeService:
     @property
     def reports_dir(self) -> Path:
         return self.context.reports.directory
+
+    def _remember_prune(self, document: dict[str, Any] | None) -> bool:
+        """Keep the prune offer in the service memory (the state ConfigMap); True once
+        written (a failed write is tried again on the next pass)."""
+        context = self.context
+        with context.lock:
+            context.memory.prune = document
+            try:
+                context.save_memory()
+            except Exception as error:
+                log.warning("could not remember the prune offer", extra={"fields": {
+                    "error": str(error)}})  # fmt: skip
+                return False
+        return True
 
     # -- the loop's jobs (apscheduler) -------------------------------------------------------
 

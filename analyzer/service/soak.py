@@ -118,19 +118,62 @@ class PruneOffer:
                 "soak_ends": self.soak_ends.isoformat(), "state": self.state,
                 "detail": self.detail}
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PruneOffer:
+        """The inverse of ``to_json``; ``KeyError``, ``ValueError`` or ``TypeError`` when
+        the data is not an offer."""
+        return cls(upgrade_id=str(data["upgrade_id"]), revision=str(data["revision"]),
+                   soak_ends=datetime.fromisoformat(data["soak_ends"]),
+                   state=str(data.get("state", "soaking")), detail=str(data.get("detail", "")))
+
 
 class PruneGate:
-    """Decides, pass after pass, when to offer the prune; applies it once approved."""
+    """Decides, pass after pass, when to offer the prune; applies it once approved.
+
+    What it knows (the offer, and the ready alert while it fires) is ``document()``; the
+    service keeps it in its memory in the state ConfigMap, beside the soak's findings, and
+    a standby or a new leader takes it back with ``recall``: a new leader neither offers
+    again nor fires ``CanaryAnalyzerPruneReady`` a second time, and resolves the alert the
+    previous leader fired (``adopt``: the dispatcher's ``adopt``)."""
 
     def __init__(self, revisions: Callable[[], RevisionsPort], soak: timedelta,
-                 fire: Callable[[Alert], Any], resolve: Callable[[Alert], Any]) -> None:
+                 fire: Callable[[Alert], Any], resolve: Callable[[Alert], Any],
+                 adopt: Callable[[Alert], Any] = lambda _alert: None) -> None:
         self._revisions = revisions
         self._soak = soak
         self._fire = fire
         self._resolve = resolve
+        self._adopt = adopt
         self._lock = threading.Lock()
         self.offer: PruneOffer | None = None
         self._alert: Alert | None = None
+
+    def document(self) -> dict[str, Any] | None:
+        """The offer as kept in the service memory (``to_json`` and the ready alert while
+        it fires, ``alert``); None before any promotion."""
+        with self._lock:
+            if self.offer is None:
+                return None
+            return {**self.offer.to_json(),
+                    "alert": self._alert.to_json() if self._alert is not None else None}
+
+    def recall(self, document: dict[str, Any] | None, take_over: bool) -> None:
+        """Take the offer as kept (the leader's). ``take_over``: this replica leads from now
+        on, so the ready alert the keeper fired is adopted (kept firing, resolved by the
+        approval; never sent as new). Nothing kept, or unreadable: what this replica knows
+        stays."""
+        if not document:
+            return
+        try:
+            offer = PruneOffer.from_json(document)
+            alert = Alert.from_json(document["alert"]) if document.get("alert") else None
+        except (KeyError, ValueError, TypeError) as error:
+            log.warning("cannot read the remembered prune offer: %s", error)
+            return
+        with self._lock:
+            self.offer, self._alert = offer, alert
+            if take_over and alert is not None:
+                self._adopt(alert)
 
     def _offer_for(self, state: UpgradeState | None) -> PruneOffer | None:
         """The offer of a finished, promoted upgrade (made on first sight); else None."""
@@ -149,9 +192,8 @@ class PruneGate:
             offer = self._offer_for(state)
             if offer is None or offer.state in ("pruned", "refused", "withheld"):
                 return
-            if offer.state == "ready" and self._alert is not None:
-                self._resolve(self._alert)
-                self._alert = None
+            if offer.state == "ready":
+                self._end_alert()
             offer.state, offer.detail = "withheld", detail
 
     def tick(self, state: UpgradeState | None, now: datetime) -> None:
@@ -163,6 +205,8 @@ class PruneGate:
             ):
                 return
             prune = plan_for(self._revisions(), offer.revision)
+            if prune.blockers or prune.helm_releases or not prune.delete:
+                self._end_alert()  # a refused approval found a use: no longer ready
             if prune.blockers:
                 offer.state, offer.detail = "in-use", "; ".join(prune.blockers)
             elif prune.helm_releases:
@@ -186,11 +230,17 @@ class PruneGate:
                 plan, deleted = run_prune(self._revisions(), offer.revision, False, say)
             except NotInstalledError as error:
                 offer.state, offer.detail = "pruned", str(error)
+                self._end_alert()
                 return True, str(error)
             if deleted is None:
                 offer.state, offer.detail = "refused", plan.refusal() or ""
                 return False, offer.detail
             offer.state, offer.detail = "pruned", f"deleted {len(deleted)} objects"
-            if self._alert is not None:
-                self._resolve(self._alert)
+            self._end_alert()
             return True, f"revision {offer.revision} pruned: " + ", ".join(deleted)
+
+    def _end_alert(self) -> None:
+        """Resolve the ready alert, if one fires (the lock is held)."""
+        if self._alert is not None:
+            self._resolve(self._alert)
+            self._alert = None

@@ -127,17 +127,19 @@ class TimelineRecorder:
         for note in notes:
             self.add(note, at)
 
-    def add(self, note: Any, at: datetime) -> None:
-        """Append one note at ``at``."""
-        self.timeline.append(
-            {
-                "at": at,
-                "message": getattr(note, "message", str(note)),
-                "reason": getattr(note, "reason", ""),
-                "namespace": getattr(note, "namespace", None),
-                "warning": bool(getattr(note, "warning", False)),
-            }
-        )
+    def add(self, note: Any, at: datetime, requester: Mapping[str, str] | None = None) -> None:
+        """Append one note at ``at``; ``requester``: who sent the verb it tells of
+        (``Requester.to_json``), kept on the item under ``requester``."""
+        item: dict[str, Any] = {
+            "at": at,
+            "message": getattr(note, "message", str(note)),
+            "reason": getattr(note, "reason", ""),
+            "namespace": getattr(note, "namespace", None),
+            "warning": bool(getattr(note, "warning", False)),
+        }
+        if requester:
+            item["requester"] = dict(requester)
+        self.timeline.append(item)
 
 
 class KeptTimeline:
@@ -200,12 +202,15 @@ class KeptTimeline:
             self._version += len(notes)
         self.save()
 
-    def record_note(self, note: Any, at: datetime) -> None:
+    def record_note(
+        self, note: Any, at: datetime, requester: Mapping[str, str] | None = None
+    ) -> None:
         """Append one note of the service itself (not the engine's: e.g. a verb a standby
         queued, applied or refused) at ``at``, to the current upgrade's timeline, and write
-        it. Never raises."""
+        it. ``requester``: who sent the verb the note tells of (``Requester.to_json``: the
+        item's ``requester``). Never raises."""
         with self._lock:
-            self._recorder.add(note, _aware(at))
+            self._recorder.add(note, _aware(at), requester)
             del self._recorder.timeline[: -self.limit or None]
             self._version += 1
         self.save()

@@ -15,7 +15,11 @@ Who and why: every verb takes a ``Requester`` (the sender and reason the HTTP re
 named). The verb's timeline note names them (``paused by alice: db migration``); an abort's
 rollback reason, and so the rollback alerts' description, reads ``aborted by alice: …``;
 the resolution of the held alert an approve or abort ends carries the annotations
-``requested_by`` and ``reason``. A verb queued by a standby keeps its requester.
+``requested_by`` and ``reason``. The verb's timeline items carry the sender as
+``requester`` (``Requester.to_json``: ``requested_by``, ``reason`` and, through an
+authenticating proxy, ``authenticated_by`` and ``claimed_by``). A verb queued by a standby
+keeps its whole requester through the inbox, so the leader records it exactly as a verb
+sent to it directly.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ class OperatorVerbs:
         self._applied: set[str] = set()  # applied, not yet removed (a write failed)
         self._failed: dict[str, int] = {}  # id → passes on which applying failed
         self.queued_upgrade_note: Note | None = None  # for the timeline the request starts
+        self.queued_upgrade_requester: dict[str, str] = {}  # and who sent it
 
     def _queue_if_standby(
         self, verb: str, requester: Requester, body: dict[str, Any] | None = None
@@ -110,7 +115,7 @@ class OperatorVerbs:
         """The verb's timeline note (``paused by alice: db migration``) and log line."""
         log.warning(message, extra={"fields": requester.to_json()})
         self.context.timeline.record_note(
-            Note(message=message, reason=reason), self.context.clock.now()
+            Note(message=message, reason=reason), self.context.clock.now(), requester.to_json()
         )
 
     def _held_resolved(self, requester: Requester) -> None:
@@ -389,7 +394,8 @@ class OperatorVerbs:
             reason="QueuedRequestRefused" if refused else "QueuedRequestApplied",
             warning=refused,
         )
-        self.context.timeline.record_note(note, self.context.clock.now())
+        self.context.timeline.record_note(note, self.context.clock.now(), requester.to_json())
         if request.verb == "upgrade" and not refused:
             self.queued_upgrade_note = note  # the upgrade's own timeline starts with it
+            self.queued_upgrade_requester = requester.to_json()
         return True

@@ -177,3 +177,25 @@ def test_firing_the_same_alert_again_reaches_only_sinks_that_missed_it():
     chat.failing = False
     dispatcher.fire(changed)  # same identity, new text: everyone hears it
     assert len(am.batches) == 2 and len(chat.batches) == 2
+
+
+def test_an_adopted_alert_is_not_sent_now_kept_alive_where_deduplicated_and_resolved():
+    """A new leader takes over an alert the previous one fired: nothing goes out at once,
+    Alertmanager-like sinks get it at the next re-send (their deduplication does not notify
+    again), chat sinks never again, and its resolve reaches every sink."""
+    clock, am, chat = Clock(), Sink("am"), Sink("chat", repeats=False)
+    dispatcher = AlertDispatcher([am, chat], clock, resend_interval=timedelta(minutes=1))
+    fired = Alert.from_json(rollback().to_json())  # as kept in the state ConfigMap
+    assert fired == rollback()
+    dispatcher.adopt(fired)
+    dispatcher.tick(healthy=False)
+    assert am.batches == [] and chat.batches == [] and dispatcher.firing() == [fired]
+    clock.moment += timedelta(minutes=1)
+    dispatcher.tick(healthy=False)
+    assert am.names() == [AlertName.ROLLBACK_STARTED.value] and chat.batches == []
+    dispatcher.fire(rollback())  # the same alert fired again: no sink is told twice
+    assert len(am.batches) == 1 and chat.batches == []
+    dispatcher.resolve(fired)
+    assert am.batches[-1][0].ends_at == clock.moment
+    assert [a.ends_at for batch in chat.batches for a in batch] == [clock.moment]
+    assert dispatcher.firing() == []

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from analyzer.core.ports import ClusterUnreachableError, WriteConflictError
+from analyzer.service.control import Requester
 from analyzer.service.inbox import (
     ControlInbox,
     InboxFullError,
@@ -88,3 +89,19 @@ def test_stored_garbage_is_left_out_and_replaced_by_the_next_write():
     assert len(stored) == 2 and stored[0]["id"] == "kept" and stored[1]["verb"] == "pause"
     store.write_if_unchanged({"not": "a list"}, store.read_versioned().version)
     assert inbox.pending() == []
+
+
+def test_the_whole_requester_survives_the_queue_as_the_http_layer_gave_it():
+    """A verb sent through an authenticating proxy (``service.user_header``) keeps the
+    header that named its sender and the different name the caller claimed; the leader
+    rebuilds the same ``Requester`` a verb sent to it directly carries."""
+    sent = Requester(actor="alice@example.com", reason="db migration",
+                     authenticated_by="X-Remote-User", claimed_by="mallory")  # fmt: skip
+    inbox = ControlInbox(MemoryVersionedStore())
+    inbox.queue("pause", AT, "replica-b", requester=sent.to_json())
+    (waiting,) = inbox.pending()
+    assert Requester.from_json(waiting.requester) == sent
+    assert waiting.to_json()["claimed_by"] == "mallory"
+    # a claim is kept apart only beside an authenticated name, never on its own
+    unauthenticated = {"requested_by": "bob", "claimed_by": "mallory"}
+    assert Requester.from_json(unauthenticated) == Requester(actor="bob")

@@ -93,8 +93,9 @@ class Replica:
         self.service.tick()
         assert self.service.wait_idle(timeout=120), "engine worker did not stop"
 
-    def serve_http(self, token_file: Path) -> str:
-        app = create_app(self.service, self.service.metrics, TokenCheck(token_file))
+    def serve_http(self, token_file: Path, user_header: str | None = None) -> str:
+        app = create_app(self.service, self.service.metrics, TokenCheck(token_file),
+                         user_header=user_header)  # fmt: skip
         self.http = HttpServer(app, "127.0.0.1", 0)
         self.http.start()
         return f"http://127.0.0.1:{self.http.bound_port}"
@@ -424,3 +425,45 @@ def test_a_rollback_sent_to_a_standby_during_the_soak_is_applied_by_the_leader(c
     assert any(note.startswith("rollback by bob") and "queued via standby replica-b" in note
                for note in _notes(leader, "QueuedRequestApplied")), _notes(
         leader, "QueuedRequestApplied")
+
+
+def _item(replica: Replica, reason: str) -> dict:
+    (item,) = [i for i in replica.status()["timeline"] if i["reason"] == reason]
+    return item
+
+
+def test_a_verb_through_the_proxy_keeps_its_authenticated_sender_through_the_queue(
+    cluster, service_log
+):
+    """Through an authenticating proxy (``service.user_header``) the sender is the proxy's
+    user, the header that named it is ``authenticated_by`` and a different name the caller
+    claimed is ``claimed_by``. Sent to a standby, the verb keeps all of it through the inbox
+    and the leader records it exactly as the same verb sent to the leader itself."""
+    leader, standby = cluster.pair()
+    headers = {"Authorization": f"Bearer {TOKEN}", "X-Remote-User": "alice@example.com",
+               "X-Canary-Actor": "mallory", "X-Canary-Reason": "db migration"}  # fmt: skip
+    sender = {"requested_by": "alice@example.com", "reason": "db migration",
+              "authenticated_by": "X-Remote-User", "claimed_by": "mallory"}  # fmt: skip
+    to_leader = leader.serve_http(cluster.token_file, user_header="X-Remote-User")
+    to_standby = standby.serve_http(cluster.token_file, user_header="X-Remote-User")
+
+    direct = httpx.post(f"{to_leader}/api/pause", headers=headers)
+    assert direct.status_code == 200
+    queued = httpx.post(f"{to_standby}/api/resume", headers=headers)
+    assert queued.status_code == 202
+    assert {k: queued.json()[k] for k in sender} == sender
+    entry = _inbox(cluster.mesh)[0]
+    assert {k: entry.get(k) for k in sender} == sender  # kept in the ConfigMap's inbox
+    leader.run_tick()
+
+    paused, resumed = _item(leader, "Paused"), _item(leader, "Resumed")
+    assert paused["message"] == "paused by alice@example.com: db migration"
+    assert resumed["message"] == "resumed by alice@example.com: db migration"
+    assert paused["requester"] == resumed["requester"] == sender
+    assert _item(leader, "QueuedRequestApplied")["requester"] == sender
+    # the leader's log line for each verb names the same sender, header and claim
+    logged = {r.getMessage(): r.fields for r in service_log.records if hasattr(r, "fields")}
+    assert logged[paused["message"]] == logged[resumed["message"]] == sender
+    # the kept timeline (every replica shows it) holds the same
+    standby.run_tick()
+    assert _item(standby, "Resumed")["requester"] == sender

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class Severity(StrEnum):
@@ -65,3 +66,34 @@ class Alert:
     def is_resolved(self, now: datetime) -> bool:
         """Whether ``ends_at`` has passed: sinks show it as resolved, not firing."""
         return self.ends_at is not None and self.ends_at <= now
+
+    def to_json(self) -> dict[str, Any]:
+        """The alert as JSON-ready data (times ISO 8601): the service keeps a firing alert
+        in its state so that a new leader can take it over and resolve it."""
+        return {
+            "name": self.name.value,
+            "severity": self.severity.value,
+            "summary": self.summary,
+            "description": self.description,
+            "starts_at": self.starts_at.isoformat(),
+            "labels": dict(self.labels),
+            "ends_at": self.ends_at.isoformat() if self.ends_at else None,
+            "link": self.link,
+            "annotations": dict(self.annotations),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Alert:
+        """The inverse of ``to_json``; ``KeyError`` or ``ValueError`` when not an alert."""
+        ends_at = data.get("ends_at")
+        return cls(
+            name=AlertName(data["name"]),
+            severity=Severity(data["severity"]),
+            summary=str(data["summary"]),
+            description=str(data["description"]),
+            starts_at=datetime.fromisoformat(data["starts_at"]),
+            labels={str(k): str(v) for k, v in dict(data.get("labels") or {}).items()},
+            ends_at=datetime.fromisoformat(ends_at) if ends_at else None,
+            link=data.get("link"),
+            annotations={str(k): str(v) for k, v in dict(data.get("annotations") or {}).items()},
+        )
