@@ -55,6 +55,7 @@ from analyzer.core.quiet_screens import (
     leans_bad_against_wave,
     own_data_leans_bad,
     wave_screen,
+    wave_screen_text,
     within_allowance,
 )
 from analyzer.core.rules import Rule, RuleType
@@ -434,10 +435,7 @@ def _guarded(
         refusal = f"its own data leans to a regression — {result.reason}"
     elif leans_bad_against_wave(result, screen):
         assert screen is not None
-        refusal = (
-            "its own after-window leans to a regression against the wave's before-rate — "
-            f"{screen.reason} (own: {result.reason})"
-        )
+        refusal = f"{wave_screen_text(screen)} (own: {result.reason})"
     if refusal is not None:
         refused = f"{why}; not passed: {refusal}"
         return _marked(

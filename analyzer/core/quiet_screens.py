@@ -11,14 +11,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from analyzer.core.formatting import Style, format_value, p_value_text
 from analyzer.core.judge import RuleInput, judge_rule
 from analyzer.core.observations import Observation, RatioCounts
-from analyzer.core.verdicts import RuleResult, Verdict
+from analyzer.core.verdicts import RuleResult
 
 #: A pooled or inherited pass is refused when the namespace's own data shows a change
 #: beyond the rule's allowance at this significance (against "no change"): looser than any
 #: rule's own alpha on purpose — it only ever holds, never rolls back.
 SCREEN_ALPHA = 0.01
+#: The wave screen's significance (``leans_bad_against_wave``), for a change beyond the
+#: allowance against the wave's before-rate.
+WAVE_SCREEN_ALPHA = 0.01
 
 
 def own_data_leans_bad(result: RuleResult) -> bool:
@@ -50,9 +54,8 @@ def within_allowance(result: RuleResult) -> bool:
 
 def wave_screen(data: RuleInput, reference: Observation | None) -> RuleResult | None:
     """The second screen, for counts: the namespace's own after-window judged against the
-    wave's pooled before-rate (``wave_reference``), net of the same controls, at
-    ``SCREEN_ALPHA``. A quiet namespace's own before-window holds too few requests to show a
-    regression significantly (no errors in ~100 requests fits a healthy 0.1 % and a broken
+    wave's pooled before-rate (``wave_reference``), net of the same controls. A quiet
+    namespace's own before-window holds too few requests to show a regression significantly (no errors in ~100 requests fits a healthy 0.1 % and a broken
     5 % alike); the wave's before-rate is known well. None: no reference, or no after-window."""
     if reference is None or not isinstance(data.after, RatioCounts) or data.after.total <= 0:
         return None
@@ -61,17 +64,38 @@ def wave_screen(data: RuleInput, reference: Observation | None) -> RuleResult | 
 
 def leans_bad_against_wave(result: RuleResult, screen: RuleResult | None) -> bool:
     """A pooled or inherited pass refused by the wave screen: the namespace's own estimate
-    is beyond the allowance (the bad way) and its after-window is a regression beyond the
-    allowance against the wave's before-rate (``wave_screen`` FAILs). Both are needed, so a
-    namespace whose own errors are normally higher than the wave's is not held for that
-    alone: its own before-window shows its level."""
-    return screen is not None and screen.verdict is Verdict.FAIL and not within_allowance(result)
+    is beyond the allowance (the bad way) and its after-window against the wave's
+    before-rate (``wave_screen``) is a change beyond the allowance at ``SCREEN_ALPHA`` —
+    beyond the allowance, not merely a change: namespaces' error rates differ (one serving
+    0.8 % beside a wave at 0.2 % is normal), and the allowance is what the rule says a
+    namespace may differ by. Both are needed, so a namespace whose errors are always
+    higher than the wave's, as its own before-window shows, is not held for that alone."""
+    if screen is None or within_allowance(result):
+        return False
+    p_value = screen.statistic.get("p_value_beyond_allowance")
+    return p_value is not None and p_value < WAVE_SCREEN_ALPHA
+
+
+def wave_screen_text(screen: RuleResult) -> str:
+    """What the wave screen found, for the refusal's reason."""
+    p_value = screen.statistic.get("p_value_beyond_allowance")
+    before = format_value(screen.before, "ratio", Style.REASON)
+    after = format_value(screen.after, "ratio", Style.REASON)
+    return (
+        f"its own after-window ({after}) leans to a regression against the wave's "
+        f"before-rate ({before}): change net of controls "
+        f"{format_value(screen.statistic.get('estimate'), 'pp', Style.REASON)}, allowed "
+        f"{format_value(screen.statistic.get('estimate_allowance'), 'pp', Style.REASON).lstrip('+')}, "
+        f"{p_value_text(p_value or 0.0)} beyond it"
+    )
 
 
 __all__ = [
     "SCREEN_ALPHA",
+    "WAVE_SCREEN_ALPHA",
     "leans_bad_against_wave",
     "own_data_leans_bad",
     "wave_screen",
+    "wave_screen_text",
     "within_allowance",
 ]
