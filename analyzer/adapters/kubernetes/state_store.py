@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from analyzer.adapters.kubernetes.api import STRATEGIC
+from analyzer.adapters.kubernetes.api import STRATEGIC, ClusterApi
 from analyzer.adapters.kubernetes.objects import MANAGED_BY, meta_of
 from analyzer.core.ports import ClusterNotFoundError, VersionedDocument, WriteConflictError
-
-if TYPE_CHECKING:
-    from analyzer.adapters.kubernetes.cluster import KubernetesCluster
 
 log = logging.getLogger("canary_analyzer.kubernetes")
 
@@ -36,7 +33,7 @@ class ConfigMapStateStore:
     Conflict if anything wrote the ConfigMap in between (``WriteConflictError``)."""
 
     def __init__(
-        self, cluster: KubernetesCluster, name: str, namespace: str, key: str = "state"
+        self, cluster: ClusterApi, name: str, namespace: str, key: str = "state"
     ) -> None:
         self.cluster = cluster
         self.name = name
