@@ -62,6 +62,7 @@ class ClusterApi:
         self.core = kube.CoreV1Api(api_client)
         self.apps = kube.AppsV1Api(api_client)
         self.admission = kube.AdmissionregistrationV1Api(api_client)
+        # events.py: who writes the Events, and whether a refusal of them was logged
         self.reporting_instance = f"canary-analyzer-{socket.gethostname()}"[:128]
         self._event_refusal_logged = False
         self.timeout = request_timeout

@@ -32,9 +32,7 @@ class ConfigMapStateStore:
     carries the ``metadata.resourceVersion`` read, and the API server refuses it with 409
     Conflict if anything wrote the ConfigMap in between (``WriteConflictError``)."""
 
-    def __init__(
-        self, cluster: ClusterApi, name: str, namespace: str, key: str = "state"
-    ) -> None:
+    def __init__(self, cluster: ClusterApi, name: str, namespace: str, key: str = "state") -> None:
         self.cluster = cluster
         self.name = name
         self.namespace = namespace
