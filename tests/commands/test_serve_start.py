@@ -8,6 +8,9 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,11 +22,16 @@ from tests.fixtures.sim_fixtures import make_mesh  # noqa: F401
 pytestmark = pytest.mark.timeout(180)
 
 
-def serve(mesh, prometheus: str, tmp_path, *extra: str) -> tuple[str, str]:
-    """Start ``serve``, read ``/api/status``, stop it; returns (status JSON, stderr)."""
+@contextmanager
+def running_serve(
+    mesh, prometheus: str, tmp_path, *extra: str, **env_extra: str
+) -> Iterator[tuple[str, Path]]:
+    """A ``serve`` process on the mesh, from its ``serving http://…`` line until SIGTERM on
+    leaving; yields (its base URL, the path of its log). ``env_extra`` adds settings."""
     log_path = tmp_path / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CANARY_")}
     env.update(PYTHONPATH=str(REPO), CANARY_SERVICE__REPORTS_DIR=str(tmp_path / "reports"))
+    env.update(env_extra)
     command = [
         sys.executable, "-m", "analyzer", "serve", "--listen", "127.0.0.1:0", "--kubeconfig",
         str(mesh.kubeconfig_path), "--prometheus-url", prometheus, "--rules",
@@ -34,10 +42,16 @@ def serve(mesh, prometheus: str, tmp_path, *extra: str) -> tuple[str, str]:
     try:
         line = process.stdout.readline().decode().strip() if process.stdout else ""
         assert line.startswith("serving http://"), log_path.read_text()[-2000:]
-        status = httpx.get(f"{line.removeprefix('serving ')}/api/status", timeout=10).text
+        yield line.removeprefix("serving "), log_path
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+
+
+def serve(mesh, prometheus: str, tmp_path, *extra: str) -> tuple[str, str]:
+    """Start ``serve``, read ``/api/status``, stop it; returns (status JSON, stderr)."""
+    with running_serve(mesh, prometheus, tmp_path, *extra) as (url, log_path):
+        status = httpx.get(f"{url}/api/status", timeout=10).text
     return status, log_path.read_text()
 
 
@@ -65,32 +79,20 @@ def test_serve_shadow_says_so_writes_nothing_and_sends_no_alert(make_mesh, tmp_p
     from tests.fixtures.polling import wait_until
 
     mesh = make_mesh()
-    log_path = tmp_path / "serve.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CANARY_")}
-    env.update(PYTHONPATH=str(REPO), CANARY_SERVICE__REPORTS_DIR=str(tmp_path / "reports"),
-               CANARY_SERVICE__TICK_INTERVAL="200ms")  # fmt: skip
-    with canned_server(200, EMPTY_PROMQL_ANSWER, "application/json") as prometheus:
-        command = [
-            sys.executable, "-m", "analyzer", "serve", "--shadow", "--listen", "127.0.0.1:0",
-            "--kubeconfig", str(mesh.kubeconfig_path), "--prometheus-url", prometheus,
-            "--rules", str(REPO / "rules"), "--webhook-url", "http://127.0.0.1:9/hook",
-        ]  # fmt: skip
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, env=env)
-        try:
-            line = process.stdout.readline().decode().strip() if process.stdout else ""
-            assert line.startswith("serving http://"), log_path.read_text()[-2000:]
-            url = line.removeprefix("serving ")
-            status = wait_until(
-                lambda: (s := httpx.get(f"{url}/api/status", timeout=10).json())["phase"]
-                == "shadow" and s,
-                timeout=60, message="the shadow phase in /api/status",
-            )  # fmt: skip
-            assert status["mode"] == "shadow" and status["shadow"]["acts"] is False
-            assert {"foo", "bar", "baz"} <= set(status["shadow"]["watched"])
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
+    with (
+        canned_server(200, EMPTY_PROMQL_ANSWER, "application/json") as prometheus,
+        running_serve(
+            mesh, prometheus, tmp_path, "--shadow", "--webhook-url", "http://127.0.0.1:9/hook",
+            CANARY_SERVICE__TICK_INTERVAL="200ms",
+        ) as (url, log_path),
+    ):  # fmt: skip
+        status = wait_until(
+            lambda: (s := httpx.get(f"{url}/api/status", timeout=10).json())["phase"]
+            == "shadow" and s,
+            timeout=60, message="the shadow phase in /api/status",
+        )  # fmt: skip
+        assert status["mode"] == "shadow" and status["shadow"]["acts"] is False
+        assert {"foo", "bar", "baz"} <= set(status["shadow"]["watched"])
     log = log_path.read_text()
     assert "shadow mode (service.mode: shadow)" in log and "nobody will be paged" not in log
     assert mesh.writes() == []

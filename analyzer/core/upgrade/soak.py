@@ -22,8 +22,8 @@ namespaces carry the tag's label), then what the tag reaches on the new revision
 every moved workload (gateways, the moved namespaces, the rest found) is restarted and
 verified on the old proxy, exactly as a rollback during the night. The engine applies these
 through the cluster adapter, which moves a tag as ``istioctl tag set --overwrite`` does and
-restarts as ``kubectl rollout restart`` does (analyzer/adapters/kubernetes.py names the
-istioctl and kubectl sources it follows).
+restarts as ``kubectl rollout restart`` does (analyzer/adapters/kubernetes/, whose
+``tags.py`` and ``restarts.py`` name the istioctl and kubectl sources they follow).
 """
 
 from __future__ import annotations
