@@ -35,7 +35,7 @@ def test_the_field_reads_a_duration_and_refuses_zero_and_bare_numbers():
     assert rule.spec.judge.before_window == HOUR
     assert make_rule("histogram", judge=LATENCY).spec.judge.before_window is None
     for bad in ("0", "60", "an hour"):
-        with pytest.raises(ValidationError, match="beforeWindow|duration"):
+        with pytest.raises(ValidationError, match=r"beforeWindow|duration"):
             make_rule("histogram", judge={**LATENCY, "beforeWindow": bad})
 
 
