@@ -37,12 +37,13 @@ import numpy as np
 from scipy import stats
 
 from analyzer.bench import judges
+from analyzer.bench.judges import before_steps, longest_before
 from analyzer.bench.scenarios import (
     ADDITIVE_SHIFT_MAX,
     CONTROLS_PER_SCENARIO,
     DRIFT_MODELS,
+    EARLIER_STREAM,
     REGRESSIONS,
-    STEP_SECONDS,
     STEPS_PER_WINDOW,
     WindowData,
     _load_effects,
@@ -50,10 +51,12 @@ from analyzer.bench.scenarios import (
     _rate_path,
     _window,
     drifted_error_rate,
+    earlier_rates,
+    joined,
+    last_steps,
     with_regression,
 )
 from analyzer.core.judge import RuleInput, judge_rule
-from analyzer.core.rules import Rule, RuleSet
 from analyzer.core.sequential import judge_look, reference_error
 from analyzer.core.verdicts import Verdict, combine_rule_results
 
@@ -74,21 +77,8 @@ DECISION_CASES: tuple[tuple[str, str | None, float, Verdict], ...] = (
 #: The main scenarios' regressions and one at the p99 rule's allowance (+20 %).
 DECISION_REGRESSIONS: dict[str, tuple[str, float]] = {**REGRESSIONS, "p99+20%": ("p99", 0.20)}
 SETTLE_MINUTES = 2
-#: offset of the seed of the minutes before the last 10 (their own stream)
-EARLIER_STREAM = 104_729
 EXTENSIONS = 2
 AFTER_STEPS = STEPS_PER_WINDOW * (1 + EXTENSIONS)
-
-
-def before_steps(rule: Rule) -> int:
-    """The steps (minutes) of ``rule``'s before-window: its own, else ``windows.before``'s."""
-    own = rule.spec.judge.before_window
-    return STEPS_PER_WINDOW if own is None else max(1, round(own.total_seconds() / STEP_SECONDS))
-
-
-def longest_before(rules: RuleSet | None = None) -> int:
-    """The longest before-window of ``rules`` (default: the shipped ones), in steps."""
-    return max(before_steps(rule) for rule in rules or judges.default_rules())
 
 
 def _restart(
@@ -135,28 +125,12 @@ def _restart(
     if extra > 0:
         draw = earlier if earlier is not None else rng
         for name, (level, truth) in truths.items():
-            rates = level * draw.lognormal(0.0, 0.08, extra)
+            rates = earlier_rates(draw, level, extra)
             first = _window(
                 draw, rates, truth.error_rate, truth.latency_median_ms, truth.latency_sigma
             )
-            windows[name] = (_joined(first, windows[name][0]), windows[name][1])
+            windows[name] = (joined(first, windows[name][0]), windows[name][1])
     return windows, canary
-
-
-def _joined(first: WindowData, then: WindowData) -> WindowData:
-    return WindowData(
-        np.concatenate((first.requests, then.requests)),
-        np.concatenate((first.errors, then.errors)),
-        np.concatenate((first.buckets, then.buckets)),
-        then.bounds,
-    )
-
-
-def _last(window: WindowData, steps: int) -> WindowData:
-    """The last ``steps`` of a before-window: the part a rule with that window reads."""
-    return WindowData(
-        window.requests[-steps:], window.errors[-steps:], window.buckets[-steps:], window.bounds
-    )
 
 
 def quantile_ceiling(
@@ -213,7 +187,7 @@ def _inputs(windows, steps: int, fail_when: str | None = None) -> list[RuleInput
         looked = before_steps(rule)
         observe = {
             n: (
-                judges.observation(rule, _last(b, looked)),
+                judges.observation(rule, last_steps(b, looked)),
                 judges.observation(rule, _first(a, steps)),
             )
             for n, (b, a) in windows.items()

@@ -63,3 +63,29 @@ def test_the_rules_hour_before_lifts_the_ceiling():
         [quantile_ceiling(w, c, STEPS_PER_WINDOW, before_minutes=10) for w, c in restarts]
     )
     assert own > ten
+
+
+def test_the_main_and_calibration_scenarios_add_earlier_minutes_without_changing_the_rest():
+    from analyzer.bench.calibration import calibration_scenario
+    from analyzer.bench.judges import judge_scenario_rule
+    from analyzer.bench.scenarios import generate
+
+    plain, longer = generate(6, seed=2), generate(6, seed=2, earlier_steps=50)
+    for a, b in zip(plain, longer, strict=True):
+        assert np.array_equal(a.before.buckets, b.before.buckets)
+        assert np.array_equal(a.controls_after["control-1"].requests,
+                              b.controls_after["control-1"].requests)  # fmt: skip
+        assert set(b.earlier) == {"canary", *b.controls_before} and not a.earlier
+        hour = b.before_for("control-2", 60)
+        assert len(hour.requests) == 60
+        assert np.array_equal(hour.requests[-10:], b.controls_before["control-2"].requests)
+    from analyzer.bench.judges import default_rules
+
+    p99 = next(r for r in default_rules() if r.name == "latency-p99")
+    result = judge_scenario_rule(p99, longer[1], None)
+    assert result.evidence["before_requests"] == longer[1].before_for("canary", 60).requests.sum()
+    shaped = calibration_scenario(
+        np.random.default_rng(1), 0, "istio-default", "log-normal", 10.0,
+        np.random.default_rng(2), 50,
+    )  # fmt: skip
+    assert len(shaped.before_for("canary", 60).requests) == 60
