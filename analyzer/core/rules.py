@@ -18,6 +18,7 @@ import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -219,6 +220,13 @@ class Rule(_Strict):
     @property
     def name(self) -> str:
         return self.metadata.name
+
+
+def longest_before_window(rules: Iterable[Rule], before: timedelta) -> timedelta:
+    """How far before a restart any of ``rules`` reads: the longest of their own
+    before-windows (``judge.beforeWindow``) and ``before`` (the ``windows.before`` setting).
+    A namespace restarted within it is not a clean control for every rule."""
+    return max((before, *(r.spec.judge.before_window for r in rules if r.spec.judge.before_window)))
 
 
 def rule_file_schema() -> dict[str, Any]:

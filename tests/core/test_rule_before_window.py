@@ -80,3 +80,13 @@ def test_the_forecast_credits_a_longer_before_window_with_its_requests():
     # minimum it cannot judge alone
     thin = rule_forecast(rule, _history(900), 0.01, before_share=0.5)
     assert thin.detectable is None and "~450 requests per window" in thin.text
+
+
+def test_the_longest_before_window_is_how_far_back_restarts_spoil_controls():
+    from analyzer.core.rules import longest_before_window
+
+    hour = make_rule("histogram", name="p99", judge={**LATENCY, "beforeWindow": "60m"})
+    errors = make_rule("ratio", name="errors")
+    assert longest_before_window([errors], TEN) == TEN
+    assert longest_before_window([errors, hour], TEN) == HOUR
+    assert longest_before_window([hour], timedelta(hours=2)) == timedelta(hours=2)
