@@ -45,10 +45,6 @@ class RuleResult:
     #: Per-step points for charts: ``before``/``after`` as ``[time, value]``, and the controls'
     #: band ``controls_before``/``controls_after`` as ``[time, low, high]``.
     series: dict[str, Any] = field(default_factory=dict)
-    #: The before-window this rule was judged on when it is the rule's own
-    #: (``spec.judge.beforeWindow``): ``start``/``end``, and ``covered_start`` when the
-    #: metrics source held less history than the window (judged on what was there)
-    before_window: dict[str, Any] | None = None
 
     @property
     def decides(self) -> bool:
@@ -61,8 +57,6 @@ class RuleResult:
         data = asdict(self)
         data["verdict"] = self.verdict.value
         data["queries"] = list(self.queries)
-        if self.before_window is None:
-            del data["before_window"]
         return data
 
 

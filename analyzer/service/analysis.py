@@ -57,6 +57,17 @@ class AnalysisRequest:
     #: canary and its controls); False: ``windows.before`` for every rule (the soak, whose
     #: baseline is the same hours of an earlier night)
     rule_before_windows: bool = True
+    #: when controls were restarted (moved earlier this night): a rule with a longer
+    #: before-window of its own leaves out the controls restarted inside it
+    control_restarts: Mapping[str, datetime] = field(default_factory=dict)
+
+    def controls_for(self, before: Window) -> tuple[str, ...]:
+        """The controls whose proxies did not change during ``before`` (or since)."""
+        return tuple(
+            name
+            for name in self.controls
+            if (at := self.control_restarts.get(name)) is None or at < before.start
+        )
 
     def judge(self, data: RuleInput) -> RuleResult:
         """The judge this request asks for, on one rule's data."""
@@ -118,6 +129,15 @@ def analyze_restart(
                 )
             continue
         shown: dict[str, str] | None = None
+        fallback = ""
+        if own is not None and _no_clean_controls(rule, request, judged.before):
+            # every control changed its proxies inside the rule's window: without them the
+            # night's drift is not netted out, so the rule reads windows.before instead
+            judged, own = windows, None
+            fallback = (
+                f" [before-window {windows.before.length.total_seconds() / 60:g}m, not the "
+                f"rule's own: every control was restarted inside it]"
+            )
         try:
             observed: list[dict[str, Observation]] = []
             for window in (judged.before, judged.after):
@@ -136,8 +156,9 @@ def analyze_restart(
                 per_rule[namespace].append(error_result(rule, namespace, str(error), (query,)))
             continue
         before, after = observed
-        controls_before = {n: before[n] for n in request.controls if n in before}
-        controls_after = {n: after[n] for n in request.controls if n in after}
+        clean = request.controls_for(judged.before)
+        controls_before = {n: before[n] for n in clean if n in before}
+        controls_after = {n: after[n] for n in clean if n in after}
         chart_controls = {
             "controls_before": [list(p) for p in control_band(controls_before)],
             "controls_after": [list(p) for p in control_band(controls_after)],
@@ -157,6 +178,8 @@ def analyze_restart(
                 request.judge(data),
                 series=_chart_series(before.get(namespace), after.get(namespace), chart_controls),
             )
+            if fallback:
+                result = replace(result, reason=result.reason + fallback)
             per_rule[namespace].append(_with_window(result, shown))
     if budget is not None:
         pooled = pool_slots(rules, len(per_rule)) if quiet is not None else 0
@@ -319,7 +342,9 @@ def spend_night_budget(
                     f"α {_percent(alpha)} from the rule's own confidence, stricter than "
                     f"{_percent(night)} from the {source}"
                 )
-            again = _with_window(judge(replace(data, alpha=alpha)), result.before_window)
+            again = _with_window(
+                judge(replace(data, alpha=alpha)), result.evidence.get("before_window")
+            )
             rejudged[namespace].append(
                 replace(
                     again,
@@ -329,6 +354,16 @@ def spend_night_budget(
                 )
             )
     return rejudged
+
+
+def _no_clean_controls(rule: Rule, request: AnalysisRequest, before: Window) -> bool:
+    """True when ``rule`` judges against controls, there are some, and every one of them
+    was restarted inside ``before`` (a rule's own, longer before-window)."""
+    return (
+        rule.spec.judge.use_controls
+        and bool(request.controls)
+        and not request.controls_for(before)
+    )
 
 
 def _own_before_window(
@@ -348,8 +383,9 @@ def _own_before_window(
 
 
 def _with_window(result: RuleResult, shown: Mapping[str, str] | None) -> RuleResult:
-    """``result`` with the rule's own before-window, and a note in its reason when the
-    metrics source held only part of it."""
+    """``result`` with the rule's own before-window in its evidence (``before_window``: a
+    free-form dict, so a stored state stays what earlier releases read), and a note in its
+    reason when the metrics source held only part of it."""
     if shown is None:
         return result
     reason = result.reason
@@ -358,7 +394,7 @@ def _with_window(result: RuleResult, shown: Mapping[str, str] | None) -> RuleRes
             f" [before-window partial: {shown['covered']} of the rule's {shown['length']} "
             "in the metrics source, judged on what is there]"
         )
-    return replace(result, reason=reason, before_window=dict(shown))
+    return replace(result, reason=reason, evidence={**result.evidence, "before_window": dict(shown)})
 
 
 def _percent(share: float) -> str:

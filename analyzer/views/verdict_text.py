@@ -29,7 +29,7 @@ def rule_line(result: RuleResult) -> str:
 def own_window_text(result: RuleResult) -> str | None:
     """``latency-p99 before 00:30:00–01:30:00 UTC (the rule's own 1h)``, with what a
     short-lived metrics source held of it; None when the rule uses ``windows.before``."""
-    window = result.before_window
+    window = result.evidence.get("before_window")
     if not window:
         return None
     start, end = (datetime.fromisoformat(window[key]) for key in ("start", "end"))

@@ -224,12 +224,12 @@ def test_the_p99_rules_own_hour_before_on_a_prometheus_holding_25_minutes(promet
     code, document = analyze(prometheus, "slow")
     assert (code, document["verdict"]) == (1, "fail")
     result = rule(document, "latency-p99")
-    window = result["before_window"]
+    window = result["evidence"]["before_window"]
     assert window["start"] == (RESTART - timedelta(minutes=60)).isoformat()
     assert window["end"] == RESTART.isoformat() and window["length"] == "1h"
     covered = datetime.fromisoformat(window["covered_start"])
     assert RESTART - timedelta(minutes=26) <= covered <= RESTART - timedelta(minutes=23)
     assert "before-window partial" in result["reason"] and "of the rule's 1h" in result["reason"]
     # rules without their own window are judged on windows.before and carry none
-    assert "before_window" not in rule(document, "error-rate")
+    assert "before_window" not in rule(document, "error-rate")["evidence"]
     assert document["windows"]["before"]["start"] == (RESTART - timedelta(minutes=10)).isoformat()

@@ -132,13 +132,11 @@ def test_the_rules_own_before_window_reaches_the_range_query_for_canary_and_cont
     assert controls["quantile_change_relative"] < -0.05
     shorter = result(analyze(RecordingSource(), rules(before_window=None)), "latency-p99")
     assert abs((shorter.controls or {})["quantile_change_relative"]) < 1e-9
-    assert latency.before_window == {
+    assert latency.evidence["before_window"] == {
         "start": hour_before.isoformat(), "end": RESTARTED_AT.isoformat(), "length": "1h",
     }  # fmt: skip
     assert "before-window partial" not in latency.reason
-    errors = result(outcome, "error-rate")
-    assert errors.before_window is None and "before_window" not in errors.to_dict()
-    assert latency.to_dict()["before_window"]["length"] == "1h"
+    assert "before_window" not in result(outcome, "error-rate").evidence
 
 
 def test_less_history_than_the_window_is_judged_on_what_is_there_and_said():
@@ -146,8 +144,9 @@ def test_less_history_than_the_window_is_judged_on_what_is_there_and_said():
     latency = result(analyze(source, controls=()), "latency-p99")
     assert latency.verdict is Verdict.PASS
     assert latency.evidence["before_requests"] == 25 * PER_MINUTE["canary"]
-    assert latency.before_window["covered_start"] == source.history_start.isoformat()
-    assert latency.before_window["covered"] == "25m"
+    window = latency.evidence["before_window"]
+    assert window["covered_start"] == source.history_start.isoformat()
+    assert window["covered"] == "25m"
     assert "[before-window partial: 25m of the rule's 1h in the metrics source" in latency.reason
     # no history at all before the restart: no data, never a crash or a PASS
     empty = RecordingSource(history_start=RESTARTED_AT)
@@ -166,3 +165,24 @@ def test_the_soak_keeps_its_baseline_window_for_every_rule():
     source = RecordingSource()
     analyze(source, rule_before_windows=False)
     assert ranges(source, "duration_bucket")[0] == (WINDOWS.before.start + STEP, RESTARTED_AT)
+
+
+def test_controls_restarted_inside_the_rules_window_count_for_the_other_rules_only():
+    moved = {"control-a": RESTARTED_AT - timedelta(minutes=30)}
+    outcome = analyze(RecordingSource(), control_restarts=moved)
+    assert (result(outcome, "latency-p99").controls or {})["namespaces"] == ["control-b"]
+    assert (result(outcome, "error-rate").controls or {})["namespaces"] == [
+        "control-a", "control-b",
+    ]  # fmt: skip
+
+
+def test_with_every_control_restarted_inside_it_the_rule_reads_windows_before():
+    # the last wave of a short night: every control was moved within the hour; without
+    # controls the night's drift would not be netted out, so windows.before it is
+    source = RecordingSource()
+    moved = {name: RESTARTED_AT - timedelta(minutes=30) for name in ("control-a", "control-b")}
+    latency = result(analyze(source, control_restarts=moved), "latency-p99")
+    assert ranges(source, "duration_bucket")[0] == (WINDOWS.before.start + STEP, RESTARTED_AT)
+    assert "every control was restarted inside it" in latency.reason
+    assert "before_window" not in latency.evidence
+    assert (latency.controls or {})["namespaces"] == ["control-a", "control-b"]

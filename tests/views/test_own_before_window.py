@@ -29,7 +29,7 @@ HOUR = {
 
 def verdict() -> NamespaceVerdict:
     p99 = RuleResult("latency-p99", "shop", Verdict.PASS, "within allowed change",
-                     before=120.0, after=122.0, before_window=HOUR)  # fmt: skip
+                     before=120.0, after=122.0, evidence={"before_window": HOUR})  # fmt: skip
     errors = RuleResult("error-rate", "shop", Verdict.PASS, "within allowed change",
                         before=0.01, after=0.01)  # fmt: skip
     return NamespaceVerdict("shop", Verdict.PASS, "all rules passed", (p99, errors))
