@@ -32,13 +32,16 @@ from analyzer.bench.scenarios import (
     ADDITIVE_SHIFT_MAX,
     CONTROLS_PER_SCENARIO,
     DRIFT_MODELS,
+    EARLIER_STREAM,
     ISTIO_BUCKETS,
+    STEPS_PER_WINDOW,
     NamespaceTruth,
     Scenario,
     WindowData,
     _load_effects,
     _rate_path,
     drifted_error_rate,
+    earlier_rates,
 )
 from analyzer.core.verdicts import Verdict
 
@@ -123,9 +126,17 @@ def _truth(
 
 
 def calibration_scenario(
-    rng: np.random.Generator, index: int, layout: str, shape: str, level: float
+    rng: np.random.Generator,
+    index: int,
+    layout: str,
+    shape: str,
+    level: float,
+    earlier: np.random.Generator | None = None,
+    earlier_steps: int = 0,
 ) -> Scenario:
-    """One healthy restart on real-shaped data (see the module's docstring)."""
+    """One healthy restart on real-shaped data (see the module's docstring); with
+    ``earlier``, ``earlier_steps`` minutes before each 10-minute before-window drawn from
+    it after everything else (the rules' own before-windows)."""
     bounds = BUCKET_LAYOUTS[layout]
     drift = float(rng.uniform(0.5, 1.5))
     latency = float(rng.uniform(*LATENCY_DRIFT))
@@ -140,11 +151,13 @@ def calibration_scenario(
         median, spread = truth.latency_median_ms, truth.latency_sigma
         error_after = drifted_error_rate(truth.error_rate, model, error_factor, shared_errors)
         jitter = float(rng.uniform(*LATENCY_JITTER))
+        kept.append((truth, jitter))
         return (
             _window(rng, before_rates, truth.error_rate, bounds, shape, median, spread, jitter),
             _window(rng, after_rates, error_after, bounds, shape, median * latency, spread, jitter),
         )
 
+    kept: list[tuple[NamespaceTruth, float]] = []
     canary = _truth(rng, shape, level, CANARY_P99)
     before, after = windows(canary)
     controls_before, controls_after = {}, {}
@@ -152,6 +165,14 @@ def calibration_scenario(
         rps = float(math.exp(rng.uniform(*np.log(CONTROL_RPS))))
         name = f"control-{number}"
         controls_before[name], controls_after[name] = windows(_truth(rng, shape, rps, CONTROL_P99))
+    first = {}
+    if earlier is not None and earlier_steps > 0:
+        names = ["canary", *controls_before]
+        for name, (truth, jitter) in zip(names, kept, strict=True):
+            first[name] = _window(
+                earlier, earlier_rates(earlier, truth.rps, earlier_steps), truth.error_rate,
+                bounds, shape, truth.latency_median_ms, truth.latency_sigma, jitter,
+            )  # fmt: skip
     return Scenario(
         index=index,
         traffic=level,
@@ -163,6 +184,7 @@ def calibration_scenario(
         after=after,
         controls_before=controls_before,
         controls_after=controls_after,
+        earlier=first,
     )
 
 
@@ -225,6 +247,9 @@ def run_calibration(
     by our judge rule by rule: the calibration table's data (JSON-ready)."""
     rules = judges.default_rules(fail_when)
     rng = np.random.default_rng(seed)
+    # the rules' own before-windows: earlier minutes from a stream of their own
+    earlier_steps = judges.longest_before(rules) - STEPS_PER_WINDOW
+    earlier = np.random.default_rng(seed + EARLIER_STREAM)
     cells: dict[str, Cell] = {}
     totals: dict[str, int] = {}
     rejected: dict[str, int] = {}
@@ -234,7 +259,9 @@ def run_calibration(
             for level in levels:
                 cell = cells[cell_key(layout, shape, level)] = Cell()
                 for index in range(per_cell):
-                    scenario = calibration_scenario(rng, index, layout, shape, level)
+                    scenario = calibration_scenario(
+                        rng, index, layout, shape, level, earlier, earlier_steps
+                    )
                     failed = False
                     for rule in rules:
                         result = judges.judge_scenario_rule(rule, scenario, alpha)

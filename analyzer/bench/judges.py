@@ -31,6 +31,8 @@ from scipy import stats
 from analyzer.adapters.rule_files import PACKAGED_RULES, load_rules
 from analyzer.bench.scenarios import (
     ISTIO_BUCKETS,
+    STEP_SECONDS,
+    STEPS_PER_WINDOW,
     Scenario,
     WindowData,
     _bucket_probabilities,
@@ -146,18 +148,32 @@ def ours(
     return judge
 
 
+def before_steps(rule: Rule) -> int:
+    """The steps (minutes) of ``rule``'s before-window: its own ``beforeWindow``, else the
+    10-minute ``windows.before`` the scenarios are drawn with."""
+    own = rule.spec.judge.before_window
+    return STEPS_PER_WINDOW if own is None else max(1, round(own.total_seconds() / STEP_SECONDS))
+
+
+def longest_before(rules: RuleSet | None = None) -> int:
+    """The longest before-window of ``rules`` (default: the shipped ones), in steps."""
+    return max(before_steps(rule) for rule in rules or default_rules())
+
+
 def judge_scenario_rule(rule: Rule, scenario: Scenario, alpha: float | None) -> RuleResult:
-    """One rule of our judge on one scenario, controls included."""
+    """One rule of our judge on one scenario, controls included, each read over the rule's
+    own before-window (as far as the scenario has minutes for it)."""
+    steps = before_steps(rule)
     return judge_rule(
         RuleInput(
             rule=rule,
             namespace=scenario.namespace,
-            before=observation(rule, scenario.before),
+            before=observation(rule, scenario.before_for("canary", steps)),
             after=observation(rule, scenario.after),
             controls_before={
                 n: o
-                for n, w in scenario.controls_before.items()
-                if (o := observation(rule, w)) is not None
+                for n in scenario.controls_before
+                if (o := observation(rule, scenario.before_for(n, steps))) is not None
             },
             controls_after={
                 n: o

@@ -306,7 +306,8 @@ def decision_table(result: BenchResult) -> Table:
         "(confidence sequence), stop at the first PASS or FAIL; shares within 30 minutes. "
         "ceiling (p99 cases): the most a judge honouring the +20 % allowance detects at one "
         "look of 10 / 30 minutes — the chance that the raw (unbucketed) sample p99's change, "
-        "drift known, lands beyond the allowance.",
+        "drift known, lands beyond the allowance — with the p99 rule's own before-window "
+        f"({_before_minutes(data)}) and, in brackets, with a 10-minute one.",
     )
     for column in ("case", "judging", "FAIL", "PASS", "median min", "p90 min", "ceiling"):
         table.add_column(column, justify="left" if column in ("case", "judging") else "right")
@@ -322,18 +323,28 @@ def decision_table(result: BenchResult) -> Table:
                 f"{_pct(row['pass_rate'])} ({_interval(row['pass_95ci'])})",
                 "—" if row["minutes_median"] is None else f"{row['minutes_median']:g}",
                 "—" if row["minutes_p90"] is None else f"{row['minutes_p90']:g}",
-                _ceiling(case.get("allowance_ceiling"), index),
+                _ceiling(
+                    case.get("allowance_ceiling"), index, case.get("allowance_ceiling_10min_before")
+                ),
                 end_section=index == 1,
             )
     return table
 
 
-def _ceiling(ceiling: dict | None, index: int) -> str:
-    """The one-look ceiling of a p99 case: 10 minutes on the fixed row, 30 on the other."""
+def _ceiling(ceiling: dict | None, index: int, short: dict | None = None) -> str:
+    """The one-look ceiling of a p99 case: 10 minutes on the fixed row, 30 on the other;
+    ``short``: the same with a 10-minute before-window, in brackets."""
     if not ceiling:
         return ""
     key = "10min" if index == 0 else "30min"
-    return f"{_pct(ceiling[key])} ({key[:-3]} min)"
+    text = f"{_pct(ceiling[key])} ({key[:-3]} min)"
+    return f"{text} [{_pct(short[key])}]" if short else text
+
+
+def _before_minutes(data: dict) -> str:
+    minutes = data.get("before_minutes") or {}
+    shown = minutes.get("latency-p99")
+    return "10 min" if shown is None else f"{shown} min"
 
 
 def allowance_table(result: BenchResult) -> Table:

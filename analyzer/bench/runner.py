@@ -238,7 +238,10 @@ def run(config: BenchConfig, progress: Callable[[int], None] | None = None) -> B
     limits: dict[float, list[float]] = defaultdict(list)
     normal: dict[float, list[float]] = defaultdict(list)
     counts: dict[str, int] = defaultdict(int)
-    for scenario in generate(config.scenarios, config.seed):
+    # the rules' own before-windows (the p99 rules' hour): minutes drawn before each
+    # scenario's 10-minute before-window, from their own stream (``scenarios.generate``)
+    earlier = judges.longest_before() - STEPS_PER_WINDOW
+    for scenario in generate(config.scenarios, config.seed, earlier_steps=earlier):
         kind = scenario.regression or "healthy"
         counts[kind] += 1
         if scenario.regression == LIMIT_KIND:

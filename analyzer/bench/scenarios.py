@@ -73,6 +73,8 @@ REGRESSIONS: dict[str, tuple[str, float]] = {
 }
 
 STEPS_PER_WINDOW = 10
+#: offset of the seed of the minutes before the 10-minute before-window (their own stream)
+EARLIER_STREAM = 104_729
 STEP_SECONDS = 60.0
 CONTROLS_PER_SCENARIO = 5
 
@@ -126,10 +128,45 @@ class Scenario:
     after: WindowData
     controls_before: dict[str, WindowData] = field(default_factory=dict)
     controls_after: dict[str, WindowData] = field(default_factory=dict)
+    #: the minutes before the 10-minute before-window ("canary" and each control), for the
+    #: rules that read a longer before-window of their own (``spec.judge.beforeWindow``)
+    earlier: dict[str, WindowData] = field(default_factory=dict)
 
     @property
     def namespace(self) -> str:
         return f"canary-{self.index}"
+
+    def before_for(self, name: str, steps: int) -> WindowData:
+        """The last ``steps`` before-minutes of ``name`` ("canary" or a control): the
+        10-minute before-window, preceded by the earlier minutes the scenario has."""
+        window = self.before if name == "canary" else self.controls_before[name]
+        if steps == len(window.requests):
+            return window
+        earlier = self.earlier.get(name)
+        return last_steps(window if earlier is None else joined(earlier, window), steps)
+
+
+def joined(first: WindowData, then: WindowData) -> WindowData:
+    """Two consecutive windows of one namespace as one."""
+    return WindowData(
+        np.concatenate((first.requests, then.requests)),
+        np.concatenate((first.errors, then.errors)),
+        np.concatenate((first.buckets, then.buckets)),
+        then.bounds,
+    )
+
+
+def last_steps(window: WindowData, steps: int) -> WindowData:
+    """The last ``steps`` of a window (all of it when shorter)."""
+    return WindowData(
+        window.requests[-steps:], window.errors[-steps:], window.buckets[-steps:], window.bounds
+    )
+
+
+def earlier_rates(rng: np.random.Generator, rps: float, steps: int) -> np.ndarray:
+    """Per-step rates of the minutes before a 10-minute before-window: the namespace's own
+    level with per-minute overdispersion (the night's ramp starts at the 10-minute window)."""
+    return rps * rng.lognormal(0.0, 0.08, steps)
 
 
 def _bucket_probabilities(median: float, sigma: float) -> np.ndarray:
@@ -191,17 +228,28 @@ def generate(
     seed: int,
     levels: Sequence[float] = TRAFFIC_LEVELS,
     regressions: Sequence[str | None] | None = None,
+    earlier_steps: int = 0,
 ) -> list[Scenario]:
     """``count`` scenarios at random ``levels``; by default half healthy and the rest spread
-    evenly over REGRESSIONS, else cycling through ``regressions`` (None = healthy)."""
+    evenly over REGRESSIONS, else cycling through ``regressions`` (None = healthy).
+    ``earlier_steps``: minutes drawn before each 10-minute before-window, from a stream of
+    their own (``EARLIER_STREAM``), so every other draw is the same whatever their number."""
     rng = np.random.default_rng(seed)
+    earlier = np.random.default_rng(seed + EARLIER_STREAM) if earlier_steps > 0 else None
     if regressions is None:
         kinds = list(REGRESSIONS)
         plan = [None if i % 2 == 0 else kinds[(i // 2) % len(kinds)] for i in range(count)]
     else:
         plan = [regressions[i % len(regressions)] for i in range(count)]
     return [
-        _scenario(rng, index, float(levels[int(rng.integers(len(levels)))]), regression)
+        _scenario(
+            rng,
+            index,
+            float(levels[int(rng.integers(len(levels)))]),
+            regression,
+            earlier,
+            earlier_steps,
+        )
         for index, regression in enumerate(plan)
     ]
 
@@ -231,7 +279,12 @@ def with_regression(
 
 
 def _scenario(
-    rng: np.random.Generator, index: int, level: float, regression: str | None
+    rng: np.random.Generator,
+    index: int,
+    level: float,
+    regression: str | None,
+    earlier: np.random.Generator | None = None,
+    earlier_steps: int = 0,
 ) -> Scenario:
     drift = float(rng.uniform(0.5, 1.5))
     model = DRIFT_MODELS[int(rng.integers(len(DRIFT_MODELS)))]
@@ -253,9 +306,11 @@ def _scenario(
         rng, rates_after, canary_error_after, canary.latency_median_ms * latency_factor, sigma_after
     )
     controls_before, controls_after = {}, {}
+    truths = {"canary": canary}
     for number in range(CONTROLS_PER_SCENARIO):
         rps = float(math.exp(rng.uniform(math.log(0.5), math.log(100))))
         truth = _namespace_truth(rng, rps)
+        truths[f"control-{number}"] = truth
         cb, ca = _rate_path(rng, rps, drift, float(rng.uniform(0.95, 1.05)))
         name = f"control-{number}"
         controls_before[name] = _window(
@@ -268,6 +323,13 @@ def _scenario(
             truth.latency_median_ms * latency_factor,
             truth.latency_sigma,
         )
+    first = {}
+    if earlier is not None and earlier_steps > 0:
+        for name, truth in truths.items():
+            rates = earlier_rates(earlier, truth.rps, earlier_steps)
+            first[name] = _window(
+                earlier, rates, truth.error_rate, truth.latency_median_ms, truth.latency_sigma
+            )
     return Scenario(
         index=index,
         traffic=level,
@@ -279,6 +341,7 @@ def _scenario(
         after=after,
         controls_before=controls_before,
         controls_after=controls_after,
+        earlier=first,
     )
 
 

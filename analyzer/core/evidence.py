@@ -6,7 +6,9 @@ window holds fewer requests, and an inconclusive wave is extended and then held 
 person. A namespace at 0.3 rps cannot reach 500 requests in a 10-minute window, so a
 night that includes it ends held however healthy it is. Platform teams should learn that
 when they plan the night (``upgrade --dry-run``, the start of ``upgrade`` and ``serve``),
-not at 3 a.m. from a page. Pure: counts in, findings out; the service fetches the counts.
+not at 3 a.m. from a page. A rule with its own, longer before-window
+(``spec.judge.beforeWindow``) is bound by the after-window: its evidence is counted over the
+shorter of the two. Pure: counts in, findings out; the service fetches the counts.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from analyzer.core.durations import format_duration
-from analyzer.core.rules import RuleSet
+from analyzer.core.rules import Rule, RuleSet
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,45 @@ def needed_requests(rules: RuleSet) -> int:
         ),
         default=0,
     )
+
+
+def evidence_window(rule: Rule, before: timedelta, after: timedelta) -> timedelta:
+    """The window whose requests bind ``rule``'s evidence: the shorter of its before-window
+    (its own ``beforeWindow``, else the ``before`` setting) and the ``after`` setting."""
+    return min(rule.spec.judge.before_window or before, after)
+
+
+def thin_by_rule(
+    rates: Mapping[str, float],
+    namespaces: Iterable[str],
+    rules: RuleSet,
+    before: timedelta,
+    after: timedelta,
+) -> tuple[ThinEvidence, ...]:
+    """The planned ``namespaces`` whose request ``rates`` (per second; no data: 0) fall short
+    of what some deciding rule needs in the window that binds it (``evidence_window``: a
+    rule with a long before-window of its own is bound by the after-window), in plan order;
+    each with the rule it falls furthest short of."""
+    needs = sorted(
+        {
+            (rule.spec.judge.min_evidence.requests, evidence_window(rule, before, after))
+            for rule in rules
+            if rule.spec.critical and not rule.spec.dry_run
+            and rule.spec.judge.min_evidence.requests > 0
+        },
+        key=lambda need: (need[1], -need[0]),
+    )
+    found = []
+    for namespace in namespaces:
+        rate = rates.get(namespace, 0.0)
+        short = [
+            ThinEvidence(namespace, rate * window.total_seconds(), needed, window)
+            for needed, window in needs
+            if rate * window.total_seconds() < needed
+        ]
+        if short:
+            found.append(min(short, key=lambda thin: thin.requests / thin.needed))
+    return tuple(found)
 
 
 def thin_evidence(

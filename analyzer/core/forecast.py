@@ -13,7 +13,10 @@ rule's alpha: the estimate must pass both the allowance and ``z_α`` standard er
 the one the judge uses, without controls (they add a little): ratio rules
 ``√(2·p(1−p)/n)`` at the namespace's own error rate, histogram rules the quantile's own
 log standard error from its tail (``core.quantiles.tail_quantile``) for both windows,
-volume rules ``√(2/n)`` on the log rate.
+volume rules ``√(2/n)`` on the log rate. A rule with its own, longer before-window
+(``beforeWindow``) has a before-window holding that many more requests: its SE is
+``√(1 + w/b)`` rather than ``√2`` times one window's (``w`` the window-length, ``b`` its
+before-window).
 """
 
 from __future__ import annotations
@@ -95,15 +98,22 @@ def _z(share: float) -> float:
     return float(stats.norm.ppf(share))
 
 
-def rule_forecast(rule: Rule, history: Observation | None, alpha: float) -> RuleForecast:
+def rule_forecast(
+    rule: Rule, history: Observation | None, alpha: float, before_share: float = 1.0
+) -> RuleForecast:
     """What ``rule`` can detect on a namespace whose window-length of traffic looked like
-    ``history`` (None: no data)."""
+    ``history`` (None: no data). ``before_share``: the rule's before-window as a multiple
+    of that window-length (a rule's own ``beforeWindow`` of 60m against 10 minutes: 6); the
+    before-window's variance is the window's divided by it, so the standard error is
+    ``√(1 + 1/before_share)`` times one window's, and the evidence the smaller window
+    holds must reach ``minEvidence``."""
     judging = rule.spec.judge
     needed = max(judging.min_evidence.requests, 1)
     z_alpha, z_power = _z(1 - alpha), _z(POWER)
     if rule.spec.type is RuleType.VALUE:
         return RuleForecast(rule.name, None, "not forecast (value rule)")
-    count = _requests(history)
+    count = _requests(history) * min(before_share, 1.0)
+    spread = math.sqrt(1 + 1 / before_share)  # √2 with equal windows
     if count < needed:
         return RuleForecast(
             rule.name,
@@ -112,7 +122,7 @@ def rule_forecast(rule: Rule, history: Observation | None, alpha: float) -> Rule
         )
     if isinstance(history, RatioCounts):
         rate = max(history.bad, 0.5) / history.total
-        error = math.sqrt(2 * rate * (1 - rate) / history.total)
+        error = spread * math.sqrt(rate * (1 - rate) / history.total)
         allowance = max(
             judging.allowed_change.absolute or 0.0, (judging.allowed_change.relative or 0.0) * rate
         )
@@ -125,9 +135,9 @@ def rule_forecast(rule: Rule, history: Observation | None, alpha: float) -> Rule
             return RuleForecast(
                 rule.name, None, "cannot judge it alone: too few requests in the tail"
             )
-        error = math.sqrt(2) * tail.log_standard_error
+        error = spread * tail.log_standard_error
     else:  # volume
-        error = math.sqrt(2 / count)
+        error = spread * math.sqrt(1 / _requests(history))
     found = math.expm1(max(math.log1p(relative), z_alpha * error) + z_power * error)
     return RuleForecast(rule.name, found, f"detects {found:+.0%}")
 
@@ -145,16 +155,20 @@ def namespace_forecast(
     history: Mapping[str, Observation | None],
     rules: list[Rule],
     alpha: float | None = None,
+    before_shares: Mapping[str, float] | None = None,
 ) -> NamespaceForecast:
     """A namespace's forecast from ``history`` (per rule name: one window-length of its
     traffic in the same hours of previous nights); ``alpha``: the per-test alpha of the
-    night budget (None: each rule's own)."""
+    night budget (None: each rule's own); ``before_shares``: per rule name, its
+    before-window as a multiple of the window-length (absent: 1)."""
     deciding = [r for r in rules if r.spec.critical and not r.spec.dry_run]
+    shares = before_shares or {}
     found = tuple(
         rule_forecast(
             rule,
             history.get(rule.name),
             min(alpha, 1 - rule.spec.judge.confidence) if alpha else 1 - rule.spec.judge.confidence,
+            shares.get(rule.name, 1.0),
         )
         for rule in deciding
     )

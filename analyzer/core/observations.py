@@ -128,6 +128,19 @@ def extract_observations(
     return result
 
 
+def covered_start(series: Iterable[Series], start: float, step: float) -> float | None:
+    """Where a window's data begins when the metrics source holds less history than the
+    window (a Prometheus started, or keeping data, for less than a rule's long
+    before-window): the start of the earliest point's step, when that is more than one step
+    after the window's ``start`` (unix seconds); None when the window is covered or there is
+    no data at all. Each point covers the step ending at it; a rate over a step needs two
+    scrapes, so the first step may be missing from a covered window."""
+    first = min((t for item in series for t, _ in _finite_points(item)), default=None)
+    if first is None or first - step <= start + step:
+        return None
+    return first - step
+
+
 def _sum_by_time(items: Iterable[Series]) -> dict[float, float]:
     totals: dict[float, float] = defaultdict(float)
     for item in items:

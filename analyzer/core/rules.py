@@ -18,14 +18,23 @@ import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError
 
+from analyzer.core.durations import Duration
 from analyzer.core.quiet_policy import DEFAULT_QUIET_POLICY, QuietPolicy
 from analyzer.core.templates import PLACEHOLDERS, placeholders_in
 from analyzer.core.yaml_lines import line_of
@@ -85,6 +94,14 @@ class MinEvidence(_Strict):
     points: int = Field(0, ge=0, description="Data points per window (value rules).")
 
 
+#: How a duration is written in a rule file (as in PromQL: ``30s``, ``10m``, ``1h30m``).
+_DURATION_SCHEMA = {
+    "type": "string",
+    "pattern": r"^(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$",
+    "examples": ["60m", "1h"],
+}
+
+
 class Judging(_Strict):
     """How a rule's before/after change is judged."""
 
@@ -109,6 +126,13 @@ class Judging(_Strict):
         description="Judge the change against namespaces not yet upgraded (difference in "
         "differences).",
     )
+    before_window: Annotated[Duration, WithJsonSchema(_DURATION_SCHEMA)] | None = Field(
+        None,
+        alias="beforeWindow",
+        description="This rule's own before-window (e.g. 60m), for the canary and its controls "
+        "alike; absent: the windows.before setting. Longer before-windows hold more requests "
+        "in a tail quantile's tail; extensions lengthen only the after-window.",
+    )
     fail_when: FailWhen = Field(
         FailWhen.ESTIMATE_BEYOND,
         alias="failWhen",
@@ -116,6 +140,12 @@ class Judging(_Strict):
         "and its estimate is beyond the allowance; beyond-allowance: FAIL only when the change "
         "beyond the allowance is itself significant (stricter, slower, more INCONCLUSIVE).",
     )
+
+    @model_validator(mode="after")
+    def _window_positive(self) -> Judging:
+        if self.before_window is not None and self.before_window.total_seconds() <= 0:
+            raise ValueError("spec.judge.beforeWindow must be longer than zero (e.g. 60m)")
+        return self
 
 
 class AbsentPolicy(StrEnum):
@@ -190,6 +220,13 @@ class Rule(_Strict):
     @property
     def name(self) -> str:
         return self.metadata.name
+
+
+def longest_before_window(rules: Iterable[Rule], before: timedelta) -> timedelta:
+    """How far before a restart any of ``rules`` reads: the longest of their own
+    before-windows (``judge.beforeWindow``) and ``before`` (the ``windows.before`` setting).
+    A namespace restarted within it is not a clean control for every rule."""
+    return max((before, *(r.spec.judge.before_window for r in rules if r.spec.judge.before_window)))
 
 
 def rule_file_schema() -> dict[str, Any]:

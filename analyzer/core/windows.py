@@ -4,12 +4,14 @@ Before is ``[t - before, t)`` where ``t`` is the restart; after is ``[r + settle
 + after)`` where ``r`` is when the rollout ended and every restarted proxy was verified on
 the new revision (``r = t`` when it is not known, e.g. ``analyze`` given a restart time). So
 the after-window never holds traffic served by an old proxy, however long the rollout; the
-settle period after it (cold caches, connection churn) is never judged.
+settle period after it (cold caches, connection churn) is never judged. A rule may set its
+own before-window length (``spec.judge.beforeWindow``, ``RestartWindows.with_before``); it
+ends at the restart all the same, for the canary and its controls.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 
@@ -76,6 +78,18 @@ class RestartWindows:
             step=step,
             rolled_out_at=rolled_out_at,
         )
+
+    def with_before(self, before: timedelta | None) -> RestartWindows:
+        """The same restart with a before-window of ``before`` ending at the restart (a
+        rule's own ``beforeWindow``); None: unchanged. Raises ``WindowError`` when it is not
+        longer than zero or shorter than a step."""
+        if before is None or before == self.before.length:
+            return self
+        if before <= timedelta(0):
+            raise WindowError(f"before window must be longer than zero, got {before}")
+        if self.step > before:
+            raise WindowError(f"step {self.step} is longer than the before window {before}")
+        return replace(self, before=Window(self.restarted_at - before, self.restarted_at))
 
     def to_dict(self) -> dict[str, object]:
         return {

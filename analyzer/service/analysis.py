@@ -2,7 +2,9 @@
 
 Kept apart on purpose (Flagger's counter-example): this module looks up data and hands it
 to the pure judge; it does not decide, record or act. The engine and ``analyze`` both use
-it. One range query per rule per window covers every judged namespace and every control.
+it. One range query per rule per window covers every judged namespace and every control;
+a rule with its own before-window (``spec.judge.beforeWindow``) queries that window, for the
+canary and the controls alike, and judges on the part a short-lived metrics source holds.
 With a night budget (``core.multiplicity``) the judged namespaces are one wave: judged once
 for their p-values, then re-judged at each test's Holm alpha from the same observations.
 """
@@ -14,23 +16,25 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from analyzer.core.evidence import ThinEvidence, needed_requests, thin_evidence
+from analyzer.core.durations import format_duration
+from analyzer.core.evidence import ThinEvidence, needed_requests, thin_by_rule, thin_evidence
 from analyzer.core.judge import RuleInput, error_result, judge_rule
 from analyzer.core.multiplicity import NightBudget, holm_alphas
 from analyzer.core.observations import (
     Observation,
     VolumeCount,
     control_band,
+    covered_start,
     extract_observations,
     rule_query,
 )
-from analyzer.core.ports import MetricsError, MetricsSource, MetricsUnreachableError
+from analyzer.core.ports import MetricsError, MetricsSource, MetricsUnreachableError, Series
 from analyzer.core.quiet import QuietVerdict, WaveContext, judge_wave, wave_pools
 from analyzer.core.quiet_policy import QuietPolicy
 from analyzer.core.rules import Rule, RuleSet, RuleType
 from analyzer.core.sequential import judge_look
 from analyzer.core.verdicts import NamespaceVerdict, RuleResult, combine_rule_results
-from analyzer.core.windows import RestartWindows, Window
+from analyzer.core.windows import RestartWindows, Window, WindowError
 from analyzer.settings import Settings
 
 log = logging.getLogger("canary_analyzer.analysis")
@@ -49,6 +53,21 @@ class AnalysisRequest:
     #: extension, where the fixed judge's PASS stands too
     anytime: bool = False
     scheduled: bool = True
+    #: judge a rule with its own ``spec.judge.beforeWindow`` (ending at the restart, for the
+    #: canary and its controls); False: ``windows.before`` for every rule (the soak, whose
+    #: baseline is the same hours of an earlier night)
+    rule_before_windows: bool = True
+    #: when controls were restarted (moved earlier this night): a rule with a longer
+    #: before-window of its own leaves out the controls restarted inside it
+    control_restarts: Mapping[str, datetime] = field(default_factory=dict)
+
+    def controls_for(self, before: Window) -> tuple[str, ...]:
+        """The controls whose proxies did not change during ``before`` (or since)."""
+        return tuple(
+            name
+            for name in self.controls
+            if (at := self.control_restarts.get(name)) is None or at < before.start
+        )
 
     def judge(self, data: RuleInput) -> RuleResult:
         """The judge this request asks for, on one rule's data."""
@@ -100,15 +119,35 @@ def analyze_restart(
     outcome = AnalysisOutcome(verdicts={})
     for rule in rules:
         query = rule_query(rule, request.namespace_label, everyone, step)
+        own = rule.spec.judge.before_window if request.rule_before_windows else None
+        try:
+            judged = windows.with_before(own)
+        except WindowError as error:
+            for namespace in request.judged:
+                per_rule[namespace].append(
+                    error_result(rule, namespace, f"spec.judge.beforeWindow: {error}", (query,))
+                )
+            continue
+        shown: dict[str, str] | None = None
+        fallback = ""
+        if own is not None and _no_clean_controls(rule, request, judged.before):
+            # every control changed its proxies inside the rule's window: without them the
+            # night's drift is not netted out, so the rule reads windows.before instead
+            judged, own = windows, None
+            fallback = (
+                f" [before-window {windows.before.length.total_seconds() / 60:g}m, not the "
+                f"rule's own: every control was restarted inside it]"
+            )
         try:
             observed: list[dict[str, Observation]] = []
-            for window in (windows.before, windows.after):
+            for window in (judged.before, judged.after):
                 outcome.queries_sent += 1
                 series = _query_window(source, query, window, step)
+                seconds = window.length.total_seconds()
+                if own is not None and window is judged.before:
+                    shown, seconds = _own_before_window(series, window, step)
                 observed.append(
-                    extract_observations(
-                        rule, series, request.namespace_label, window.length.total_seconds()
-                    )
+                    extract_observations(rule, series, request.namespace_label, seconds)
                 )
         except MetricsError as error:
             if isinstance(error, MetricsUnreachableError):
@@ -117,8 +156,9 @@ def analyze_restart(
                 per_rule[namespace].append(error_result(rule, namespace, str(error), (query,)))
             continue
         before, after = observed
-        controls_before = {n: before[n] for n in request.controls if n in before}
-        controls_after = {n: after[n] for n in request.controls if n in after}
+        clean = request.controls_for(judged.before)
+        controls_before = {n: before[n] for n in clean if n in before}
+        controls_after = {n: after[n] for n in clean if n in after}
         chart_controls = {
             "controls_before": [list(p) for p in control_band(controls_before)],
             "controls_after": [list(p) for p in control_band(controls_after)],
@@ -138,7 +178,9 @@ def analyze_restart(
                 request.judge(data),
                 series=_chart_series(before.get(namespace), after.get(namespace), chart_controls),
             )
-            per_rule[namespace].append(result)
+            if fallback:
+                result = replace(result, reason=result.reason + fallback)
+            per_rule[namespace].append(_with_window(result, shown))
     if budget is not None:
         pooled = pool_slots(rules, len(per_rule)) if quiet is not None else 0
         per_rule = spend_night_budget(per_rule, inputs, rules, budget, request.judge, pooled)
@@ -300,7 +342,9 @@ def spend_night_budget(
                     f"α {_percent(alpha)} from the rule's own confidence, stricter than "
                     f"{_percent(night)} from the {source}"
                 )
-            again = judge(replace(data, alpha=alpha))
+            again = _with_window(
+                judge(replace(data, alpha=alpha)), result.evidence.get("before_window")
+            )
             rejudged[namespace].append(
                 replace(
                     again,
@@ -310,6 +354,47 @@ def spend_night_budget(
                 )
             )
     return rejudged
+
+
+def _no_clean_controls(rule: Rule, request: AnalysisRequest, before: Window) -> bool:
+    """True when ``rule`` judges against controls, there are some, and every one of them
+    was restarted inside ``before`` (a rule's own, longer before-window)."""
+    return (
+        rule.spec.judge.use_controls
+        and bool(request.controls)
+        and not request.controls_for(before)
+    )
+
+
+def _own_before_window(
+    series: Sequence[Series], window: Window, step: timedelta
+) -> tuple[dict[str, str], float]:
+    """A rule's own before-window as results show it, and the seconds it covers: all of
+    it, or — when the metrics source holds less history than the window — from where the
+    data begins (the judge weighs the requests that are there; a note says so)."""
+    shown = {**window.to_dict(), "length": format_duration(window.length)}
+    begins = covered_start(series, window.start.timestamp(), step.total_seconds())
+    if begins is None:
+        return shown, window.length.total_seconds()
+    covered = window.end - datetime.fromtimestamp(begins, tz=window.start.tzinfo)
+    shown["covered_start"] = datetime.fromtimestamp(begins, tz=window.start.tzinfo).isoformat()
+    shown["covered"] = format_duration(covered)
+    return shown, covered.total_seconds()
+
+
+def _with_window(result: RuleResult, shown: Mapping[str, str] | None) -> RuleResult:
+    """``result`` with the rule's own before-window in its evidence (``before_window``: a
+    free-form dict, so a stored state stays what earlier releases read), and a note in its
+    reason when the metrics source held only part of it."""
+    if shown is None:
+        return result
+    reason = result.reason
+    if "covered" in shown and "before-window partial" not in reason:
+        reason += (
+            f" [before-window partial: {shown['covered']} of the rule's {shown['length']} "
+            "in the metrics source, judged on what is there]"
+        )
+    return replace(result, reason=reason, evidence={**result.evidence, "before_window": dict(shown)})
 
 
 def _percent(share: float) -> str:
@@ -358,23 +443,31 @@ def forecast_thin_evidence(
     step: timedelta,
     at: datetime,
     namespace_label: str = "destination_workload_namespace",
+    after: timedelta | None = None,
 ) -> tuple[ThinEvidence, ...]:
     """The planned namespaces whose traffic over ``[at - window, at)`` is below what the
     deciding rules need per window: one query, with the first request-volume rule's own
-    PromQL (none: nothing is forecast). ``MetricsError`` when Prometheus cannot answer."""
+    PromQL (none: nothing is forecast). With ``after`` (the after-window), each rule is
+    held to its own binding window (``core.evidence.evidence_window``: ``window`` is then
+    the before setting); without, every rule to ``window``. ``MetricsError`` when
+    Prometheus cannot answer."""
     needed = needed_requests(rules)
     volume = next((rule for rule in rules if rule.spec.type is RuleType.VOLUME), None)
     if needed <= 0 or volume is None or not namespaces:
         return ()
+    looked = window if after is None else min(window, after)
     query = rule_query(volume, namespace_label, namespaces, step)
-    series = _query_window(source, query, Window(at - window, at), step)
-    observed = extract_observations(volume, series, namespace_label, window.total_seconds())
+    series = _query_window(source, query, Window(at - looked, at), step)
+    observed = extract_observations(volume, series, namespace_label, looked.total_seconds())
     requests = {
         name: observation.count
         for name, observation in observed.items()
         if isinstance(observation, VolumeCount)
     }
-    return thin_evidence(requests, namespaces, needed, window)
+    if after is None:
+        return thin_evidence(requests, namespaces, needed, window)
+    rates = {name: count / looked.total_seconds() for name, count in requests.items()}
+    return thin_by_rule(rates, namespaces, rules, window, after)
 
 
 def planned_evidence_warnings(
@@ -385,13 +478,14 @@ def planned_evidence_warnings(
     now: datetime,
 ) -> tuple[str, ...]:
     """Warnings for the planned namespaces too quiet to be judged in the configured windows
-    (``forecast_thin_evidence`` over the last window-length). Advisory: when Prometheus
+    (``forecast_thin_evidence`` over the last window-length, each rule held to its own
+    binding window). Advisory: when Prometheus
     cannot answer, one warning says the check was skipped and nothing else changes."""
     windows, upgrade = settings.windows, settings.upgrade
     try:
         found = forecast_thin_evidence(
-            source, rules, namespaces, min(windows.before, windows.after), windows.step, now,
-            settings.rules.namespace_label,
+            source, rules, namespaces, windows.before, windows.step, now,
+            settings.rules.namespace_label, after=windows.after,
         )  # fmt: skip
     except MetricsError as error:
         log.warning("could not check the planned namespaces' traffic", exc_info=False,

@@ -71,7 +71,7 @@ def plan_forecast(
 ) -> tuple[tuple[NamespaceForecast, ...], tuple[str, ...]]:
     """``(forecasts, warnings)`` for the planned namespaces: every rule's smallest
     detectable regression at the night budget's per-test alpha (else each rule's own) in
-    the configured after-window. Advisory: when Prometheus cannot answer, no forecast and
+    the configured after-window, with each rule's own before-window (``beforeWindow``). Advisory: when Prometheus cannot answer, no forecast and
     one warning."""
     windows = settings.windows
     window = min(windows.before, windows.after)
@@ -85,7 +85,14 @@ def plan_forecast(
     deciding = sum(1 for r in rules if r.spec.critical and not r.spec.dry_run)
     budget = settings.rules.night_budget
     alpha = night_alpha(budget, len(namespaces), deciding) if budget and deciding else None
-    found = tuple(namespace_forecast(n, seen[n], list(rules), alpha) for n in namespaces)
+    shares = {
+        rule.name: rule.spec.judge.before_window / window
+        for rule in rules
+        if rule.spec.judge.before_window is not None
+    }
+    found = tuple(
+        namespace_forecast(n, seen[n], list(rules), alpha, shares) for n in namespaces
+    )
     return found, ()
 
 

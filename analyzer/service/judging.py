@@ -84,6 +84,7 @@ class PrometheusJudging:
                 namespace_label=self._label,
                 anytime=action.anytime,
                 scheduled=action.scheduled,
+                control_restarts=action.control_restarts,
             ),
             budget=budget,
             quiet=quiet_context(action, self._health),

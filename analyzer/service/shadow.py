@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from analyzer.core.ports import ClusterError, MetricsError
+from analyzer.core.rules import longest_before_window
 from analyzer.core.shadow import (
     WOULD,
     PendingRestart,
@@ -72,6 +74,12 @@ class ShadowWatch:
         self._seen: dict[tuple[str, str, str], WorkloadTemplate] | None = None
         self._recent: list[tuple[str, datetime]] = []  # judged restarts, for controls
 
+    def _reach(self) -> ShadowWindows:
+        """The windows with ``before`` as long as the longest any current rule reads (its
+        own ``judge.beforeWindow``): restarts that close are not each other's controls."""
+        before = longest_before_window(self.context.judging.rules.rules, self.windows.before)
+        return replace(self.windows, before=before)
+
     def tick(self, now: datetime, leading: bool) -> None:
         """One pass: a standby only says so; the leader looks, then judges what is due."""
         if not leading:
@@ -104,7 +112,7 @@ class ShadowWatch:
         self._seen = {w.key: w for w in current}
 
     def _seen_restart(self, seen: SeenRestart, now: datetime) -> None:
-        self.pending = merge_restart(self.pending, seen, self.windows)
+        self.pending = merge_restart(self.pending, seen, self._reach())
         due = self.windows.due(seen.restarted_at)
         message = (
             f"shadow: {seen.namespace} restarted at {seen.restarted_at.isoformat()} "
@@ -119,7 +127,8 @@ class ShadowWatch:
 
     def _judge(self, entry: PendingRestart, now: datetime) -> None:
         seen, windows = entry.seen, self.windows
-        recent = [n for n, at in self._recent if at > seen.restarted_at - windows.before - windows.after]
+        reach = self._reach().before  # the longest before-window any rule reads
+        recent = [n for n, at in self._recent if at > seen.restarted_at - reach - windows.after]
         controls = shadow_controls(entry, self.watched, recent)
         action = Judge(
             judged=(seen.namespace,),

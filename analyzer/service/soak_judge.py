@@ -118,7 +118,7 @@ def judge_look(source: MetricsSource, rules: RuleSet, namespaces: list[str],
             break
         outcome = analyze_restart(source, rules, AnalysisRequest(
             judged=tuple(remaining), controls=(), windows=windows,
-            namespace_label=namespace_label), budget=budget)
+            namespace_label=namespace_label, rule_before_windows=False), budget=budget)
         for name, verdict in outcome.verdicts.items():
             result.verdicts[name] = verdict
             result.baseline[name] = windows

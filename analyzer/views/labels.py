@@ -45,6 +45,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "tail_exponent": ("tail exponent", PLAIN),
     "tail_dispersion": ("tail dispersion", PLAIN),
     "interpolation_log_error": ("interpolation error (log)", PLAIN),
+    "before_window": ("the rule's own before-window", PLAIN),
+    "covered_start": ("held from", PLAIN),
+    "covered": ("held", PLAIN),
     # threshold
     "allowed_change": ("allowed change", CHANGE),
     "allowed_relative": ("allowed relative change", PERCENT),

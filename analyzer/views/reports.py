@@ -41,6 +41,7 @@ from analyzer.core.upgrade import UpgradeSummary
 from analyzer.core.verdicts import NamespaceVerdict, RuleResult
 from analyzer.core.windows import RestartWindows
 from analyzer.views.labels import labelled_rows
+from analyzer.views.verdict_text import own_window_text
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -116,6 +117,8 @@ class RuleView:
     chart: str = ""
     #: what the chart's line and its judged values each show (``charts.chart_caption``)
     caption: str = ""
+    #: the rule's own before-window, when it has one (``verdict_text.own_window_text``)
+    before_window: str = ""
 
     @property
     def failing(self) -> bool:
@@ -148,6 +151,7 @@ def rule_view(rule: RuleResult, windows: Mapping[str, Any] | None = None) -> Rul
         queries=[str(q) for q in rule.queries],
         chart=rule_chart_svg(rule, windows),
         caption=chart_caption(rule, unit),
+        before_window=own_window_text(rule) or "",
     )
 
 

@@ -22,6 +22,7 @@ from analyzer.core.formatting import format_value
 from analyzer.core.ports import MetricsSource
 from analyzer.core.verdicts import NamespaceVerdict, Verdict
 from analyzer.core.windows import RestartWindows
+from analyzer.views.verdict_text import own_window_lines
 
 _STYLE = {
     Verdict.PASS: "bold green",
@@ -134,5 +135,7 @@ def print_verdict_table(
             style="dim",
             highlight=False,
         )
+    for text in own_window_lines(verdict):
+        console.print(f"window: {text}", style="dim", highlight=False)
     if controls:
         console.print(f"controls: {', '.join(controls)}", style="dim", highlight=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from analyzer.core.verdicts import NamespaceVerdict, RuleResult, Verdict
 from analyzer.core.windows import RestartWindows
 
@@ -24,8 +26,30 @@ def rule_line(result: RuleResult) -> str:
     return f"  {_MARK[result.verdict]:<12} {result.rule}{tag}: {result.reason}"
 
 
+def own_window_text(result: RuleResult) -> str | None:
+    """``latency-p99 before 00:30:00–01:30:00 UTC (the rule's own 1h)``, with what a
+    short-lived metrics source held of it; None when the rule uses ``windows.before``."""
+    window = result.evidence.get("before_window")
+    if not window:
+        return None
+    start, end = (datetime.fromisoformat(window[key]) for key in ("start", "end"))
+    text = (
+        f"{result.rule} before {start:%H:%M:%S}–{end:%H:%M:%S} UTC "
+        f"(the rule's own {window.get('length', '')}"
+    )
+    if "covered" in window:
+        text += f"; only the last {window['covered']} in the metrics source"
+    return text + ")"
+
+
+def own_window_lines(verdict: NamespaceVerdict) -> list[str]:
+    """One line per rule judged on a before-window of its own."""
+    return [text for result in verdict.rules if (text := own_window_text(result))]
+
+
 def namespace_text(verdict: NamespaceVerdict, windows: RestartWindows | None = None) -> str:
-    """The namespace verdict, its windows and one line per rule."""
+    """The namespace verdict, its windows (a rule's own before-window on a line of its own)
+    and one line per rule."""
     lines = [f"{verdict.namespace}: {_MARK[verdict.verdict]} — {verdict.reason}"]
     if windows is not None:
         lines.append(
@@ -33,5 +57,6 @@ def namespace_text(verdict: NamespaceVerdict, windows: RestartWindows | None = N
             f"after {windows.after.start:%H:%M:%S}–{windows.after.end:%H:%M:%S} UTC "
             f"(restart {windows.restarted_at:%H:%M:%S}, step {windows.step.total_seconds():g}s)"
         )
+    lines.extend(f"  window: {text}" for text in own_window_lines(verdict))
     lines.extend(rule_line(result) for result in verdict.rules)
     return "\n".join(lines)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -215,3 +215,20 @@ def test_unreachable_prometheus_exits_4():
     assert result.returncode == 4, result.stderr
     assert "cannot reach Prometheus" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_p99_rules_own_hour_before_on_a_prometheus_holding_25_minutes(prometheus):
+    # the shipped latency-p99 judges 60 minutes before the restart (spec.judge.beforeWindow);
+    # this Prometheus holds 25: judged on what is there, and the result says so
+    code, document = analyze(prometheus, "slow")
+    assert (code, document["verdict"]) == (1, "fail")
+    result = rule(document, "latency-p99")
+    window = result["evidence"]["before_window"]
+    assert window["start"] == (RESTART - timedelta(minutes=60)).isoformat()
+    assert window["end"] == RESTART.isoformat() and window["length"] == "1h"
+    covered = datetime.fromisoformat(window["covered_start"])
+    assert RESTART - timedelta(minutes=26) <= covered <= RESTART - timedelta(minutes=23)
+    assert "before-window partial" in result["reason"] and "of the rule's 1h" in result["reason"]
+    # rules without their own window are judged on windows.before and carry none
+    assert "before_window" not in rule(document, "error-rate")["evidence"]
+    assert document["windows"]["before"]["start"] == (RESTART - timedelta(minutes=10)).isoformat()

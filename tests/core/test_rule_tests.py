@@ -43,7 +43,7 @@ def test_anything_else_is_refused(notation):
 def test_the_shipped_example_passes(capsys):
     assert main(["rules", "test", str(EXAMPLE)]) == 0
     out = capsys.readouterr().out
-    assert out.count("ok   ") == 4 and out.rstrip().endswith("4 passed, 0 failed")
+    assert out.count("ok   ") == 5 and out.rstrip().endswith("5 passed, 0 failed")
 
 
 def _copy_example(tmp_path: Path) -> Path:
@@ -61,7 +61,9 @@ def test_a_changed_expected_verdict_fails_with_a_diff_and_exit_1(tmp_path, capsy
     text = copy.read_text()
     steady = "catalog: {verdict: pass, rules: {error-rate: pass,"
     assert steady in text
-    copy.write_text(text.replace(steady, "catalog: {verdict: fail, rules: {error-rate: fail,"))
+    copy.write_text(
+        text.replace(steady, "catalog: {verdict: fail, rules: {error-rate: fail,", 1)
+    )
     assert main(["rules", "test", str(copy)]) == 1
     out = capsys.readouterr().out
     assert f"FAIL {copy}:25: a steady namespace passes every rule" in out
@@ -69,7 +71,7 @@ def test_a_changed_expected_verdict_fails_with_a_diff_and_exit_1(tmp_path, capsy
     assert "+   catalog: pass — all 3 deciding rules passed" in out
     assert "-   catalog error-rate: fail\n" in out
     assert "+   catalog error-rate: pass — within allowed change: 0.20% → 0.20%" in out
-    assert out.rstrip().endswith("3 passed, 1 failed")
+    assert out.rstrip().endswith("4 passed, 1 failed")
 
 
 def test_a_changed_series_fails_the_expectation_too(tmp_path, capsys):

@@ -113,6 +113,18 @@ def test_a_namespace_restarted_inside_the_before_window_is_no_control():
     assert [(j.judged, j.controls) for j in judging.actions][1] == (("b", "c"), ("d", "e", "f"))
 
 
+def test_the_judgement_says_when_each_moved_control_was_restarted():
+    # a rule reading a longer before-window of its own leaves out the controls restarted
+    # inside it (service.analysis); the engine tells it when each was restarted
+    judging = ScriptedJudging()
+    engine, _ = make_engine(FakeMesh.standard(NAMES), judging)
+    state = engine.run(make_plan())
+    first, _, last = judging.actions
+    assert first.control_restarts == {}
+    assert set(last.control_restarts) == {"a", "b", "c"} == set(last.controls)
+    assert last.control_restarts["b"] == state.record("b").restarted_at
+
+
 def test_judging_waits_for_settle_after_and_evaluation_delay():
     mesh = FakeMesh.standard(NAMES)
     judging = ScriptedJudging()

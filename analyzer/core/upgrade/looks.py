@@ -33,7 +33,12 @@ def _judge_action(state: UpgradeState) -> Judge:
         look, looks = state.extensions, 1 + plan.max_extensions
     return Judge(
         judged=plan.waves[state.wave],
-        controls=_controls(state),
+        controls=(controls := _controls(state)),
+        control_restarts={
+            r.name: r.restarted_at
+            for r in state.namespaces
+            if r.name in controls and r.restarted_at is not None
+        },
         restarted_at=state.restarted_at,
         rolled_out_at=state.rolled_out_at,
         before=plan.before,

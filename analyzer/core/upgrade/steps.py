@@ -105,6 +105,10 @@ class Judge(_Frozen):
     #: this look falls at the end of the after-window or of an extension, where the fixed
     #: judge's PASS stands too
     scheduled: bool = True
+    #: controls moved earlier this night, with when they were restarted: a rule reading a
+    #: longer before-window of its own (``judge.beforeWindow``) leaves out those restarted
+    #: inside it
+    control_restarts: dict[str, datetime] = Field(default_factory=dict)
 
 
 class Notify(_Frozen):
