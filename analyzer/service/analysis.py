@@ -129,15 +129,16 @@ def analyze_restart(
                 )
             continue
         shown: dict[str, str] | None = None
-        fallback = ""
         if own is not None and _no_clean_controls(rule, request, judged.before):
             # every control changed its proxies inside the rule's window: without them the
             # night's drift is not netted out, so the rule reads windows.before instead
+            shown = {
+                **windows.before.to_dict(),
+                "length": format_duration(windows.before.length),
+                "fallback": f"not the rule's own {format_duration(own)}: every control was "
+                "restarted inside it",
+            }
             judged, own = windows, None
-            fallback = (
-                f" [before-window {windows.before.length.total_seconds() / 60:g}m, not the "
-                f"rule's own: every control was restarted inside it]"
-            )
         try:
             observed: list[dict[str, Observation]] = []
             for window in (judged.before, judged.after):
@@ -178,8 +179,6 @@ def analyze_restart(
                 request.judge(data),
                 series=_chart_series(before.get(namespace), after.get(namespace), chart_controls),
             )
-            if fallback:
-                result = replace(result, reason=result.reason + fallback)
             per_rule[namespace].append(_with_window(result, shown))
     if budget is not None:
         pooled = pool_slots(rules, len(per_rule)) if quiet is not None else 0
@@ -389,6 +388,8 @@ def _with_window(result: RuleResult, shown: Mapping[str, str] | None) -> RuleRes
     if shown is None:
         return result
     reason = result.reason
+    if "fallback" in shown and "before-window " + shown["length"] not in reason:
+        reason += f" [before-window {shown['length']}, {shown['fallback']}]"
     if "covered" in shown and "before-window partial" not in reason:
         reason += (
             f" [before-window partial: {shown['covered']} of the rule's {shown['length']} "

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from analyzer.core.multiplicity import NightBudget
 from analyzer.core.observations import ROLE_LABEL
 from analyzer.core.ports import Series
 from analyzer.core.rules import LoadedRule, RuleSet
@@ -184,5 +185,18 @@ def test_with_every_control_restarted_inside_it_the_rule_reads_windows_before():
     latency = result(analyze(source, control_restarts=moved), "latency-p99")
     assert ranges(source, "duration_bucket")[0] == (WINDOWS.before.start + STEP, RESTARTED_AT)
     assert "every control was restarted inside it" in latency.reason
-    assert "before_window" not in latency.evidence
+    assert latency.evidence["before_window"]["length"] == "10m"
+    assert "not the rule's own 1h" in latency.evidence["before_window"]["fallback"]
     assert (latency.controls or {})["namespaces"] == ["control-a", "control-b"]
+
+
+def test_the_fallback_note_survives_the_night_budgets_re_judging():
+    moved = {name: RESTARTED_AT - timedelta(minutes=30) for name in ("control-a", "control-b")}
+    asked = AnalysisRequest(
+        judged=("canary",), controls=("control-a", "control-b"), windows=WINDOWS,
+        namespace_label=LABEL, control_restarts=moved,
+    )  # fmt: skip
+    outcome = analyze_restart(RecordingSource(), rules(), asked, budget=NightBudget(0.05, 25))
+    latency = result(outcome, "latency-p99")
+    assert "night budget" in latency.reason
+    assert "every control was restarted inside it" in latency.reason
