@@ -30,7 +30,7 @@ own FAIL stays a FAIL, and a pooled or inherited pass is refused when its own es
 beyond the rule's allowance with ``p < SCREEN_ALPHA`` (``own_data_leans_bad``), when its
 estimate is beyond the allowance and its after-window, judged against the wave's pooled
 before-rate net of the controls, is a regression beyond the allowance at ``SCREEN_ALPHA``
-(``wave_screen``: for error counts, whose quiet before-windows are nearly empty), or the
+(``wave_refusal``: for error counts, whose quiet before-windows are nearly empty), or the
 after-window's 5xx pass the cap. Every verdict this module gives names the evidence that
 judged it (``Evidence``).
 """
@@ -52,9 +52,8 @@ from analyzer.core.judge import RuleInput, judge_rule
 from analyzer.core.observations import BucketCounts, Observation, RatioCounts, VolumeCount
 from analyzer.core.quiet_policy import DEFAULT_QUIET_POLICY, QuietPolicy
 from analyzer.core.quiet_screens import (
-    leans_bad_against_wave,
     own_data_leans_bad,
-    wave_screen,
+    wave_refusal,
     wave_screen_text,
     within_allowance,
 )
@@ -288,10 +287,8 @@ def judge_wave(
                 continue
             policy = policies.get(result.rule, DEFAULT_QUIET_POLICY)
             pool = pools.get(result.rule) if key in thin_results else None
-            screen = (
-                wave_screen(inputs[key], references.get(result.rule)) if key in inputs else None
-            )
-            again, evidence = _by_policy(result, policy, pool, context, holds, screen)
+            wave = (inputs[key], references.get(result.rule)) if key in inputs else None
+            again, evidence = _by_policy(result, policy, pool, context, holds, wave)
             if again.verdict is Verdict.PASS and not context.final_look:
                 again, evidence = result, Evidence.HELD  # not yet: its own data may grow
             judged.append(again)
@@ -386,9 +383,10 @@ def _by_policy(
     pool: _Pool | None,
     context: WaveContext,
     holds: tuple[str, ...],
-    screen: RuleResult | None = None,
+    wave: tuple[RuleInput, Observation | None] | None = None,
 ) -> tuple[RuleResult, Evidence]:
-    """One thin rule result judged by its policy (``screen``: its ``wave_screen``)."""
+    """One thin rule result judged by its policy (``wave``: its input and the wave's
+    before-window, for ``wave_refusal``)."""
     if policy is QuietPolicy.HOLD:
         return _marked(result, result.verdict, "quiet: hold — ", Evidence.HELD), Evidence.HELD
     if policy is QuietPolicy.POOL and pool is not None:
@@ -402,7 +400,7 @@ def _by_policy(
             ), Evidence.POOL
         if pool.result.verdict is Verdict.PASS:
             passed, evidence = _guarded(
-                result, f"pooled with {others}: {pool.result.reason}", Evidence.POOL, holds, screen
+                result, f"pooled with {others}: {pool.result.reason}", Evidence.POOL, holds, wave
             )
             return replace(
                 passed, statistic={**passed.statistic, "pool_alpha": pool_alpha}
@@ -416,7 +414,7 @@ def _by_policy(
             f"inherited: the revision passed on {shown} on their own traffic this night",
             Evidence.INHERITED,
             holds,
-            screen,
+            wave,
         )
     why = "quiet: no pool to judge with and no busier namespace passed before it — "
     return _marked(result, result.verdict, why, Evidence.HELD), Evidence.HELD
@@ -427,14 +425,13 @@ def _guarded(
     why: str,
     evidence: Evidence,
     holds: tuple[str, ...],
-    screen: RuleResult | None = None,
+    wave: tuple[RuleInput, Observation | None] | None = None,
 ) -> tuple[RuleResult, Evidence]:
     """A pooled or inherited PASS, unless the namespace's own data refuses it."""
     refusal = None
     if own_data_leans_bad(result):
         refusal = f"its own data leans to a regression — {result.reason}"
-    elif leans_bad_against_wave(result, screen):
-        assert screen is not None
+    elif wave is not None and (screen := wave_refusal(result, *wave)) is not None:
         refusal = f"{wave_screen_text(screen)} (own: {result.reason})"
     if refusal is not None:
         refused = f"{why}; not passed: {refusal}"

@@ -16,26 +16,31 @@ from analyzer.core.judge import RuleInput, judge_rule
 from analyzer.core.observations import Observation, RatioCounts
 from analyzer.core.verdicts import RuleResult
 
-#: A pooled or inherited pass is refused when the namespace's own data shows a change
-#: beyond the rule's allowance at this significance (against "no change"): looser than any
-#: rule's own alpha on purpose — it only ever holds, never rolls back.
+#: A pooled or inherited pass is refused when the namespace's own data shows a change beyond
+#: the rule's allowance at this significance — against "no change" for its own windows,
+#: beyond the allowance against the wave's before-rate: looser than any rule's own alpha on
+#: purpose, as a screen only ever holds, never rolls back.
 SCREEN_ALPHA = 0.01
-#: The wave screen's significance (``leans_bad_against_wave``), for a change beyond the
-#: allowance against the wave's before-rate.
-WAVE_SCREEN_ALPHA = 0.01
+
+
+def _beyond_allowance(result: RuleResult) -> float | None:
+    """How far a result's own estimate lies beyond the rule's allowance, the bad way (≤ 0:
+    within it); None when the judge gave no estimate."""
+    estimate = result.statistic.get("estimate")
+    allowance = result.statistic.get("estimate_allowance")
+    if estimate is None or allowance is None:
+        return None
+    direction = str(result.threshold.get("direction", "increase"))
+    worse = {"increase": estimate, "decrease": -estimate}.get(direction, abs(estimate))
+    return worse - allowance
 
 
 def own_data_leans_bad(result: RuleResult) -> bool:
     """The screen: the namespace's own estimate is beyond the allowance (the bad way) and
     significant against "no change" at ``SCREEN_ALPHA``."""
-    statistic = result.statistic
-    p_value = statistic.get("p_value_no_change")
-    estimate, allowance = statistic.get("estimate"), statistic.get("estimate_allowance")
-    if p_value is None or estimate is None or allowance is None:
-        return False
-    direction = str(result.threshold.get("direction", "increase"))
-    worse = {"increase": estimate, "decrease": -estimate}.get(direction, abs(estimate))
-    return worse > allowance and p_value < SCREEN_ALPHA
+    p_value = result.statistic.get("p_value_no_change")
+    beyond = _beyond_allowance(result)
+    return p_value is not None and beyond is not None and beyond > 0 and p_value < SCREEN_ALPHA
 
 
 def within_allowance(result: RuleResult) -> bool:
@@ -43,37 +48,33 @@ def within_allowance(result: RuleResult) -> bool:
     beyond it): an INCONCLUSIVE namespace with enough requests whose estimate does is
     undecided, not suspect — at the wave's last look its rule's policy judges it, without
     a pool (it would outweigh the quiet ones in it)."""
-    estimate = result.statistic.get("estimate")
-    allowance = result.statistic.get("estimate_allowance")
-    if estimate is None or allowance is None:
-        return False
-    direction = str(result.threshold.get("direction", "increase"))
-    worse = {"increase": estimate, "decrease": -estimate}.get(direction, abs(estimate))
-    return worse <= allowance
+    beyond = _beyond_allowance(result)
+    return beyond is not None and beyond <= 0
 
 
-def wave_screen(data: RuleInput, reference: Observation | None) -> RuleResult | None:
+def wave_refusal(
+    result: RuleResult, data: RuleInput, reference: Observation | None
+) -> RuleResult | None:
     """The second screen, for counts: the namespace's own after-window judged against the
-    wave's pooled before-rate (``wave_reference``), net of the same controls. A quiet
-    namespace's own before-window holds too few requests to show a regression significantly (no errors in ~100 requests fits a healthy 0.1 % and a broken
-    5 % alike); the wave's before-rate is known well. None: no reference, or no after-window."""
+    wave's pooled before-rate (``core.quiet.wave_reference``), net of the same controls —
+    returned when it refuses the pass, else None. A quiet namespace's own before-window
+    holds too few requests to show a regression significantly (no errors in ~100 requests
+    fits a healthy 0.1 % and a broken 5 % alike); the wave's before-rate is known well.
+
+    It refuses when the namespace's own estimate is beyond the allowance (the bad way) and
+    its after-window against the wave's rate is a change beyond the allowance at
+    ``SCREEN_ALPHA`` — beyond the allowance, not merely a change: namespaces' error rates
+    differ (one serving 0.8 % beside a wave at 0.2 % is normal), and the allowance is what
+    the rule says a namespace may differ by. Both are needed, so a namespace whose errors
+    are always higher than the wave's, as its own before-window shows, is not held for that
+    alone. Judged only when its own estimate leans that way."""
     if reference is None or not isinstance(data.after, RatioCounts) or data.after.total <= 0:
         return None
-    return judge_rule(replace(data, before=reference, alpha=SCREEN_ALPHA))
-
-
-def leans_bad_against_wave(result: RuleResult, screen: RuleResult | None) -> bool:
-    """A pooled or inherited pass refused by the wave screen: the namespace's own estimate
-    is beyond the allowance (the bad way) and its after-window against the wave's
-    before-rate (``wave_screen``) is a change beyond the allowance at ``SCREEN_ALPHA`` —
-    beyond the allowance, not merely a change: namespaces' error rates differ (one serving
-    0.8 % beside a wave at 0.2 % is normal), and the allowance is what the rule says a
-    namespace may differ by. Both are needed, so a namespace whose errors are always
-    higher than the wave's, as its own before-window shows, is not held for that alone."""
-    if screen is None or within_allowance(result):
-        return False
+    if within_allowance(result):
+        return None
+    screen = judge_rule(replace(data, before=reference, alpha=SCREEN_ALPHA))
     p_value = screen.statistic.get("p_value_beyond_allowance")
-    return p_value is not None and p_value < WAVE_SCREEN_ALPHA
+    return screen if p_value is not None and p_value < SCREEN_ALPHA else None
 
 
 def wave_screen_text(screen: RuleResult) -> str:
@@ -92,10 +93,8 @@ def wave_screen_text(screen: RuleResult) -> str:
 
 __all__ = [
     "SCREEN_ALPHA",
-    "WAVE_SCREEN_ALPHA",
-    "leans_bad_against_wave",
     "own_data_leans_bad",
-    "wave_screen",
+    "wave_refusal",
     "wave_screen_text",
     "within_allowance",
 ]
