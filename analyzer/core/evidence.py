@@ -92,7 +92,8 @@ def thin_by_rule(
         {
             (rule.spec.judge.min_evidence.requests, evidence_window(rule, before, after))
             for rule in rules
-            if rule.spec.critical and not rule.spec.dry_run
+            if rule.spec.critical
+            and not rule.spec.dry_run
             and rule.spec.judge.min_evidence.requests > 0
         },
         key=lambda need: (need[1], -need[0]),
@@ -108,20 +109,3 @@ def thin_by_rule(
         if short:
             found.append(min(short, key=lambda thin: thin.requests / thin.needed))
     return tuple(found)
-
-
-def thin_evidence(
-    requests: Mapping[str, float],
-    namespaces: Iterable[str],
-    needed: int,
-    window: timedelta,
-) -> tuple[ThinEvidence, ...]:
-    """The planned ``namespaces`` whose ``requests`` over the last ``window`` fall short of
-    ``needed`` (a namespace with no data at all counts as 0), in plan order."""
-    if needed <= 0:
-        return ()
-    return tuple(
-        ThinEvidence(namespace, requests.get(namespace, 0.0), needed, window)
-        for namespace in namespaces
-        if requests.get(namespace, 0.0) < needed
-    )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from analyzer.core.durations import format_duration
-from analyzer.core.evidence import ThinEvidence, needed_requests, thin_by_rule, thin_evidence
+from analyzer.core.evidence import ThinEvidence, needed_requests, thin_by_rule
 from analyzer.core.judge import RuleInput, error_result, judge_rule
 from analyzer.core.multiplicity import NightBudget, holm_alphas
 from analyzer.core.observations import (
@@ -448,15 +448,16 @@ def forecast_thin_evidence(
 ) -> tuple[ThinEvidence, ...]:
     """The planned namespaces whose traffic over ``[at - window, at)`` is below what the
     deciding rules need per window: one query, with the first request-volume rule's own
-    PromQL (none: nothing is forecast). With ``after`` (the after-window), each rule is
-    held to its own binding window (``core.evidence.evidence_window``: ``window`` is then
-    the before setting); without, every rule to ``window``. ``MetricsError`` when
-    Prometheus cannot answer."""
+    PromQL (none: nothing is forecast). Each rule is held to its own binding window
+    (``core.evidence.evidence_window``: ``window`` is the before setting, ``after`` the
+    after-window, ``window`` when not given). ``MetricsError`` when Prometheus cannot
+    answer."""
     needed = needed_requests(rules)
     volume = next((rule for rule in rules if rule.spec.type is RuleType.VOLUME), None)
     if needed <= 0 or volume is None or not namespaces:
         return ()
-    looked = window if after is None else min(window, after)
+    after = window if after is None else after
+    looked = min(window, after)
     query = rule_query(volume, namespace_label, namespaces, step)
     series = _query_window(source, query, Window(at - looked, at), step)
     observed = extract_observations(volume, series, namespace_label, looked.total_seconds())
@@ -465,8 +466,6 @@ def forecast_thin_evidence(
         for name, observation in observed.items()
         if isinstance(observation, VolumeCount)
     }
-    if after is None:
-        return thin_evidence(requests, namespaces, needed, window)
     rates = {name: count / looked.total_seconds() for name, count in requests.items()}
     return thin_by_rule(rates, namespaces, rules, window, after)
 

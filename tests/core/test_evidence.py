@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from analyzer.core.evidence import ThinEvidence, needed_requests, thin_evidence
+from analyzer.core.evidence import ThinEvidence, needed_requests, thin_by_rule
 from analyzer.core.rules import LoadedRule, RuleSet
 from tests.fixtures.rules import make_rule
 
@@ -27,15 +27,20 @@ def test_the_most_any_deciding_rule_needs_is_what_a_namespace_must_serve():
 
 
 def test_namespaces_below_the_need_or_without_data_are_thin_in_plan_order():
-    found = thin_evidence(
-        {"busy": 42000.0, "quiet": 180.0, "edge": 500.0}, ["quiet", "busy", "absent", "edge"],
-        500, WINDOW,
-    )  # fmt: skip
+    per_second = {name: served / WINDOW.total_seconds() for name, served in
+                  {"busy": 42000.0, "quiet": 180.0, "edge": 500.0}.items()}  # fmt: skip
+    needs_500 = rule_set(
+        make_rule("ratio", name="errors", judge={"minEvidence": {"requests": 500}})
+    )
+    found = thin_by_rule(per_second, ["quiet", "busy", "absent", "edge"], needs_500, WINDOW, WINDOW)
     assert found == (
         ThinEvidence("quiet", 180.0, 500, WINDOW),
         ThinEvidence("absent", 0.0, 500, WINDOW),
     )
-    assert thin_evidence({"quiet": 1.0}, ["quiet"], 0, WINDOW) == ()  # no rule needs any
+    needs_none = rule_set(make_rule("ratio", name="any"))
+    assert (
+        thin_by_rule({"quiet": 1.0}, ["quiet"], needs_none, WINDOW, WINDOW) == ()
+    )  # none needs any
 
 
 def test_the_warning_names_the_namespace_the_numbers_and_what_the_night_will_do():
