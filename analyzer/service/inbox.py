@@ -25,11 +25,12 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from analyzer.core.ports import ClusterError, VersionedDocument, VersionedStore, WriteConflictError
+from analyzer.service.control import Requester
 
 log = logging.getLogger("canary_analyzer.inbox")
 
@@ -65,18 +66,13 @@ class QueuedRequest:
     at: str  # ISO 8601, when the standby accepted it
     via: str  # the standby's identity
     body: dict[str, Any] | None = None  # for ``upgrade``
-    requested_by: str | None = None  # who sent the verb to the standby
-    reason: str | None = None  # and why
-    authenticated_by: str | None = None  # the proxy's header that named the sender
-    claimed_by: str | None = None  # a different name the sender claimed
+    sender: Requester = field(default_factory=Requester)  # who sent the verb, and why
 
     @property
     def requester(self) -> dict[str, str]:
         """``{"requested_by", "reason", "authenticated_by", "claimed_by"}``, only what is
-        known (``Requester.to_json``'s keys)."""
-        found = {"requested_by": self.requested_by, "reason": self.reason,
-                 "authenticated_by": self.authenticated_by, "claimed_by": self.claimed_by}
-        return {key: value for key, value in found.items() if value}
+        known (``Requester.to_json``: the entry's keys)."""
+        return self.sender.to_json()
 
     def to_json(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"id": self.id, "verb": self.verb, "at": self.at, "via": self.via}
@@ -87,27 +83,20 @@ class QueuedRequest:
     @classmethod
     def from_json(cls, entry: Mapping[str, Any]) -> QueuedRequest:
         body = entry.get("body")
-
-        def text(key: str) -> str | None:
-            return str(entry[key]) if entry.get(key) else None
-
         return cls(
             id=str(entry["id"]),
             verb=str(entry.get("verb", "")),
             at=str(entry.get("at", "")),
             via=str(entry.get("via", "")),
             body=dict(body) if isinstance(body, Mapping) else None,
-            requested_by=text("requested_by"),
-            reason=text("reason"),
-            authenticated_by=text("authenticated_by"),
-            claimed_by=text("claimed_by"),
+            sender=Requester.from_json(entry),
         )
 
     def describe(self) -> str:
         """``pause by alice (db migration) queued via standby replica-b at 2026-…`` (timeline
         and log wording; ``by …`` only when the sender was named)."""
-        sender = f" by {self.requested_by}" if self.requested_by else ""
-        why = f" ({self.reason})" if self.reason else ""
+        sender = f" by {self.sender.actor}" if self.sender.actor else ""
+        why = f" ({self.sender.reason})" if self.sender.reason else ""
         return f"{self.verb}{sender}{why} queued via standby {self.via or '?'} at {self.at or '?'}"
 
 
@@ -155,13 +144,9 @@ class ControlInbox:
         (``Requester.to_json``), kept with the verb."""
         if verb not in QUEUEABLE_VERBS:
             raise ValueError(f"{verb!r} cannot be queued (one of {', '.join(QUEUEABLE_VERBS)})")
-        requester = requester or {}
         request = QueuedRequest(
             id=uuid.uuid4().hex, verb=verb, at=at.isoformat(), via=via, body=body,
-            requested_by=requester.get("requested_by") or None,
-            reason=requester.get("reason") or None,
-            authenticated_by=requester.get("authenticated_by") or None,
-            claimed_by=requester.get("claimed_by") or None,
+            sender=Requester.from_json(requester or {}),
         )  # fmt: skip
 
         def append(entries: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
