@@ -80,8 +80,8 @@ class ServiceLoop:
         if not leading or became_leader:
             context.timeline.load(upgrade_id)  # the leader's; a new leader goes on with it
             context.reload_memory()  # paused, requests, soak and prune as the leader left them
-            if context.soak_watch is not None:
-                context.soak_watch.reload()  # the soak as the leader left it
+            if context.soak_watch is not None:  # the soak as the leader left it
+                context.soak_watch.recall(context.memory.soak)
             if context.prune_path is not None:  # a new leader takes over the ready alert
                 context.prune_path.recall(context.memory.prune, take_over=leading)
         else:

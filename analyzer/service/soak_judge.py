@@ -144,7 +144,7 @@ class SoakWatch:
         """Wire in the service's context (memory, timeline, pager) and its rollback verb."""
         self._context = context
         self.rollback = rollback
-        self._recall(context.memory.soak)
+        self.recall(context.memory.soak)
 
     def reload(self) -> None:
         """Take the soak as stored in the service memory (a standby, or a new leader, goes
@@ -152,14 +152,12 @@ class SoakWatch:
         context = self._context
         if context is None:
             return
-        try:
-            document = context.stores.service.load() or {}
-        except Exception as error:  # the store is read again on the next pass
-            log.warning("cannot read the remembered soak: %s", error)
-            return
-        self._recall(document.get("soak"))
+        context.reload_memory()  # an unreadable store keeps the memory as it was
+        self.recall(context.memory.soak)
 
-    def _recall(self, remembered: dict[str, Any] | None) -> None:
+    def recall(self, remembered: dict[str, Any] | None) -> None:
+        """Take the soak as remembered (``SoakRecord.to_json``); nothing kept, or
+        unreadable: what this replica knows stays."""
         if not remembered:
             return
         try:
