@@ -24,17 +24,17 @@ from analyzer.core.observations import (
     Observation,
     VolumeCount,
     control_band,
-    covered_start,
     extract_observations,
     rule_query,
 )
-from analyzer.core.ports import MetricsError, MetricsSource, MetricsUnreachableError, Series
+from analyzer.core.ports import MetricsError, MetricsSource, MetricsUnreachableError
 from analyzer.core.quiet import QuietVerdict, WaveContext, judge_wave, wave_pools
 from analyzer.core.quiet_policy import QuietPolicy
 from analyzer.core.rules import Rule, RuleSet, RuleType
 from analyzer.core.sequential import judge_look
 from analyzer.core.verdicts import NamespaceVerdict, RuleResult, combine_rule_results
 from analyzer.core.windows import RestartWindows, Window, WindowError
+from analyzer.service.before_windows import own_before_window, shown_window, with_window
 from analyzer.settings import Settings
 
 log = logging.getLogger("canary_analyzer.analysis")
@@ -133,8 +133,7 @@ def analyze_restart(
             # every control changed its proxies inside the rule's window: without them the
             # night's drift is not netted out, so the rule reads windows.before instead
             shown = {
-                **windows.before.to_dict(),
-                "length": format_duration(windows.before.length),
+                **shown_window(windows.before),
                 "fallback": f"not the rule's own {format_duration(own)}: every control was "
                 "restarted inside it",
             }
@@ -146,7 +145,7 @@ def analyze_restart(
                 series = _query_window(source, query, window, step)
                 seconds = window.length.total_seconds()
                 if own is not None and window is judged.before:
-                    shown, seconds = _own_before_window(series, window, step)
+                    shown, seconds = own_before_window(series, window, step)
                 observed.append(
                     extract_observations(rule, series, request.namespace_label, seconds)
                 )
@@ -179,7 +178,7 @@ def analyze_restart(
                 request.judge(data),
                 series=_chart_series(before.get(namespace), after.get(namespace), chart_controls),
             )
-            per_rule[namespace].append(_with_window(result, shown))
+            per_rule[namespace].append(with_window(result, shown))
     if budget is not None:
         pooled = pool_slots(rules, len(per_rule)) if quiet is not None else 0
         per_rule = spend_night_budget(per_rule, inputs, rules, budget, request.judge, pooled)
@@ -341,7 +340,7 @@ def spend_night_budget(
                     f"α {_percent(alpha)} from the rule's own confidence, stricter than "
                     f"{_percent(night)} from the {source}"
                 )
-            again = _with_window(
+            again = with_window(
                 judge(replace(data, alpha=alpha)), result.evidence.get("before_window")
             )
             rejudged[namespace].append(
@@ -363,39 +362,6 @@ def _no_clean_controls(rule: Rule, request: AnalysisRequest, before: Window) -> 
         and bool(request.controls)
         and not request.controls_for(before)
     )
-
-
-def _own_before_window(
-    series: Sequence[Series], window: Window, step: timedelta
-) -> tuple[dict[str, str], float]:
-    """A rule's own before-window as results show it, and the seconds it covers: all of
-    it, or — when the metrics source holds less history than the window — from where the
-    data begins (the judge weighs the requests that are there; a note says so)."""
-    shown = {**window.to_dict(), "length": format_duration(window.length)}
-    begins = covered_start(series, window.start.timestamp(), step.total_seconds())
-    if begins is None:
-        return shown, window.length.total_seconds()
-    covered = window.end - datetime.fromtimestamp(begins, tz=window.start.tzinfo)
-    shown["covered_start"] = datetime.fromtimestamp(begins, tz=window.start.tzinfo).isoformat()
-    shown["covered"] = format_duration(covered)
-    return shown, covered.total_seconds()
-
-
-def _with_window(result: RuleResult, shown: Mapping[str, str] | None) -> RuleResult:
-    """``result`` with the rule's own before-window in its evidence (``before_window``: a
-    free-form dict, so a stored state stays what earlier releases read), and a note in its
-    reason when the metrics source held only part of it."""
-    if shown is None:
-        return result
-    reason = result.reason
-    if "fallback" in shown and "before-window " + shown["length"] not in reason:
-        reason += f" [before-window {shown['length']}, {shown['fallback']}]"
-    if "covered" in shown and "before-window partial" not in reason:
-        reason += (
-            f" [before-window partial: {shown['covered']} of the rule's {shown['length']} "
-            "in the metrics source, judged on what is there]"
-        )
-    return replace(result, reason=reason, evidence={**result.evidence, "before_window": dict(shown)})
 
 
 def _percent(share: float) -> str:
