@@ -28,15 +28,16 @@ def rule_line(result: RuleResult) -> str:
 
 def own_window_text(result: RuleResult) -> str | None:
     """``latency-p99 before 00:30:00–01:30:00 UTC (the rule's own 1h)``, with what a
-    short-lived metrics source held of it; None when the rule uses ``windows.before``."""
+    short-lived metrics source held of it, or why the rule read ``windows.before`` instead
+    of its own (``fallback``); None when the rule has no before-window of its own."""
     window = result.evidence.get("before_window")
     if not window:
         return None
     start, end = (datetime.fromisoformat(window[key]) for key in ("start", "end"))
-    text = (
-        f"{result.rule} before {start:%H:%M:%S}–{end:%H:%M:%S} UTC "
-        f"(the rule's own {window.get('length', '')}"
-    )
+    span = f"{result.rule} before {start:%H:%M:%S}–{end:%H:%M:%S} UTC"
+    if "fallback" in window:
+        return f"{span} ({window.get('length', '')}, {window['fallback']})"
+    text = f"{span} (the rule's own {window.get('length', '')}"
     if "covered" in window:
         text += f"; only the last {window['covered']} in the metrics source"
     return text + ")"

@@ -53,3 +53,18 @@ def test_the_html_report_shows_it_in_the_header_and_the_rules_card():
     assert "<th>Before window, latency-p99</th>" in html
     assert html.count("(the rule&#39;s own 1h; only the last 25m in the metrics source)") == 2
     assert "Before window, error-rate" not in html
+
+
+def test_a_rule_that_fell_back_on_windows_before_does_not_call_it_its_own():
+    fallback = {
+        "start": (RESTART - timedelta(minutes=10)).isoformat(), "end": RESTART.isoformat(),
+        "length": "10m", "fallback": "not the rule's own 1h: every control was restarted inside it",
+    }  # fmt: skip
+    p99 = RuleResult("latency-p99", "shop", Verdict.PASS, "within allowed change",
+                     before=120.0, after=122.0, evidence={"before_window": fallback})  # fmt: skip
+    text = namespace_text(NamespaceVerdict("shop", Verdict.PASS, "all rules passed", (p99,)), WINDOWS)
+    assert (
+        "window: latency-p99 before 01:20:00–01:30:00 UTC (10m, not the rule's own 1h: every "
+        "control was restarted inside it)"
+    ) in text
+    assert "the rule's own 10m" not in text
