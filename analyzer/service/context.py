@@ -154,13 +154,19 @@ class ServiceContext:
 
     def reload_memory(self) -> None:
         """Take the memory as stored (a standby shows, and a new leader goes on with, what
-        the leader remembered); an unreadable store keeps memory as it is."""
-        try:
-            document = self.stores.service.load()
-        except ClusterError as error:
-            log.warning("cannot read the service memory", extra={"fields": {"error": str(error)}})
-            return
+        the leader remembered); an unreadable store keeps memory as it is.
+
+        The read and its use happen under the lock every verb writes under: a verb that
+        arrives while the read is on its way (an operator's request in the second the
+        replica becomes leader) waits for it, and its write is not replaced by the older
+        document."""
         with self.lock:
+            try:
+                document = self.stores.service.load()
+            except ClusterError as error:
+                log.warning("cannot read the service memory", extra={"fields": {
+                    "error": str(error)}})  # fmt: skip
+                return
             self.memory = ServiceMemory.from_document(document)
 
     def save_memory(self) -> None:

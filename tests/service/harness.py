@@ -44,9 +44,11 @@ def make_service(
     outlook=None,
     start: datetime = START,
     history=None,
+    service_store: MemoryStateStore | None = None,
 ):
     """``report_writer=None``: a service the command gave no report writer; ``outlook``:
-    what ``serve`` wires to Prometheus to plan and forecast the night (None: none)."""
+    what ``serve`` wires to Prometheus to plan and forecast the night (None: none);
+    ``service_store``: where the service memory is kept (a fresh in-memory store)."""
     mesh = mesh or FakeMesh.standard(NAMES)
     clock = VirtualClock(start)
     sent = []
@@ -56,7 +58,7 @@ def make_service(
     service = UpgradeService(
         settings=settings,
         cluster=mesh,
-        stores=ServiceStores(engine=MemoryStateStore(), service=MemoryStateStore()),
+        stores=ServiceStores(engine=MemoryStateStore(), service=service_store or MemoryStateStore()),
         judging=JudgingSetup(
             lambda _rules, _record: judging, RulesWatcher(Path("rules")), outlook
         ),

@@ -1,0 +1,66 @@
+"""The service memory (queued request, pause, soak, prune) as a new leader reloads it from
+the state ConfigMap: an operator's verb that lands while the read is on its way is kept.
+
+Seen for real: ``make demo`` posted its upgrade request in the same second the service
+became leader; the first pass's reload read the ConfigMap before the verb's write and
+assigned what it read after it, so the request vanished and the night never started.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from analyzer.service.control import UpgradeRequestBody
+from analyzer.service.engine import MemoryStateStore
+from tests.service.harness import make_service
+
+
+class OvertakenStore(MemoryStateStore):
+    """The memory's ConfigMap key behind a slow API server: the next read, once armed, is
+    answered only after a write (or a second) has passed it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = False
+        self.reading = threading.Event()
+        self.written = threading.Event()
+
+    def load(self):
+        document = self.document
+        if self.armed:
+            self.armed = False
+            self.reading.set()
+            # a write may overtake this read, unless the reader holds the memory's lock
+            self.written.wait(timeout=1.0)
+        return document
+
+    def save(self, document) -> None:
+        super().save(document)
+        self.written.set()
+
+
+def test_a_request_made_while_the_memory_is_reloaded_is_kept(tmp_path):
+    store = OvertakenStore()
+    service, *_ = make_service(tmp_path, service_store=store)
+    store.armed = True
+    reload = threading.Thread(target=service.context.reload_memory)
+    reload.start()
+    assert store.reading.wait(timeout=30)
+    answer = service.request_upgrade(UpgradeRequestBody(to_revision="1-15-4"))
+    reload.join(timeout=30)
+    assert not reload.is_alive()
+    assert answer["request"] == {"to_revision": "1-15-4"}
+    assert service.context.memory.request == {"to_revision": "1-15-4"}
+    assert store.document["request"] == {"to_revision": "1-15-4"}
+
+
+def test_a_pause_made_while_the_memory_is_reloaded_is_kept(tmp_path):
+    store = OvertakenStore()
+    service, *_ = make_service(tmp_path, service_store=store)
+    store.armed = True
+    reload = threading.Thread(target=service.context.reload_memory)
+    reload.start()
+    assert store.reading.wait(timeout=30)
+    service.pause()
+    reload.join(timeout=30)
+    assert service.context.memory.paused
