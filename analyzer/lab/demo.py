@@ -278,8 +278,10 @@ class Demo:
                 if finished and paged and reported:
                     return status
                 time.sleep(0.5)  # polling the service within the deadline
+        said = f"{status.get('phase')}: {status.get('message')}" if status else "nothing"
         raise DemoError(
-            f"the upgrade did not finish within {self.timeout:.0f}s (see {self.work / 'serve.log'})"
+            f"the upgrade did not finish within {self.timeout:.0f}s; the service last said "
+            f"{said!r} (see {self.work / 'serve.log'})"
         )
 
     def _summary(self, status: dict[str, Any], url: str) -> int:
