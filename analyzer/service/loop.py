@@ -213,9 +213,10 @@ class ServiceLoop:
                 "upgrade request refused by preflight",
                 extra={"fields": {"problems": list(error.problems)}},
             )
-            with context.lock:
-                memory.refused = {"request": memory.request, "problems": list(error.problems)}
-                memory.request = None
+            with context.lock:  # the refused body itself: a declared one is not retried
+                memory.refused = {"request": body, "problems": list(error.problems)}
+                if memory.request == body:  # a newer request made meanwhile waits its turn
+                    memory.request = None
                 context.save_memory()
             context.set_phase(
                 Phase.IDLE, f"upgrade to {request.to_revision} refused: {'; '.join(error.problems)}"
@@ -236,7 +237,8 @@ class ServiceLoop:
         for each in plan.forecast:
             log.info("forecast: %s", each.describe())
         with context.lock:
-            memory.request = None  # from here on the engine's state carries it
+            if memory.request == body:  # from here on the engine's state carries it; a
+                memory.request = None  # newer request made while this was planned waits
             memory.refused = None
             context.save_memory()
         context.timeline.reset(plan.upgrade_id)  # a new upgrade, a new timeline

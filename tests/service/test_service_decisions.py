@@ -10,6 +10,8 @@ from analyzer.core.alerts import AlertName
 from analyzer.core.upgrade import Outcome
 from analyzer.core.verdicts import Verdict
 from analyzer.service.control import ControlRefusedError, UpgradeRequestBody
+from analyzer.service.night_plan import NightOutlook
+from analyzer.settings import ServiceSettings, Settings
 from tests.service.harness import fixed_looks, make_service, run_tick
 
 
@@ -145,7 +147,6 @@ def test_verbs_that_do_not_apply_are_refused(tmp_path):
 
 
 def test_declared_upgrade_in_settings_starts_by_itself(tmp_path):
-    from analyzer.settings import ServiceSettings, Settings
 
     settings = Settings(service=ServiceSettings(to_revision="1-15-4"))
     service, mesh, _, _, _ = make_service(tmp_path, settings=settings)
@@ -156,7 +157,6 @@ def test_declared_upgrade_in_settings_starts_by_itself(tmp_path):
 
 
 def test_detected_upgrade_is_opt_in(tmp_path):
-    from analyzer.settings import ServiceSettings, Settings
 
     service, mesh, _, _, _ = make_service(tmp_path)
     run_tick(service)
@@ -177,3 +177,38 @@ def test_preflight_refusal_is_reported_not_retried(tmp_path):
     assert status["refused_request"]["request"]["to_revision"] == "9-9-9"
     assert status["pending_request"] is None
     assert mesh.writes == []
+
+
+def test_a_declared_upgrade_refused_by_preflight_is_not_retried_each_pass(tmp_path, caplog):
+    declared = Settings(service=ServiceSettings(to_revision="9-9-9"))
+    service, mesh, _, _, _ = make_service(tmp_path, settings=declared)
+    for _ in range(3):
+        run_tick(service)
+    refusals = [r for r in caplog.records if r.getMessage() == "upgrade request refused by preflight"]
+    assert len(refusals) == 1
+    assert service.status()["refused_request"]["request"]["to_revision"] == "9-9-9"
+    assert mesh.writes == []
+
+
+def test_a_request_made_while_the_night_is_planned_runs_after_it(tmp_path):
+    """The operator asks again while the first request is being planned (preflight and
+    forecast take seconds on a real cluster): the newer request is not cleared with the
+    one that starts; it is taken up when that upgrade has ended (here preflight refuses
+    it, in words: the tag is on 1-15-4 by then)."""
+    posted = []
+
+    def outlook(_rules, _namespaces, _now):  # planning the first night: a second request lands
+        if not posted:
+            posted.append(request(service, to="1-15-4")["request"])
+        return NightOutlook()
+
+    service, _mesh, _, _, _ = make_service(tmp_path, outlook=outlook)
+    service.request_upgrade(UpgradeRequestBody(to_revision="1-15-4", namespaces=["a", "b"]))
+    run_tick(service)
+    assert service.view.state.plan.namespaces == ("a", "b")
+    assert service.status()["pending_request"] == {"to_revision": "1-15-4"}
+    run_tick(service)  # the first ended: the newer one is taken up
+    status = service.status()
+    assert status["pending_request"] is None
+    assert status["refused_request"]["request"] == {"to_revision": "1-15-4"}
+    assert status["refused_request"]["problems"] == ["tag default already points at 1-15-4"]
