@@ -245,7 +245,13 @@ class KeptTimeline:
         A stored timeline of another upgrade is not shown: the timeline starts empty for
         ``upgrade_id`` unless memory already holds that upgrade's. Nothing stored, or an
         unreadable store, keeps memory as it is (unwritten items are written later). True
-        when the stored timeline was taken."""
+        when the stored timeline was taken.
+
+        Items appended while the read is on its way (a verb's note in the pass that makes
+        this replica leader) are newer than what is read: they are kept after the stored
+        items, and written again, not replaced by the older document."""
+        with self._lock:
+            seen = self._version
         try:
             document = self.store.load()
         except ClusterError as error:
@@ -267,8 +273,13 @@ class KeptTimeline:
                     extra={"fields": {"error": str(error)}},
                 )
         with self._lock:
+            appended = self._version - seen
+            newer = self._recorder.timeline[-appended:] if appended > 0 else []
             if stored is not None and (upgrade_id is None or stored[0] == upgrade_id):
-                self._replace(stored[1], stored[0])
+                missed = [item for item in newer if item not in stored[1]]
+                self._replace(stored[1] + missed, stored[0])
+                if missed:  # the read did not hold them: the next save writes them
+                    self._written = min(self._written, seen)
                 return True
             if upgrade_id is not None and self._upgrade_id != upgrade_id:
                 self._replace([], upgrade_id)

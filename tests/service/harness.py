@@ -45,10 +45,12 @@ def make_service(
     start: datetime = START,
     history=None,
     service_store: MemoryStateStore | None = None,
+    timeline_store: MemoryStateStore | None = None,
 ):
     """``report_writer=None``: a service the command gave no report writer; ``outlook``:
     what ``serve`` wires to Prometheus to plan and forecast the night (None: none);
-    ``service_store``: where the service memory is kept (a fresh in-memory store)."""
+    ``service_store``, ``timeline_store``: where the service memory and the timeline are
+    kept (fresh in-memory stores; the timeline's by default lives in the service)."""
     mesh = mesh or FakeMesh.standard(NAMES)
     clock = VirtualClock(start)
     sent = []
@@ -58,7 +60,11 @@ def make_service(
     service = UpgradeService(
         settings=settings,
         cluster=mesh,
-        stores=ServiceStores(engine=MemoryStateStore(), service=service_store or MemoryStateStore()),
+        stores=ServiceStores(
+            engine=MemoryStateStore(),
+            service=service_store or MemoryStateStore(),
+            timeline=timeline_store,
+        ),
         judging=JudgingSetup(
             lambda _rules, _record: judging, RulesWatcher(Path("rules")), outlook
         ),

@@ -12,7 +12,7 @@ import threading
 
 from analyzer.service.control import UpgradeRequestBody
 from analyzer.service.engine import MemoryStateStore
-from tests.service.harness import make_service
+from tests.service.harness import make_service, run_tick
 
 
 class OvertakenStore(MemoryStateStore):
@@ -24,6 +24,11 @@ class OvertakenStore(MemoryStateStore):
         self.armed = False
         self.reading = threading.Event()
         self.written = threading.Event()
+
+    def arm(self) -> None:
+        """The next read is overtaken by the next write."""
+        self.written.clear()
+        self.armed = True
 
     def load(self):
         document = self.document
@@ -42,7 +47,7 @@ class OvertakenStore(MemoryStateStore):
 def test_a_request_made_while_the_memory_is_reloaded_is_kept(tmp_path):
     store = OvertakenStore()
     service, *_ = make_service(tmp_path, service_store=store)
-    store.armed = True
+    store.arm()
     reload = threading.Thread(target=service.context.reload_memory)
     reload.start()
     assert store.reading.wait(timeout=30)
@@ -57,10 +62,33 @@ def test_a_request_made_while_the_memory_is_reloaded_is_kept(tmp_path):
 def test_a_pause_made_while_the_memory_is_reloaded_is_kept(tmp_path):
     store = OvertakenStore()
     service, *_ = make_service(tmp_path, service_store=store)
-    store.armed = True
+    store.arm()
     reload = threading.Thread(target=service.context.reload_memory)
     reload.start()
     assert store.reading.wait(timeout=30)
     service.pause()
     reload.join(timeout=30)
     assert service.context.memory.paused
+
+
+def test_a_note_recorded_while_the_timeline_is_reloaded_is_kept(tmp_path):
+    """The same for the timeline: a pause's note, recorded while a new leader reads the
+    stored timeline, stays in it, after the stored items, and is written."""
+    timeline_store = OvertakenStore()
+    service, *_ = make_service(tmp_path, timeline_store=timeline_store)
+    request_and_run = service.request_upgrade(UpgradeRequestBody(to_revision="1-15-4"))
+    assert request_and_run["request"]
+    run_tick(service)
+    stored = list(service.context.timeline.items)
+    assert stored and timeline_store.document is not None
+    timeline_store.arm()
+    reload = threading.Thread(target=service.context.timeline.load)
+    reload.start()
+    assert timeline_store.reading.wait(timeout=30)
+    service.pause()
+    reload.join(timeout=30)
+    items = service.context.timeline.items
+    assert items[: len(stored)] == stored
+    assert items[-1]["reason"] == "Paused"
+    assert service.context.timeline.save()
+    assert timeline_store.document["items"][-1]["reason"] == "Paused"
