@@ -23,6 +23,13 @@ the revision's verdicts on busier namespaces before it, or held); volume-free he
 fed with per-namespace restart counts (a crash loop is a regression of its own kind). A
 regression is injected into the canary, into every namespace on the new revision, or into
 one quiet namespace only (``regression_in``).
+
+Each rule reads its own before-window (``spec.judge.beforeWindow``: an hour for the p99
+rules), as the service does: the minutes before the 10-minute window are drawn for every
+namespace, and a namespace restarted inside a rule's window (an earlier wave, less than an
+hour ago) is no control for that rule; when no control is left, the rule reads the
+10-minute window (``service.analysis``'s fallback). ``rule_before_windows=False`` judges
+every rule on 10 minutes, as the benchmark did before.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ import numpy as np
 from scipy import stats
 
 from analyzer.bench import judges
+from analyzer.bench.judges import before_steps, longest_before
 from analyzer.bench.scenarios import (
     ADDITIVE_SHIFT_MAX,
     DRIFT_MODELS,
@@ -48,6 +56,9 @@ from analyzer.bench.scenarios import (
     _rate_path,
     _window,
     drifted_error_rate,
+    earlier_rates,
+    joined,
+    last_steps,
     with_regression,
 )
 from analyzer.core.judge import RuleInput, judge_rule
@@ -115,6 +126,9 @@ class NightConfig:
     regression_in: str = "canary"
     #: ``regression_in="one-quiet"``: the regressed namespace's rate (rps)
     quiet_rps: float = 0.2
+    #: each rule on its own before-window (``spec.judge.beforeWindow``), as the service
+    #: judges; False: every rule on the 10-minute window
+    rule_before_windows: bool = True
 
 
 @dataclass
@@ -167,10 +181,18 @@ class NightTally:
 
 @dataclass(frozen=True)
 class _Traffic:
-    """One namespace over one wave: its before window and the longest after window."""
+    """One namespace over one wave: its before window, the longest after window, and the
+    minutes before the before window the rules' own before-windows reach (None: none)."""
 
     before: WindowData
     after: WindowData
+    earlier: WindowData | None = None
+
+    def before_steps(self, steps: int) -> WindowData:
+        """The last ``steps`` minutes before the restart (at most what was drawn)."""
+        if steps == len(self.before.requests) or self.earlier is None:
+            return self.before
+        return last_steps(joined(self.earlier, self.before), steps)
 
     def after_look(self, look: int) -> WindowData:
         """The after-window at ``look`` (0: the default length; k: k windows longer)."""
@@ -195,8 +217,11 @@ def _wave_traffic(
     truths: dict[str, NamespaceTruth],
     max_extensions: int,
     regressed: dict[str, str],
+    earlier: tuple[np.random.Generator, int] | None = None,
 ) -> dict[str, _Traffic]:
-    """Every namespace's windows around one wave's restart, under one night drift."""
+    """Every namespace's windows around one wave's restart, under one night drift.
+    ``earlier``: a generator of its own and the minutes to draw before each before window
+    (its own stream, so the nights' other draws stay what they were without it)."""
     drift = float(rng.uniform(0.5, 1.5))
     model = DRIFT_MODELS[int(rng.integers(len(DRIFT_MODELS)))]
     shared_errors = float(rng.uniform(0.0, ADDITIVE_SHIFT_MAX))
@@ -221,7 +246,44 @@ def _wave_traffic(
                 rng, rates_after, error_after, truth.latency_median_ms * latency_factor, sigma_after
             ),
         )
+    if earlier is not None:  # after the loop: the main stream's draws are untouched
+        draws, steps = earlier
+        for name, truth in truths.items():
+            window = _window(draws, earlier_rates(draws, truth.rps, steps), truth.error_rate,
+                             truth.latency_median_ms, truth.latency_sigma)  # fmt: skip
+            traffic[name] = replace(traffic[name], earlier=window)
     return traffic
+
+
+def _before_by_rule(
+    rules: RuleSet,
+    wave: Sequence[str],
+    traffic: dict[str, _Traffic],
+    restarted: dict[str, float],
+    now: float,
+    own_windows: bool,
+) -> dict[str, dict[str, Observation | None]]:
+    """Each rule's before-window observations at a wave's restart (``now``, minutes into
+    the night): its own window when ``own_windows``, the controls restarted inside it left
+    out (``service.analysis.JudgeRequest.controls_for``), or the 10-minute window when no
+    control is left (the service's fallback)."""
+    def clean(steps: int) -> list[str]:  # the wave, and controls not restarted since
+        return [n for n in traffic if n in wave or restarted.get(n, -math.inf) < now - steps]
+
+    found: dict[str, dict[str, Observation | None]] = {}
+    for rule in rules:
+        steps, kept = STEPS_PER_WINDOW, list(traffic)  # as the benchmark judged before
+        if own_windows:
+            steps = before_steps(rule)
+            kept = clean(steps)
+            if rule.spec.judge.use_controls and not any(n not in wave for n in kept):
+                steps = STEPS_PER_WINDOW
+                kept = clean(steps)
+        found[rule.name] = {
+            n: judges.observation(rule, t.before_steps(steps)) if n in kept else None
+            for n, t in traffic.items()
+        }
+    return found
 
 
 @dataclass(frozen=True)
@@ -353,12 +415,15 @@ def quiet_night(config: NightConfig, rng: np.random.Generator, rules: RuleSet) -
     traffic_regressed = {n: k for n, k in regressed.items() if k != CRASH_LOOP}
     looks_taken, minutes, moved = 0, 0.0, 0
     passed_own: list[str] = []
+    restarted: dict[str, float] = {}  # minutes into the night each moved namespace restarted
+    extra = longest_before(rules) - STEPS_PER_WINDOW if config.rule_before_windows else 0
+    earlier = (rng.spawn(1)[0], extra) if extra > 0 else None
     evidence: dict[str, Evidence] = {}
     for wave in split_waves(names, config.waves):
         moved += len(wave)
         traffic = _wave_traffic(
             rng, truths, config.max_extensions,
-            {n: k for n, k in traffic_regressed.items() if n in wave},
+            {n: k for n, k in traffic_regressed.items() if n in wave}, earlier,
         )  # fmt: skip
         health = {
             name: HealthSignals(crash_looping=(f"{name}/app-0/app",), restarts=4)
@@ -366,10 +431,10 @@ def quiet_night(config: NightConfig, rng: np.random.Generator, rules: RuleSet) -
             else HealthSignals(restarts=int(rng.poisson(0.02)))
             for name in wave
         }
-        before_by_rule = {
-            rule.name: {n: judges.observation(rule, t.before) for n, t in traffic.items()}
-            for rule in rules
-        }
+        before_by_rule = _before_by_rule(
+            rules, wave, traffic, restarted, minutes, config.rule_before_windows
+        )
+        restarted.update(dict.fromkeys(wave, minutes))
         if config.anytime:
             outcome, looks, steps = _anytime_wave(
                 rules, wave, traffic, before_by_rule, config.max_extensions,

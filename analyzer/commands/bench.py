@@ -232,6 +232,14 @@ def register(subparsers) -> None:
         default=0.2,
         help="--regression-in one-quiet: that namespace's rate in rps (default 0.2)",
     )
+    night.add_argument(
+        "--before-windows",
+        choices=("own", "fixed"),
+        default="own",
+        help="own: each rule reads its own before-window (beforeWindow: an hour for the p99 "
+        "rules), controls restarted inside it left out, as the service judges (default); "
+        "fixed: every rule on 10 minutes",
+    )
     add_output_flag(night)
     night.set_defaults(handler=night_command)
     scale = commands.add_parser(
@@ -342,6 +350,7 @@ def night_command(args: argparse.Namespace) -> int:
         regression=args.regression,
         regression_in=args.regression_in,
         quiet_rps=args.quiet_rps,
+        rule_before_windows=args.before_windows == "own",
     )
     if args.regression and args.canary_regression:
         raise BadInputError("--canary-regression and --regression: give one")
@@ -368,6 +377,7 @@ def night_command(args: argparse.Namespace) -> int:
             "quiet": config.quiet,
             "regression": config.regression,
             "regression_in": config.regression_in,
+            "before_windows": args.before_windows,
             "quiet_rps": config.quiet_rps,
         },
         "nights": args.nights,

@@ -176,3 +176,64 @@ def test_bench_night_json_says_how_namespaces_were_judged(capsys):
     assert result["config"]["regression_in"] == "all" and result["config"]["quiet"] == "pool"
     row = result["runs"]["rules_alpha"]
     assert row["rolled_back_rate"] == 1.0 and row["moved_at_rollback_median"] == 1.0
+
+
+def _wave_windows(rng_seed: int = 3):
+    """One wave's traffic for four busy namespaces, with the hour before drawn."""
+    from analyzer.bench.judges import longest_before
+    from analyzer.bench.night import _wave_traffic
+    from analyzer.bench.scenarios import STEPS_PER_WINDOW, _namespace_truth
+
+    rng = np.random.default_rng(rng_seed)
+    truths = {n: _namespace_truth(rng, 150.0) for n in ("a", "b", "c", "d")}
+    extra = longest_before(default_rules()) - STEPS_PER_WINDOW
+    return _wave_traffic(rng, truths, 0, {}, (rng.spawn(1)[0], extra))
+
+
+def test_each_rule_reads_its_own_before_window_without_controls_restarted_inside_it():
+    """As the service judges (``service.analysis``): the p99 rules read the hour before the
+    restart, and a control restarted in that hour is no control for them; the 10-minute
+    rules keep it. The hour holds about six times the 10-minute window's requests."""
+    from analyzer.bench.night import _before_by_rule
+
+    rules = default_rules()
+    traffic = _wave_windows()
+    restarted = {"b": 25.0, "c": 5.0}  # minutes into the night; the wave restarts at 40
+    found = _before_by_rule(rules, ("a",), traffic, restarted, 40.0, own_windows=True)
+    p99, errors = found["latency-p99"], found["error-rate"]
+    assert p99["b"] is None and p99["c"] is None and p99["d"] is not None
+    assert all(errors[n] is not None for n in "abcd")  # restarted before the 10 minutes
+    assert 5.0 < p99["a"].total / errors["a"].total < 7.0
+    fixed = _before_by_rule(rules, ("a",), traffic, restarted, 40.0, own_windows=False)
+    assert fixed["latency-p99"]["a"].total == errors["a"].total
+    assert fixed["latency-p99"]["b"] is not None
+
+
+def test_a_rule_whose_every_control_was_restarted_inside_its_window_reads_ten_minutes():
+    from analyzer.bench.night import _before_by_rule
+
+    rules = default_rules()
+    traffic = _wave_windows()
+    restarted = {"b": 20.0, "c": 20.0, "d": 20.0}  # the wave restarts at 40: all inside
+    found = _before_by_rule(rules, ("a",), traffic, restarted, 40.0, own_windows=True)
+    p99 = found["latency-p99"]
+    assert all(p99[n] is not None for n in "bcd")
+    assert p99["a"].total == found["error-rate"]["a"].total
+
+
+def test_own_before_windows_leave_the_nights_other_draws_as_they_were():
+    """The hour before is drawn from a stream of its own: a night whose rules all read 10
+    minutes is the same night with or without it."""
+    ten_minutes = default_rules()
+    config = NightConfig(namespaces=6, traffic=BUSY, night_budget=0.05)
+    own = quiet_night(config, np.random.default_rng([9, 1]), ten_minutes)
+    fixed = quiet_night(replace(config, rule_before_windows=False),
+                        np.random.default_rng([9, 1]), ten_minutes)  # fmt: skip
+    assert (own.outcome, own.moved) == (fixed.outcome, fixed.moved)
+
+
+def test_bench_night_json_says_which_before_windows_judged(capsys):
+    code = main(["bench", "night", "--namespaces", "3", "--nights", "1", "--traffic", "100,200",
+                 "--before-windows", "fixed", "-o", "json"])  # fmt: skip
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["config"]["before_windows"] == "fixed"
