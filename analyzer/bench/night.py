@@ -265,7 +265,7 @@ def _before_by_rule(
 ) -> dict[str, dict[str, Observation | None]]:
     """Each rule's before-window observations at a wave's restart (``now``, minutes into
     the night): its own window when ``own_windows``, the controls restarted inside it left
-    out (``service.analysis.JudgeRequest.controls_for``), or the 10-minute window when no
+    out (``service.analysis.AnalysisRequest.controls_for``), or the 10-minute window when no
     control is left (the service's fallback)."""
     def clean(steps: int) -> list[str]:  # the wave, and controls not restarted since
         return [n for n in traffic if n in wave or restarted.get(n, -math.inf) < now - steps]
