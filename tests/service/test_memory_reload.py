@@ -44,16 +44,24 @@ class OvertakenStore(MemoryStateStore):
         self.written.set()
 
 
+def overtaken(store: OvertakenStore, reread, verb):
+    """Run ``verb`` while ``reread`` (a new leader's re-read from ``store``) is on its way;
+    what the verb answered."""
+    store.arm()
+    reader = threading.Thread(target=reread)
+    reader.start()
+    assert store.reading.wait(timeout=30)
+    answer = verb()
+    reader.join(timeout=30)
+    assert not reader.is_alive()
+    return answer
+
+
 def test_a_request_made_while_the_memory_is_reloaded_is_kept(tmp_path):
     store = OvertakenStore()
     service, *_ = make_service(tmp_path, service_store=store)
-    store.arm()
-    reload = threading.Thread(target=service.context.reload_memory)
-    reload.start()
-    assert store.reading.wait(timeout=30)
-    answer = service.request_upgrade(UpgradeRequestBody(to_revision="1-15-4"))
-    reload.join(timeout=30)
-    assert not reload.is_alive()
+    answer = overtaken(store, service.context.reload_memory,
+                       lambda: service.request_upgrade(UpgradeRequestBody(to_revision="1-15-4")))
     assert answer["request"] == {"to_revision": "1-15-4"}
     assert service.context.memory.request == {"to_revision": "1-15-4"}
     assert store.document["request"] == {"to_revision": "1-15-4"}
@@ -62,12 +70,7 @@ def test_a_request_made_while_the_memory_is_reloaded_is_kept(tmp_path):
 def test_a_pause_made_while_the_memory_is_reloaded_is_kept(tmp_path):
     store = OvertakenStore()
     service, *_ = make_service(tmp_path, service_store=store)
-    store.arm()
-    reload = threading.Thread(target=service.context.reload_memory)
-    reload.start()
-    assert store.reading.wait(timeout=30)
-    service.pause()
-    reload.join(timeout=30)
+    overtaken(store, service.context.reload_memory, service.pause)
     assert service.context.memory.paused
 
 
@@ -76,17 +79,11 @@ def test_a_note_recorded_while_the_timeline_is_reloaded_is_kept(tmp_path):
     stored timeline, stays in it, after the stored items, and is written."""
     timeline_store = OvertakenStore()
     service, *_ = make_service(tmp_path, timeline_store=timeline_store)
-    request_and_run = service.request_upgrade(UpgradeRequestBody(to_revision="1-15-4"))
-    assert request_and_run["request"]
+    service.request_upgrade(UpgradeRequestBody(to_revision="1-15-4"))
     run_tick(service)
     stored = list(service.context.timeline.items)
     assert stored and timeline_store.document is not None
-    timeline_store.arm()
-    reload = threading.Thread(target=service.context.timeline.load)
-    reload.start()
-    assert timeline_store.reading.wait(timeout=30)
-    service.pause()
-    reload.join(timeout=30)
+    overtaken(timeline_store, service.context.timeline.load, service.pause)
     items = service.context.timeline.items
     assert items[: len(stored)] == stored
     assert items[-1]["reason"] == "Paused"
