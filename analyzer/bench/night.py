@@ -76,6 +76,7 @@ from analyzer.core.sequential import judge_look, reference_error
 from analyzer.core.upgrade import split_waves
 from analyzer.core.verdicts import RuleResult, Verdict, combine_rule_results
 from analyzer.service.analysis import judge_quiet_wave, pool_slots, spend_night_budget
+from analyzer.service.before_windows import lacks_controls
 
 #: Namespaces' request rates are drawn log-uniformly from this range (rps). Below ~5 rps
 #: a default window holds too little evidence to pass (per restart: 94 % inconclusive at
@@ -255,6 +256,31 @@ def _wave_traffic(
     return traffic
 
 
+@dataclass(frozen=True)
+class _Before:
+    """A rule's before-window observations at a wave's restart: its own window's
+    (controls restarted inside it left out), and the 10-minute window's with every control
+    clean in it, which the service falls back on when the own window leaves the rule no
+    usable control (None: the rule reads 10 minutes anyway)."""
+
+    own: dict[str, Observation | None]
+    short: dict[str, Observation | None] | None = None
+
+    def chosen(self, rule: Rule, wave: Sequence[str], after, controls: Sequence[str]):
+        """The observations the service judges ``wave`` on (``service.analysis``): the
+        own window's, unless no result could use a control there and the 10-minute
+        window's could."""
+        if self.short is None:
+            return self.own
+
+        def results(before):
+            return [judge_rule(_rule_input(rule, n, before, after, controls)) for n in wave]
+
+        if not lacks_controls(rule, controls, results(self.own)):
+            return self.own
+        return self.own if lacks_controls(rule, controls, results(self.short)) else self.short
+
+
 def _before_by_rule(
     rules: RuleSet,
     wave: Sequence[str],
@@ -262,27 +288,33 @@ def _before_by_rule(
     restarted: dict[str, float],
     now: float,
     own_windows: bool,
-) -> dict[str, dict[str, Observation | None]]:
+) -> dict[str, _Before]:
     """Each rule's before-window observations at a wave's restart (``now``, minutes into
     the night): its own window when ``own_windows``, the controls restarted inside it left
     out (``service.analysis.AnalysisRequest.controls_for``), or the 10-minute window when no
     control is left (the service's fallback)."""
+
     def clean(steps: int) -> list[str]:  # the wave, and controls not restarted since
         return [n for n in traffic if n in wave or restarted.get(n, -math.inf) < now - steps]
 
-    found: dict[str, dict[str, Observation | None]] = {}
-    for rule in rules:
-        steps, kept = STEPS_PER_WINDOW, list(traffic)  # as the benchmark judged before
-        if own_windows:
-            steps = before_steps(rule)
-            kept = clean(steps)
-            if rule.spec.judge.use_controls and not any(n not in wave for n in kept):
-                steps = STEPS_PER_WINDOW
-                kept = clean(steps)
-        found[rule.name] = {
+    def observed(rule: Rule, steps: int, kept: list[str]) -> dict[str, Observation | None]:
+        return {
             n: judges.observation(rule, t.before_steps(steps)) if n in kept else None
             for n, t in traffic.items()
         }
+
+    found: dict[str, _Before] = {}
+    for rule in rules:
+        steps = before_steps(rule)
+        if not own_windows or steps == STEPS_PER_WINDOW:  # as the benchmark judged before
+            found[rule.name] = _Before(observed(rule, STEPS_PER_WINDOW, list(traffic)))
+            continue
+        short = observed(rule, STEPS_PER_WINDOW, clean(STEPS_PER_WINDOW))
+        kept = clean(steps)
+        if rule.spec.judge.use_controls and not any(n not in wave for n in kept):
+            found[rule.name] = _Before(short)
+        else:
+            found[rule.name] = _Before(observed(rule, steps, kept), short)
     return found
 
 
@@ -298,7 +330,7 @@ def _judge_wave(
     rules: RuleSet,
     wave: Sequence[str],
     traffic: dict[str, _Traffic],
-    before_by_rule: dict[str, dict[str, Observation | None]],
+    before_by_rule: dict[str, _Before],
     look: int,
     budget: NightBudget | None,
     quiet: WaveContext | None = None,
@@ -312,8 +344,8 @@ def _judge_wave(
     per_rule: dict[str, list[RuleResult]] = {name: [] for name in wave}
     inputs: dict[tuple[str, str], RuleInput] = {}
     for rule in rules:
-        before = before_by_rule[rule.name]
         after = {n: judges.observation(rule, t.after_look(look)) for n, t in traffic.items()}
+        before = before_by_rule[rule.name].chosen(rule, wave, after, controls)
         for name in wave:
             data = _rule_input(rule, name, before, after, controls)
             inputs[(name, rule.name)] = data
@@ -490,24 +522,24 @@ def _anytime_wave(
     the night budget's even split over namespaces × rules — no share per look, since a
     confidence sequence covers them all (None: each rule's own α; never looser)."""
     controls = [name for name in traffic if name not in wave]
-    references: dict[tuple[str, str], float | None] = {}
+    references: dict[tuple[str, str, bool], float | None] = {}
     last = STEPS_PER_WINDOW * (1 + max_extensions)
     for steps in range(1, last + 1):
         verdicts = []
         for name in wave:
             results = []
             for rule in rules:
-                before = before_by_rule[rule.name]
                 after = {
                     n: judges.observation(rule, traffic[n].after_steps(steps))
                     for n in (name, *controls)
                 }
+                before = before_by_rule[rule.name].chosen(rule, (name,), after, controls)
                 own = 1.0 - rule.spec.judge.confidence
                 data = _rule_input(
                     rule, name, before, after, controls,
                     alpha=min(alpha, own) if alpha is not None and rule.spec.critical else None,
                 )  # fmt: skip
-                key = (name, rule.name)
+                key = (name, rule.name, before is before_by_rule[rule.name].short)
                 if key not in references:
                     references[key] = reference_error(data)
                 results.append(

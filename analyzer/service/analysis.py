@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from analyzer.core.durations import format_duration
 from analyzer.core.evidence import ThinEvidence, needed_requests, thin_by_rule
 from analyzer.core.judge import RuleInput, error_result, judge_rule
 from analyzer.core.multiplicity import NightBudget, holm_alphas
@@ -34,7 +33,12 @@ from analyzer.core.rules import Rule, RuleSet, RuleType
 from analyzer.core.sequential import judge_look
 from analyzer.core.verdicts import NamespaceVerdict, RuleResult, combine_rule_results
 from analyzer.core.windows import RestartWindows, Window, WindowError
-from analyzer.service.before_windows import own_before_window, shown_window, with_window
+from analyzer.service.before_windows import (
+    fallback_window,
+    lacks_controls,
+    own_before_window,
+    with_window,
+)
 from analyzer.settings import Settings
 
 log = logging.getLogger("canary_analyzer.analysis")
@@ -132,53 +136,27 @@ def analyze_restart(
         if own is not None and _no_clean_controls(rule, request, judged.before):
             # every control changed its proxies inside the rule's window: without them the
             # night's drift is not netted out, so the rule reads windows.before instead
-            shown = {
-                **shown_window(windows.before),
-                "fallback": f"not the rule's own {format_duration(own)}: every control was "
-                "restarted inside it",
-            }
+            shown = fallback_window(windows, own, "every control was restarted inside it")
             judged, own = windows, None
         try:
-            observed: list[dict[str, Observation]] = []
-            for window in (judged.before, judged.after):
-                outcome.queries_sent += 1
-                series = _query_window(source, query, window, step)
-                seconds = window.length.total_seconds()
-                if own is not None and window is judged.before:
-                    shown, seconds = own_before_window(series, window, step)
-                observed.append(
-                    extract_observations(rule, series, request.namespace_label, seconds)
-                )
+            found = _judge_on(source, rule, request, query, judged, own, outcome)
+            if own is not None and lacks_controls(rule, request.controls, found.results.values()):
+                # the controls left are too quiet to net out the night's drift on this rule
+                # (late in a night, the busy ones were restarted inside the hour): the
+                # rule reads windows.before, with every control, when that gives it some
+                short = _judge_on(source, rule, request, query, windows, None, outcome)
+                if not lacks_controls(rule, request.controls, short.results.values()):
+                    found = replace(short, shown=fallback_window(
+                        windows, own, "no control left outside it had enough requests"))  # fmt: skip
         except MetricsError as error:
             if isinstance(error, MetricsUnreachableError):
                 outcome.unreachable.append(rule.name)
             for namespace in request.judged:
                 per_rule[namespace].append(error_result(rule, namespace, str(error), (query,)))
             continue
-        before, after = observed
-        clean = request.controls_for(judged.before)
-        controls_before = {n: before[n] for n in clean if n in before}
-        controls_after = {n: after[n] for n in clean if n in after}
-        chart_controls = {
-            "controls_before": [list(p) for p in control_band(controls_before)],
-            "controls_after": [list(p) for p in control_band(controls_after)],
-        }
-        for namespace in request.judged:
-            data = RuleInput(
-                rule=rule,
-                namespace=namespace,
-                before=before.get(namespace),
-                after=after.get(namespace),
-                controls_before=controls_before,
-                controls_after=controls_after,
-                queries=(query,),
-            )
+        for namespace, data in found.inputs.items():
             inputs[(namespace, rule.name)] = data
-            result = replace(
-                request.judge(data),
-                series=_chart_series(before.get(namespace), after.get(namespace), chart_controls),
-            )
-            per_rule[namespace].append(with_window(result, shown))
+            per_rule[namespace].append(with_window(found.results[namespace], found.shown or shown))
     if budget is not None:
         pooled = pool_slots(rules, len(per_rule)) if quiet is not None else 0
         per_rule = spend_night_budget(per_rule, inputs, rules, budget, request.judge, pooled)
@@ -366,6 +344,66 @@ def _no_clean_controls(rule: Rule, request: AnalysisRequest, before: Window) -> 
 
 def _percent(share: float) -> str:
     return f"{share * 100:.3g}%"
+
+
+@dataclass(frozen=True)
+class _RuleJudged:
+    """One rule judged on two windows: per judged namespace its input and result; the
+    rule's own before-window as results show it (None: ``windows.before``)."""
+
+    inputs: dict[str, RuleInput]
+    results: dict[str, RuleResult]
+    shown: dict[str, str] | None
+
+
+def _judge_on(
+    source: MetricsSource,
+    rule: Rule,
+    request: AnalysisRequest,
+    query: str,
+    judged: RestartWindows,
+    own: timedelta | None,
+    outcome: AnalysisOutcome,
+) -> _RuleJudged:
+    """Query ``rule`` over ``judged``'s windows (``own``: its before-window is the rule's
+    own) and judge every judged namespace against the controls clean in that window.
+    ``MetricsError`` when the source cannot answer."""
+    step = judged.step
+    shown: dict[str, str] | None = None
+    observed: list[dict[str, Observation]] = []
+    for window in (judged.before, judged.after):
+        outcome.queries_sent += 1
+        series = _query_window(source, query, window, step)
+        seconds = window.length.total_seconds()
+        if own is not None and window is judged.before:
+            shown, seconds = own_before_window(series, window, step)
+        observed.append(extract_observations(rule, series, request.namespace_label, seconds))
+    before, after = observed
+    clean = request.controls_for(judged.before)
+    controls_before = {n: before[n] for n in clean if n in before}
+    controls_after = {n: after[n] for n in clean if n in after}
+    chart_controls = {
+        "controls_before": [list(p) for p in control_band(controls_before)],
+        "controls_after": [list(p) for p in control_band(controls_after)],
+    }
+    inputs: dict[str, RuleInput] = {}
+    results: dict[str, RuleResult] = {}
+    for namespace in request.judged:
+        data = RuleInput(
+            rule=rule,
+            namespace=namespace,
+            before=before.get(namespace),
+            after=after.get(namespace),
+            controls_before=controls_before,
+            controls_after=controls_after,
+            queries=(query,),
+        )
+        inputs[namespace] = data
+        results[namespace] = replace(
+            request.judge(data),
+            series=_chart_series(before.get(namespace), after.get(namespace), chart_controls),
+        )
+    return _RuleJudged(inputs, results, shown)
 
 
 def _chart_series(

@@ -1,21 +1,23 @@
 """A rule's own before-window (``spec.judge.beforeWindow``) as its result shows it: the
 window judged, how much of it the metrics source held, and when the rule fell back on
-``windows.before``. Its own module so ``service.analysis`` stays about looking data up and
+``windows.before`` (every control restarted inside the rule's window, or none left outside
+it with enough requests to net out the night's drift: ``lacks_controls``). Its own module so ``service.analysis`` stays about looking data up and
 handing it to the judge; the shown window lives in the result's free-form ``evidence`` (a
 stored state stays what earlier releases read).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from analyzer.core.durations import format_duration
 from analyzer.core.observations import covered_start
 from analyzer.core.ports import Series
+from analyzer.core.rules import Rule
 from analyzer.core.verdicts import RuleResult
-from analyzer.core.windows import Window
+from analyzer.core.windows import RestartWindows, Window
 
 
 def own_before_window(
@@ -37,6 +39,26 @@ def own_before_window(
 def shown_window(window: Window) -> dict[str, str]:
     """A before-window as a result's ``evidence.before_window`` shows it."""
     return {**window.to_dict(), "length": format_duration(window.length)}
+
+
+def fallback_window(windows: RestartWindows, own: timedelta, why: str) -> dict[str, str]:
+    """``windows.before`` as a rule that could not use its own before-window (``own``)
+    shows it, with ``why`` in its ``fallback``."""
+    return {
+        **shown_window(windows.before),
+        "fallback": f"not the rule's own {format_duration(own)}: {why}",
+    }
+
+
+def lacks_controls(rule: Rule, controls: Sequence[str], results: Iterable[RuleResult]) -> bool:
+    """True when ``rule`` judges against controls, there are some, and none of its
+    ``results`` could use one (no control had enough evidence in both windows): the
+    night's drift is not netted out of them."""
+    return (
+        rule.spec.judge.use_controls
+        and bool(controls)
+        and not any(result.controls for result in results)
+    )
 
 
 def with_window(result: RuleResult, shown: Mapping[str, str] | None) -> RuleResult:

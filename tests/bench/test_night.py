@@ -10,6 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from analyzer.bench import judges
 from analyzer.bench.judges import default_rules
 from analyzer.bench.night import (
     NightConfig,
@@ -200,13 +201,14 @@ def test_each_rule_reads_its_own_before_window_without_controls_restarted_inside
     traffic = _wave_windows()
     restarted = {"b": 25.0, "c": 5.0}  # minutes into the night; the wave restarts at 40
     found = _before_by_rule(rules, ("a",), traffic, restarted, 40.0, own_windows=True)
-    p99, errors = found["latency-p99"], found["error-rate"]
+    p99, errors = found["latency-p99"].own, found["error-rate"].own
+    assert found["latency-p99"].short is not None and found["error-rate"].short is None
     assert p99["b"] is None and p99["c"] is None and p99["d"] is not None
     assert all(errors[n] is not None for n in "abcd")  # restarted before the 10 minutes
     assert 5.0 < p99["a"].total / errors["a"].total < 7.0
     fixed = _before_by_rule(rules, ("a",), traffic, restarted, 40.0, own_windows=False)
-    assert fixed["latency-p99"]["a"].total == errors["a"].total
-    assert fixed["latency-p99"]["b"] is not None
+    assert fixed["latency-p99"].own["a"].total == errors["a"].total
+    assert fixed["latency-p99"].own["b"] is not None
 
 
 def test_a_rule_whose_every_control_was_restarted_inside_its_window_reads_ten_minutes():
@@ -216,9 +218,9 @@ def test_a_rule_whose_every_control_was_restarted_inside_its_window_reads_ten_mi
     traffic = _wave_windows()
     restarted = {"b": 20.0, "c": 20.0, "d": 20.0}  # the wave restarts at 40: all inside
     found = _before_by_rule(rules, ("a",), traffic, restarted, 40.0, own_windows=True)
-    p99 = found["latency-p99"]
+    p99 = found["latency-p99"].own
     assert all(p99[n] is not None for n in "bcd")
-    assert p99["a"].total == found["error-rate"]["a"].total
+    assert p99["a"].total == found["error-rate"].own["a"].total
 
 
 def test_own_before_windows_leave_the_nights_other_draws_as_they_were():
@@ -237,3 +239,25 @@ def test_bench_night_json_says_which_before_windows_judged(capsys):
                  "--before-windows", "fixed", "-o", "json"])  # fmt: skip
     assert code == 0
     assert json.loads(capsys.readouterr().out)["config"]["before_windows"] == "fixed"
+
+
+def test_a_rule_whose_controls_left_are_too_quiet_reads_ten_minutes_with_every_control():
+    """The service's second fallback (``service.before_windows.lacks_controls``): the busy
+    controls were restarted inside the hour and the one left is too quiet for a p99."""
+    from analyzer.bench.night import _before_by_rule, _Traffic
+
+    rules = default_rules()
+    traffic = _wave_windows()
+    def silent(window):  # no request in any step: no evidence at all
+        zero = window.requests * 0
+        return replace(window, requests=zero, errors=zero, buckets=window.buckets * 0)
+
+    a = traffic["a"]
+    traffic["d"] = _Traffic(silent(a.before), silent(a.after), silent(a.earlier))
+    restarted = {"b": 20.0, "c": 20.0}  # inside the hour, outside the ten minutes
+    found = _before_by_rule(rules, ("a",), traffic, restarted, 40.0, own_windows=True)
+    rule = next(r for r in rules if r.name == "latency-p99")
+    after = {n: judges.observation(rule, t.after_look(0)) for n, t in traffic.items()}
+    chosen = found[rule.name].chosen(rule, ("a",), after, ["b", "c", "d"])
+    assert chosen is found[rule.name].short
+    assert chosen["b"] is not None and chosen["c"] is not None

@@ -48,6 +48,7 @@ class RecordingSource:
 
     history_start: datetime = RESTARTED_AT - timedelta(days=1)
     asked: list[tuple[str, datetime, datetime]] = field(default_factory=list)
+    per_minute: dict[str, float] = field(default_factory=lambda: dict(PER_MINUTE))
 
     def query_range(
         self, query: str, start: datetime, end: datetime, step: timedelta
@@ -61,7 +62,7 @@ class RecordingSource:
             moment += step
         recent = RESTARTED_AT - timedelta(minutes=10)
         series = []
-        for namespace, rate in PER_MINUTE.items():
+        for namespace, rate in self.per_minute.items():
             if "duration_bucket" in query:
                 for (bound, share), (_, slower) in zip(SHARES, SLOWER, strict=True):
                     points = tuple(
@@ -200,3 +201,31 @@ def test_the_fallback_note_survives_the_night_budgets_re_judging():
     latency = result(outcome, "latency-p99")
     assert "night budget" in latency.reason
     assert "every control was restarted inside it" in latency.reason
+
+
+def test_with_only_quiet_controls_outside_it_the_rule_reads_windows_before_with_every_control():
+    # late in a night the busy controls were restarted inside the hour and those left are
+    # too quiet for a tail quantile: the hour would be judged without netting out the
+    # night's drift, so the rule reads windows.before, where the busy ones are clean
+    source = RecordingSource(per_minute={**PER_MINUTE, "control-q": 0.5})
+    moved = {name: RESTARTED_AT - timedelta(minutes=30) for name in ("control-a", "control-b")}
+    latency = result(
+        analyze(source, controls=("control-a", "control-b", "control-q"), control_restarts=moved),
+        "latency-p99",
+    )
+    assert [r[0] for r in ranges(source, "duration_bucket")] == [
+        RESTARTED_AT - timedelta(minutes=60) + STEP, WINDOWS.after.start + STEP,  # the hour
+        WINDOWS.before.start + STEP, WINDOWS.after.start + STEP,  # then windows.before
+    ]  # fmt: skip
+    assert "no control left outside it had enough requests" in latency.reason
+    assert latency.evidence["before_window"]["length"] == "10m"
+    assert (latency.controls or {})["namespaces"] == ["control-a", "control-b"]
+
+
+def test_when_ten_minutes_give_no_usable_control_either_the_rule_keeps_its_own_window():
+    source = RecordingSource(per_minute={"canary": 1000.0, "control-q": 0.5})
+    latency = result(analyze(source, controls=("control-q",)), "latency-p99")
+    assert len(ranges(source, "duration_bucket")) == 4  # the hour, then ten minutes tried
+    assert latency.evidence["before_window"]["length"] == "1h"
+    assert "fallback" not in latency.evidence["before_window"]
+    assert latency.controls is None
