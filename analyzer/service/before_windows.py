@@ -51,13 +51,17 @@ def fallback_window(windows: RestartWindows, own: timedelta, why: str) -> dict[s
 
 
 def lacks_controls(rule: Rule, controls: Sequence[str], results: Iterable[RuleResult]) -> bool:
-    """True when ``rule`` judges against controls, there are some, and none of its
-    ``results`` could use one (no control had enough evidence in both windows): the
-    night's drift is not netted out of them."""
+    """True when ``rule`` judges against controls, there are some, and of its ``results``
+    some reached a comparison (a test statistic: not too thin, not without data) and none
+    of those could use a control (no control had enough evidence in both windows): the
+    night's drift is not netted out of them. Results that are all too thin are not: a
+    shorter window would hold even less."""
+    compared = [result for result in results if result.statistic]
     return (
         rule.spec.judge.use_controls
         and bool(controls)
-        and not any(result.controls for result in results)
+        and bool(compared)
+        and not any(result.controls for result in compared)
     )
 
 

@@ -229,3 +229,11 @@ def test_when_ten_minutes_give_no_usable_control_either_the_rule_keeps_its_own_w
     assert latency.evidence["before_window"]["length"] == "1h"
     assert "fallback" not in latency.evidence["before_window"]
     assert latency.controls is None
+
+
+def test_a_canary_too_quiet_for_the_rule_costs_no_second_look():
+    # too thin in the hour is thinner still in ten minutes: one query per window, as ever
+    source = RecordingSource(per_minute={"canary": 0.5, "control-q": 0.5})
+    latency = result(analyze(source, controls=("control-q",)), "latency-p99")
+    assert len(ranges(source, "duration_bucket")) == 2
+    assert latency.verdict is Verdict.INCONCLUSIVE
